@@ -1,0 +1,15 @@
+"""App configuration: registers the system checks."""
+
+from django.apps import AppConfig
+
+
+class DashboardConfig(AppConfig):
+    """The BullMQ dashboard app."""
+
+    name = "dashboard"
+    verbose_name = "BullMQ dashboard"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Connect checks and the settings-changed receiver."""
+        from dashboard import checks, conf  # noqa: F401

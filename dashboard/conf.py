@@ -1,0 +1,101 @@
+"""The one settings dict, `DASHBOARD`, merged over defaults and cached until settings change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from queues.connections import ConnectionSettings
+from queues.jobs import ReadLimits
+
+DEFAULTS: dict[str, Any] = {
+    # Named Redis connections: {"alias": {"URL": ..., "PREFIXES": [...], "QUEUES": [...]}}.
+    "CONNECTIONS": {"default": {"URL": "redis://127.0.0.1:6379/0"}},
+    # Seconds between background SCANs that find new queues.
+    "DISCOVERY_INTERVAL": 30,
+    "PAGE_SIZES": [10, 25, 50, 100],
+    "DEFAULT_PAGE_SIZE": 25,
+    # Values longer than this many bytes are cut inside Redis and shown with their size.
+    "DISPLAY_LIMIT": 65536,
+    "LOG_PAGE_SIZE": 100,
+    "MAX_CHILDREN": 100,
+    # Dotted path of a callable (user, action, queue) -> bool deciding every view and action.
+    "PERMISSION": "dashboard.permissions.default_permission",
+    "READ_ONLY": False,
+    "READ_ONLY_QUEUES": [],
+    "SOCKET_TIMEOUT": 5.0,
+    "CONNECT_TIMEOUT": 2.0,
+}
+
+# Path segments the app's own URLs use; a connection alias may not take one of them.
+RESERVED_ALIASES = frozenset({"api", "audit", "ws", "static"})
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """The validated, typed view of `DASHBOARD`."""
+
+    raw: dict[str, Any]
+    connections: dict[str, ConnectionSettings]
+    discovery_interval: float
+    page_sizes: tuple[int, ...]
+    default_page_size: int
+    limits: ReadLimits
+    permission: str
+    read_only: bool
+    read_only_queues: frozenset[str]
+
+
+@cache
+def get_config() -> DashboardConfig:
+    """The merged configuration; cleared when a test or signal changes `DASHBOARD`."""
+    raw = {**DEFAULTS, **getattr(settings, "DASHBOARD", {})}
+    connections = {
+        alias: connection_settings(alias, options, raw)
+        for alias, options in dict(raw["CONNECTIONS"]).items()
+    }
+    page_sizes = tuple(int(size) for size in raw["PAGE_SIZES"])
+    return DashboardConfig(
+        raw=raw,
+        connections=connections,
+        discovery_interval=float(raw["DISCOVERY_INTERVAL"]),
+        page_sizes=page_sizes,
+        default_page_size=int(raw["DEFAULT_PAGE_SIZE"]),
+        limits=ReadLimits(
+            display_bytes=int(raw["DISPLAY_LIMIT"]),
+            log_page_size=int(raw["LOG_PAGE_SIZE"]),
+            max_children=int(raw["MAX_CHILDREN"]),
+        ),
+        permission=str(raw["PERMISSION"]),
+        read_only=bool(raw["READ_ONLY"]),
+        read_only_queues=frozenset(raw["READ_ONLY_QUEUES"]),
+    )
+
+
+def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> ConnectionSettings:
+    """ConnectionSettings from one CONNECTIONS entry (a dict, or just a URL string)."""
+    if isinstance(options, str):
+        options = {"URL": options}
+    return ConnectionSettings(
+        alias=alias,
+        url=str(options["URL"]),
+        prefixes=tuple(options.get("PREFIXES") or ()),
+        queues=tuple(options.get("QUEUES") or ()),
+        socket_timeout=float(options.get("SOCKET_TIMEOUT", raw["SOCKET_TIMEOUT"])),
+        connect_timeout=float(options.get("CONNECT_TIMEOUT", raw["CONNECT_TIMEOUT"])),
+        options=dict(options.get("OPTIONS") or {}),
+    )
+
+
+@receiver(setting_changed)
+def _reset_config(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DASHBOARD":
+        get_config.cache_clear()
+        from dashboard.registry import reset_directories
+
+        reset_directories()

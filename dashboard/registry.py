@@ -1,0 +1,77 @@
+"""The process-wide queue directories, one per configured connection, and queue lookup."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from dashboard.conf import get_config
+from queues.connections import client_for
+from queues.discovery import Directory, confirm
+from queues.models import QueueRef
+
+_directories: dict[str, Directory] = {}
+
+
+class UnknownQueue(LookupError):
+    """No configured or discovered queue has this connection and key."""
+
+
+class UnknownConnection(LookupError):
+    """No connection has this alias."""
+
+
+def directory(alias: str) -> Directory:
+    """The cached directory of one connection alias."""
+    config = get_config()
+    if alias not in config.connections:
+        raise UnknownConnection(alias)
+    found = _directories.get(alias)
+    if found is None:
+        found = Directory(config.connections[alias], config.discovery_interval)
+        _directories[alias] = found
+    return found
+
+
+def reset_directories() -> None:
+    """Forget every cached queue list (settings changed)."""
+    _directories.clear()
+
+
+def client(alias: str) -> Redis:
+    """The Redis client of a connection alias on the running loop."""
+    config = get_config()
+    if alias not in config.connections:
+        raise UnknownConnection(alias)
+    return client_for(config.connections[alias])
+
+
+async def all_queues() -> list[QueueRef]:
+    """Every queue of every connection; connections are asked concurrently."""
+    aliases = list(get_config().connections)
+    lists = await asyncio.gather(*(directory(alias).get() for alias in aliases))
+    return [queue for queues in lists for queue in queues]
+
+
+async def find_queue(alias: str, key: str) -> QueueRef:
+    """The queue named by a URL's connection alias and `<prefix>:<name>`."""
+    try:
+        wanted = QueueRef.from_key(alias, key)
+    except ValueError as exc:
+        raise UnknownQueue(key) from exc
+    found = directory(alias)
+    queues = await found.get()
+    if wanted in queues:
+        return wanted
+    # A queue created since the last SCAN: check its own keys (O(1)), never a new SCAN per 404.
+    if not found.settings.queues and await confirm(client(alias), [wanted]):
+        found.add(wanted)
+        return wanted
+    raise UnknownQueue(key)
+
+
+async def stop_background_work() -> None:
+    """Cancel background discovery of the running loop (tests and shutdown)."""
+    for found in _directories.values():
+        await found.stop()

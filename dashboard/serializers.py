@@ -1,0 +1,130 @@
+"""The JSON shapes of the API, built from the `queues` models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard import links
+from queues.jobs import resolve_job_key
+from queues.models import JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
+
+
+def queue_json(counts: QueueCounts) -> dict[str, Any]:
+    """One queue with its counts."""
+    queue = counts.queue
+    return {
+        "name": queue.name,
+        "prefix": queue.prefix,
+        "connection": queue.connection,
+        "key": queue.key,
+        "paused": counts.paused,
+        "counts": counts.counts,
+        "api_url": links.queue_api_url(queue),
+        "html_url": links.queue_url(queue),
+    }
+
+
+def queue_detail_json(counts: QueueCounts, actions: dict[str, str]) -> dict[str, Any]:
+    """A queue, its counts, its jobs URL and the actions this user may take on it."""
+    return {**queue_json(counts), "jobs_url": links.jobs_api_url(counts.queue), "actions": actions}
+
+
+def summary_json(queue: QueueRef, job: JobSummary) -> dict[str, Any]:
+    """One row of a job list."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "timestamp": job.timestamp,
+        "processedOn": job.processed_on,
+        "finishedOn": job.finished_on,
+        "attemptsMade": job.attempts_made,
+        "failedReason": job.failed_reason,
+        "progress": job.progress,
+        "api_url": links.job_api_url(queue, job.id),
+    }
+
+
+def page_json(page: JobPage) -> dict[str, Any]:
+    """A page of a state's jobs."""
+    return {
+        "state": page.state,
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "jobs": [summary_json(page.queue, job) for job in page.jobs],
+    }
+
+
+def json_field(value: JsonValue) -> Any:
+    """The parsed value, or the raw stored string where it is not (complete) valid JSON."""
+    return value.parsed if value.is_valid else value.raw.value
+
+
+def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) -> dict[str, Any]:
+    """The full job."""
+    queue = job.queue
+    truncated = {name: value.size for name, value in job.fields.items() if value.truncated}
+    return {
+        "id": job.id,
+        "name": job.name,
+        "queue": queue.key,
+        "state": job.state,
+        "data": json_field(job.data),
+        "opts": json_field(job.opts),
+        "returnvalue": json_field(job.returnvalue) if job.returnvalue else None,
+        "progress": job.progress,
+        "timestamp": job.timestamp,
+        "processedOn": job.processed_on,
+        "finishedOn": job.finished_on,
+        "delay": job.delay,
+        "priority": job.priority,
+        "attemptsMade": job.attempts_made,
+        "attemptsStarted": job.attempts_started,
+        "attempts": job.attempts_allowed,
+        "failedReason": job.failed_reason.value if job.failed_reason else None,
+        "stacktrace": job.stacktrace if job.stacktrace_raw is None else [job.stacktrace_raw.value],
+        "processedBy": job.processed_by or None,
+        "logs": {"count": job.logs.count, "items": job.logs.items},
+        "parent": parent_json(job, known),
+        "children": [child_json(child.job_key, child.processed, child.failed, known) for child in job.children],
+        "childrenCounts": job.children_counts,
+        "truncated": {
+            name: {"size": size, "raw_url": links.raw_field_url(queue, job.id, name)}
+            for name, size in truncated.items()
+        },
+        "extra": {name: value.value for name, value in job.extra_fields.items()},
+        "actions": actions,
+        "api_url": links.job_api_url(queue, job.id),
+        "html_url": links.job_url(queue, job.id),
+    }
+
+
+def parent_json(job: JobDetail, known: list[QueueRef]) -> dict[str, Any] | None:
+    """The flow parent with links when its queue is known."""
+    if job.parent is None:
+        return None
+    result: dict[str, Any] = {"id": job.parent.job_id, "queueKey": job.parent.queue_key}
+    try:
+        parent_queue = QueueRef.from_key(job.queue.connection, job.parent.queue_key)
+    except ValueError:
+        return result
+    if parent_queue in known:
+        result["api_url"] = links.job_api_url(parent_queue, job.parent.job_id)
+        result["html_url"] = links.job_url(parent_queue, job.parent.job_id)
+    return result
+
+
+def child_json(key: str, processed: bool, failed: bool, known: list[QueueRef]) -> dict[str, Any]:
+    """A flow child with links when its queue is known."""
+    result: dict[str, Any] = {"key": key, "processed": processed, "failed": failed}
+    resolved = resolve_job_key(known, key)
+    if resolved is not None:
+        queue, job_id = resolved
+        result.update(
+            id=job_id,
+            queueKey=queue.key,
+            api_url=links.job_api_url(queue, job_id),
+            html_url=links.job_url(queue, job_id),
+        )
+    return result

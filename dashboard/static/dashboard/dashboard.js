@@ -1,0 +1,274 @@
+/*
+ * BullMQ dashboard behaviour. Plain ES2017, no dependencies; load with `defer` after htmx.
+ * No inline handlers: everything is bound here, so a strict CSP only needs 'self' for scripts
+ * (plus a hash or nonce for the one-line <head> snippet below).
+ *
+ * Put this in <head>, before the stylesheet, so a stored theme applies before first paint:
+ *
+ *   <script>try{var t=localStorage.getItem("dashboard-theme");if(t==="dark"||t==="light")document.documentElement.dataset.theme=t}catch(e){}</script>
+ *
+ * What it does:
+ *   - #theme-toggle cycles auto -> dark -> light -> auto (localStorage "dashboard-theme",
+ *     html[data-theme] set for dark/light, removed for auto).
+ *   - time.rel[datetime] shows "12 s ago" / "in 5 min"; title = local time + " (" + ISO + ")".
+ *     Refreshed every 15 s and after every htmx swap.
+ *   - input.filter[data-filter-target="<selector>"] hides matching elements whose data-name
+ *     does not contain the text (case-insensitive), hides a section.queue-group whose rows are
+ *     all hidden, mirrors the text in ?q= (history.replaceState) and applies ?q= on load.
+ *     Optional: data-filter-empty="<selector>" names an element shown only when nothing matches.
+ */
+(function () {
+  "use strict";
+
+  var doc = document;
+  var root = doc.documentElement;
+
+  /* ---------------------------------------------------------------- theme */
+
+  var THEME_KEY = "dashboard-theme";
+  var THEME_ORDER = ["auto", "dark", "light"];
+  var THEME_LABEL = { auto: "\u25D0 Auto", dark: "\u263E Dark", light: "\u2600 Light" };
+
+  function storedTheme() {
+    var value = null;
+    try {
+      value = window.localStorage.getItem(THEME_KEY);
+    } catch (e) {
+      /* storage disabled */
+    }
+    return value === "dark" || value === "light" ? value : "auto";
+  }
+
+  function showTheme(mode) {
+    var button = doc.getElementById("theme-toggle");
+    if (!button) return;
+    var next = THEME_ORDER[(THEME_ORDER.indexOf(mode) + 1) % THEME_ORDER.length];
+    button.textContent = THEME_LABEL[mode];
+    button.setAttribute("aria-label", "Theme: " + mode + " (switch to " + next + ")");
+    button.title = "Theme: " + mode + " \u2014 click for " + next;
+    button.dataset.mode = mode;
+  }
+
+  var currentTheme = "auto";
+
+  function applyTheme(mode) {
+    currentTheme = mode === "dark" || mode === "light" ? mode : "auto";
+    if (currentTheme === "auto") {
+      delete root.dataset.theme;
+    } else {
+      root.dataset.theme = currentTheme;
+    }
+    showTheme(currentTheme);
+  }
+
+  function cycleTheme() {
+    var next = THEME_ORDER[(THEME_ORDER.indexOf(currentTheme) + 1) % THEME_ORDER.length];
+    try {
+      if (next === "auto") window.localStorage.removeItem(THEME_KEY);
+      else window.localStorage.setItem(THEME_KEY, next);
+    } catch (e) {
+      /* storage disabled: the switch still holds for this page */
+    }
+    applyTheme(next);
+  }
+
+  // A stored choice wins; with none, keep whatever the page (or the <head> snippet) set.
+  var initialTheme = storedTheme();
+  applyTheme(initialTheme !== "auto" ? initialTheme : root.dataset.theme);
+
+  doc.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element)) return;
+    if (target.closest("#theme-toggle")) cycleTheme();
+  });
+
+  // Keep several open tabs in step.
+  window.addEventListener("storage", function (event) {
+    if (event.key === THEME_KEY || event.key === null) applyTheme(storedTheme());
+  });
+
+  /* ------------------------------------------------------- relative times */
+
+  function parseIso(value) {
+    if (!value) return NaN;
+    // Trim fractions finer than milliseconds (Python isoformat), which some engines reject.
+    var normalised = value.trim().replace(/(\.\d{3})\d+/, "$1");
+    return Date.parse(normalised);
+  }
+
+  function relativeText(then, now) {
+    var diff = Math.round((now - then) / 1000);
+    var future = diff < 0;
+    var s = Math.abs(diff);
+    var text;
+    if (s < 1) return "just now";
+    if (s < 60) text = s + " s";
+    else if (s < 3600) text = Math.floor(s / 60) + " min";
+    else if (s < 86400) text = Math.floor(s / 3600) + " h";
+    else text = Math.floor(s / 86400) + " d";
+    return future ? "in " + text : text + " ago";
+  }
+
+  function updateTimes(scope) {
+    var base = scope && scope.querySelectorAll ? scope : doc;
+    var now = Date.now();
+    var nodes = base.querySelectorAll("time.rel[datetime]");
+    for (var i = 0; i < nodes.length; i++) {
+      var el = nodes[i];
+      var iso = el.getAttribute("datetime");
+      var then = parseIso(iso);
+      if (isNaN(then)) continue;
+      var text = relativeText(then, now);
+      if (el.textContent !== text) el.textContent = text;
+      if (el.dataset.relIso !== iso) {
+        el.title = new Date(then).toLocaleString() + " (" + iso + ")";
+        el.dataset.relIso = iso;
+      }
+    }
+  }
+
+  /* --------------------------------------------------------------- filter */
+
+  var FILTER_INPUT = "input.filter[data-filter-target]";
+
+  function queryAll(base, selector) {
+    try {
+      return base.querySelectorAll(selector);
+    } catch (e) {
+      return []; // bad selector in the template: do nothing rather than throw
+    }
+  }
+
+  function urlQuery() {
+    try {
+      return new URL(window.location.href).searchParams.get("q") || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function applyFilter(input) {
+    var selector = input.getAttribute("data-filter-target");
+    if (!selector) return;
+    var needle = input.value.trim().toLowerCase();
+    var rows = queryAll(doc, selector);
+    var shown = 0;
+    for (var i = 0; i < rows.length; i++) {
+      var name = (rows[i].getAttribute("data-name") || "").toLowerCase();
+      var hide = needle !== "" && name.indexOf(needle) === -1;
+      if (rows[i].hidden !== hide) rows[i].hidden = hide;
+      if (!hide) shown++;
+    }
+    var groups = doc.querySelectorAll("section.queue-group");
+    for (var g = 0; g < groups.length; g++) {
+      var groupRows = queryAll(groups[g], selector);
+      if (!groupRows.length) continue;
+      var allHidden = true;
+      for (var r = 0; r < groupRows.length; r++) {
+        if (!groupRows[r].hidden) {
+          allHidden = false;
+          break;
+        }
+      }
+      if (groups[g].hidden !== allHidden) groups[g].hidden = allHidden;
+    }
+    var emptySelector = input.getAttribute("data-filter-empty");
+    if (emptySelector) {
+      var empties = queryAll(doc, emptySelector);
+      for (var e = 0; e < empties.length; e++) {
+        empties[e].hidden = !(needle !== "" && rows.length > 0 && shown === 0);
+      }
+    }
+  }
+
+  function rememberFilter(input) {
+    try {
+      var url = new URL(window.location.href);
+      var value = input.value.trim();
+      if (value) url.searchParams.set("q", value);
+      else url.searchParams.delete("q");
+      if (url.href !== window.location.href) {
+        window.history.replaceState(window.history.state, "", url.href);
+      }
+    } catch (e) {
+      /* old browser or sandboxed document: filtering still works */
+    }
+  }
+
+  function initFilters() {
+    var inputs = doc.querySelectorAll(FILTER_INPUT);
+    for (var i = 0; i < inputs.length; i++) {
+      var input = inputs[i];
+      if (!input.dataset.filterReady) {
+        input.dataset.filterReady = "1";
+        var q = urlQuery();
+        if (q && !input.value) input.value = q;
+      }
+      applyFilter(input);
+    }
+  }
+
+  doc.addEventListener("input", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element) || !target.matches(FILTER_INPUT)) return;
+    applyFilter(target);
+    rememberFilter(target);
+  });
+
+  // "/" focuses the filter box, as on many dashboards.
+  doc.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var active = doc.activeElement;
+    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
+    var input = doc.querySelector(FILTER_INPUT);
+    if (!input) return;
+    event.preventDefault();
+    input.focus();
+    if (typeof input.select === "function") input.select();
+  });
+
+  /* ------------------------------------------------------------- wiring */
+
+  function refresh() {
+    try {
+      showTheme(currentTheme);
+      updateTimes(doc);
+      initFilters();
+    } catch (e) {
+      if (window.console) window.console.error("dashboard.js", e);
+    }
+  }
+
+  // htmx fires htmx:load once per inserted element; coalesce a burst into one pass.
+  var pending = false;
+  function scheduleRefresh() {
+    if (pending) return;
+    pending = true;
+    window.setTimeout(function () {
+      pending = false;
+      refresh();
+    }, 0);
+  }
+
+  ["htmx:load", "htmx:afterSettle", "htmx:wsAfterMessage", "htmx:historyRestore"].forEach(function (name) {
+    doc.addEventListener(name, scheduleRefresh);
+  });
+
+  window.setInterval(function () {
+    try {
+      updateTimes(doc);
+    } catch (e) {
+      /* never let the timer die noisily */
+    }
+  }, 15000);
+
+  doc.addEventListener("visibilitychange", function () {
+    if (doc.visibilityState === "visible") scheduleRefresh();
+  });
+
+  if (doc.readyState === "loading") {
+    doc.addEventListener("DOMContentLoaded", refresh);
+  } else {
+    refresh();
+  }
+})();

@@ -1,0 +1,109 @@
+"""Template helpers: times, durations, sizes, progress and job links (all output escaped)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from dashboard import links
+from queues.models import QueueRef
+
+register = template.Library()
+
+
+def _datetime(ms: int | None) -> datetime | None:
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@register.simple_tag
+def reltime(ms: int | None) -> SafeString:
+    """A <time> element: exact UTC time in text and title, made relative by dashboard.js."""
+    moment = _datetime(ms)
+    if moment is None:
+        return format_html('<span class="muted">{}</span>', "—")
+    exact = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+    return format_html(
+        '<time class="rel" datetime="{}" title="{}">{}</time>',
+        moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        exact,
+        exact,
+    )
+
+
+@register.filter
+def duration(ms: int | None) -> str:
+    """Milliseconds as `850 ms`, `12.4 s`, `3 min 5 s`, `2 h 10 min`."""
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, second = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {second} s"
+    hours, minute = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minute} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+@register.filter
+def size(value: int) -> str:
+    """Bytes in human units."""
+    return str(filesizeformat(value))
+
+
+@register.filter
+def percent(progress: Any) -> int | None:
+    """A numeric progress as 0–100 for a <progress> bar; None for object progress."""
+    if isinstance(progress, bool) or not isinstance(progress, int | float):
+        return None
+    return int(max(0, min(100, progress)))
+
+
+@register.filter
+def is_number(value: Any) -> bool:
+    """True for ints and floats (not bools)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@register.simple_tag
+def job_url(queue: QueueRef, job_id: str) -> str:
+    """The job page URL (the id percent-encoded)."""
+    return links.job_url(queue, job_id)
+
+
+@register.simple_tag
+def raw_url(queue: QueueRef, job_id: str, field: str) -> str:
+    """The full raw value of a field."""
+    return links.raw_field_url(queue, job_id, field)
+
+
+@register.simple_tag
+def logs_url(queue: QueueRef, job_id: str) -> str:
+    """The log pager partial."""
+    return links.logs_url(queue, job_id)
+
+
+@register.simple_tag
+def queue_url(queue: QueueRef) -> str:
+    """The queue page URL."""
+    return links.queue_url(queue)
+
+
+@register.filter
+def get(mapping: dict[str, Any], key: str) -> Any:
+    """mapping[key] or None (templates cannot index with a variable)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -1,0 +1,54 @@
+"""The JSON API: the same data and permissions as the pages."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from dashboard import registry, serializers
+from dashboard.conf import get_config
+from dashboard.overview import all_counts
+from dashboard.views.base import NotFound, dashboard_view, parse_per_page, parse_positive, parse_state
+from queues.counts import fetch_counts
+from queues.jobs import fetch_job, fetch_job_page
+
+
+@dashboard_view(api=True)
+async def queue_list(request: HttpRequest) -> HttpResponse:
+    """Every queue with its counts."""
+    rows = await all_counts(await registry.all_queues())
+    return JsonResponse({"queues": [serializers.queue_json(row) for row in rows]})
+
+
+@dashboard_view(api=True)
+async def queue_detail(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """One queue's counts and the URL of its jobs."""
+    queue = await registry.find_queue(connection, queue_key)
+    (counts,) = await fetch_counts(registry.client(connection), [queue])
+    return JsonResponse(serializers.queue_detail_json(counts, actions={}))
+
+
+@dashboard_view(api=True)
+async def job_list(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """A page of one state's jobs, newest first."""
+    queue = await registry.find_queue(connection, queue_key)
+    page = await fetch_job_page(
+        registry.client(connection),
+        queue,
+        parse_state(request),
+        parse_positive(request, "page", 1),
+        parse_per_page(request),
+        get_config().limits,
+    )
+    return JsonResponse(serializers.page_json(page))
+
+
+@dashboard_view(api=True)
+async def job_detail(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
+    """The full job, with values over the display limit cut and linked to their raw form."""
+    queue = await registry.find_queue(connection, queue_key)
+    log_page = parse_positive(request, "log_page", 1)
+    job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)
+    if job is None:
+        raise NotFound(f"No job {job_id!r} in queue {queue.key}.")
+    known = await registry.directory(connection).get()
+    return JsonResponse(serializers.detail_json(job, known, actions={}))

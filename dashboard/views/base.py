@@ -1,0 +1,129 @@
+"""What every dashboard view shares: access checks, request parsing and turning faults into pages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from dashboard.conf import get_config
+from dashboard.permissions import VIEW, has_permission
+from dashboard.registry import UnknownConnection, UnknownQueue
+from queues.states import STATES
+
+logger = logging.getLogger("dashboard")
+
+View = Callable[..., Awaitable[HttpResponse]]
+
+
+class BadRequest(ValueError):
+    """A request parameter the dashboard cannot use; shown as a 400 with this message."""
+
+
+class NotFound(LookupError):
+    """A job or page that does not exist; shown as a 404 with this message."""
+
+
+def dashboard_view(*, api: bool = False) -> Callable[[View], View]:
+    """Require a permitted user and answer faults with a clear page (or JSON) instead of a traceback."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = await request.auser()
+            if not user.is_authenticated:
+                if api:
+                    return error_response(request, 401, "Log in to use the API.", api=True)
+                return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+            if not has_permission(user, VIEW, None):
+                return error_response(request, 403, "You may not view the queue dashboard.", api=api)
+            try:
+                return await view(request, *args, **kwargs)
+            except BadRequest as exc:
+                return error_response(request, 400, str(exc), api=api)
+            except UnknownConnection as exc:
+                return error_response(request, 404, f"No Redis connection named {exc}.", api=api)
+            except UnknownQueue as exc:
+                return error_response(request, 404, f"No queue {exc} on this connection.", api=api)
+            except NotFound as exc:
+                return error_response(request, 404, str(exc), api=api)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                logger.warning("Redis unreachable: %s", exc)
+                return error_response(
+                    request, 503, "Redis is unreachable. The page will work again once it is back.",
+                    api=api, redis_down=True,
+                )
+            except RedisError as exc:
+                logger.warning("Redis error: %s", exc)
+                return error_response(request, 502, f"Redis answered with an error: {exc}", api=api)
+
+        return wrapper
+
+    return decorate
+
+
+def error_response(
+    request: HttpRequest, status: int, message: str, *, api: bool, redis_down: bool = False
+) -> HttpResponse:
+    """A 4xx/5xx answer: JSON for the API, otherwise the error page (full or partial for htmx)."""
+    if api:
+        return JsonResponse({"error": message, "status": status}, status=status)
+    response = TemplateResponse(
+        request,
+        "dashboard/error.html",
+        {"status": status, "message": message, "redis_down": redis_down},
+        status=status,
+    )
+    if getattr(request, "htmx", False):
+        # htmx does not swap error responses by default; show the error where the content goes.
+        response["HX-Retarget"] = "#content"
+        response["HX-Reswap"] = "innerHTML"
+        response.template_name = "dashboard/partials/error.html"
+    return response
+
+
+def parse_state(request: HttpRequest, default: str = "waiting") -> str:
+    """The `state` parameter, one of BullMQ's state names."""
+    state = request.GET.get("state", default)
+    if state not in STATES:
+        raise BadRequest(f"Unknown state {state!r}. Use one of: {', '.join(STATES)}.")
+    return state
+
+
+def parse_positive(request: HttpRequest, name: str, default: int, maximum: int = 10**9) -> int:
+    """A positive integer parameter such as `page`."""
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, not {raw[:40]!r}.") from None
+    if value < 1 or value > maximum:
+        raise BadRequest(f"{name} must be between 1 and {maximum}.")
+    return value
+
+
+def parse_per_page(request: HttpRequest) -> int:
+    """The page size, one of the configured choices."""
+    config = get_config()
+    per_page = parse_positive(request, "per_page", config.default_page_size)
+    if per_page not in config.page_sizes:
+        choices = ", ".join(str(size) for size in config.page_sizes)
+        raise BadRequest(f"per_page must be one of {choices}.")
+    return per_page
+
+
+def wants_partial(request: HttpRequest) -> bool:
+    """An htmx swap (not a history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request

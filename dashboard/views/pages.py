@@ -1,0 +1,129 @@
+"""The HTML pages: overview, queue, job, the log pager and raw field values."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from dashboard import links, registry
+from dashboard.conf import get_config
+from dashboard.overview import all_counts, group, totals
+from dashboard.views.base import (
+    NotFound,
+    dashboard_view,
+    parse_per_page,
+    parse_positive,
+    parse_state,
+    wants_partial,
+)
+from queues.jobs import fetch_job, fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
+from queues.models import QueueRef
+from queues.states import STATES
+
+
+@dashboard_view()
+async def overview(request: HttpRequest) -> HttpResponse:
+    """Every queue with its counts per state."""
+    rows = await all_counts(await registry.all_queues())
+    context = {
+        "groups": group(rows),
+        "totals": totals(rows),
+        "queue_count": len(rows),
+        "states": STATES,
+        "query": request.GET.get("q", ""),
+    }
+    template = "dashboard/partials/overview_groups.html" if wants_partial(request) else "dashboard/overview.html"
+    return TemplateResponse(request, template, context)
+
+
+@dashboard_view()
+async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """One queue: tabs per state and a page of jobs, newest first."""
+    queue = await registry.find_queue(connection, queue_key)
+    state = parse_state(request)
+    page = parse_positive(request, "page", 1)
+    per_page = parse_per_page(request)
+    counts, jobs = await fetch_queue_page(
+        registry.client(connection), queue, state, page, per_page, get_config().limits
+    )
+    context = {
+        "queue": queue,
+        "counts": counts,
+        "state": state,
+        "jobs": jobs,
+        "states": STATES,
+        "page_sizes": get_config().page_sizes,
+        "page_links": page_numbers(jobs.page, jobs.pages),
+    }
+    template = "dashboard/partials/queue_body.html" if wants_partial(request) else "dashboard/queue.html"
+    return TemplateResponse(request, template, context)
+
+
+def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
+    """Page numbers to link: first, last and those around the current one; None marks a gap."""
+    wanted = {1, last, *range(current - around, current + around + 1)}
+    numbers = sorted(number for number in wanted if 1 <= number <= last)
+    result: list[int | None] = []
+    for number in numbers:
+        if result and result[-1] is not None and number - result[-1] > 1:  # type: ignore[operator]
+            result.append(None)
+        result.append(number)
+    return result
+
+
+@dashboard_view()
+async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
+    """One job: fields, data, traces, logs and flow links."""
+    queue = await registry.find_queue(connection, queue_key)
+    log_page = parse_positive(request, "log_page", 1)
+    job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)
+    if job is None:
+        raise NotFound(f"No job {job_id!r} in queue {queue.key}. It may have been removed.")
+    known = await registry.directory(connection).get()
+    context = {
+        "queue": queue,
+        "job": job,
+        "logs": job.logs,
+        "children": [
+            (child, resolve_job_key(known, child.job_key)) for child in job.children
+        ],
+        "parent_queue": parent_queue(job.parent.queue_key, connection, known) if job.parent else None,
+        "display_limit": get_config().limits.display_bytes,
+    }
+    return TemplateResponse(request, "dashboard/job.html", context)
+
+
+def parent_queue(queue_key: str, connection: str, known: list[QueueRef]) -> QueueRef | None:
+    """The known queue a parent reference points at."""
+    for queue in known:
+        if queue.key == queue_key and queue.connection == connection:
+            return queue
+    return None
+
+
+@dashboard_view()
+async def job_logs(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
+    """The log pager partial (full job page when loaded directly)."""
+    queue = await registry.find_queue(connection, queue_key)
+    page = parse_positive(request, "log_page", 1)
+    if not wants_partial(request):
+        return HttpResponseRedirect(f"{links.job_url(queue, job_id)}?log_page={page}#logs")
+    logs = await fetch_logs(registry.client(connection), queue, job_id, page, get_config().limits)
+    return TemplateResponse(
+        request, "dashboard/partials/logs.html", {"queue": queue, "job_id": job_id, "logs": logs}
+    )
+
+
+@dashboard_view()
+async def job_raw(
+    request: HttpRequest, connection: str, queue_key: str, field: str, job_id: str
+) -> HttpResponse:
+    """The full stored value of one field as plain text (never rendered as HTML)."""
+    queue = await registry.find_queue(connection, queue_key)
+    value = await fetch_raw_field(registry.client(connection), queue, job_id, field)
+    if value is None:
+        raise NotFound(f"Job {job_id!r} has no field {field!r}.")
+    response = HttpResponse(value, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response

@@ -1,0 +1,122 @@
+"""Finding BullMQ queues in a Redis DB by SCAN over `meta` hashes, cached and refreshed in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from queues.connections import ConnectionSettings, client_for
+from queues.models import QueueRef
+from queues.parsing import text
+
+logger = logging.getLogger(__name__)
+
+SCAN_COUNT = 1000
+# Fields that a queue's meta hash has and a job hash never has.
+META_FIELDS = ("opts.maxLenEvents", "version", "paused", "concurrency", "max", "duration")
+
+
+def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
+    """The queue a `<prefix>:<name>:meta` key would belong to; None when the key has no such shape."""
+    if not key.endswith(":meta"):
+        return None
+    head = key[: -len(":meta")]
+    prefix, sep, name = head.rpartition(":")
+    if not sep or not prefix or not name:
+        return None
+    return QueueRef(connection, prefix, name)
+
+
+async def scan_queues(client: Redis, settings: ConnectionSettings) -> list[QueueRef]:
+    """Every confirmed BullMQ queue on this connection, sorted by prefix then name (one SCAN pass)."""
+    patterns = [f"{_glob_escape(prefix)}:*:meta" for prefix in settings.prefixes] or ["*:meta"]
+    candidates: set[QueueRef] = set()
+    for pattern in patterns:
+        async for raw_key in client.scan_iter(match=pattern, count=SCAN_COUNT, _type="HASH"):
+            queue = candidate_from_meta_key(settings.alias, text(raw_key))
+            if queue is not None and (not settings.prefixes or queue.prefix in settings.prefixes):
+                candidates.add(queue)
+    return sorted(await confirm(client, sorted(candidates)))
+
+
+async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
+    """Keep candidates whose meta hash looks like a queue's, not a job whose custom id ends in `:meta`."""
+    if not candidates:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for queue in candidates:
+        meta = f"{queue.key_prefix}meta"
+        pipe.hmget(meta, ["timestamp", "data", *META_FIELDS])
+        pipe.exists(f"{queue.key_prefix}id", f"{queue.key_prefix}events")
+    replies = await pipe.execute()
+    confirmed = []
+    for index, queue in enumerate(candidates):
+        fields, sibling_keys = replies[2 * index], replies[2 * index + 1]
+        looks_like_job = fields[0] is not None and fields[1] is not None
+        has_meta_fields = any(value is not None for value in fields[2:])
+        if not looks_like_job and (has_meta_fields or sibling_keys):
+            confirmed.append(queue)
+    return confirmed
+
+
+def _glob_escape(value: str) -> str:
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in value)
+
+
+@dataclass
+class Directory:
+    """The cached queue list of one connection; stale lists are served while a refresh runs."""
+
+    settings: ConnectionSettings
+    interval: float
+    queues: list[QueueRef] | None = None
+    scanned_at: float = 0.0
+    _refreshing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def get(self) -> list[QueueRef]:
+        """The queue list; only the first call (or an explicit refresh) waits for a SCAN."""
+        if self.settings.queues:
+            return self.settings.explicit_queues()
+        if self.queues is None:
+            await self.refresh()
+        elif time.monotonic() - self.scanned_at > self.interval:
+            self._refresh_in_background()
+        return list(self.queues or [])
+
+    def add(self, queue: QueueRef) -> None:
+        """Remember a queue confirmed outside a SCAN until the next SCAN replaces the list."""
+        if self.queues is not None and queue not in self.queues:
+            self.queues = sorted([*self.queues, queue])
+
+    async def refresh(self) -> None:
+        """Run one SCAN pass now and replace the cached list."""
+        client = client_for(self.settings)
+        self.queues = await scan_queues(client, self.settings)
+        self.scanned_at = time.monotonic()
+
+    def _refresh_in_background(self) -> None:
+        loop = asyncio.get_running_loop()
+        running = self._refreshing.get(loop)
+        if running is not None and not running.done():
+            return
+        self._refreshing[loop] = loop.create_task(self._quiet_refresh())
+
+    async def _quiet_refresh(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:  # a failed background SCAN keeps the old list; the next view retries
+            logger.warning("queue discovery failed on %s", self.settings.alias, exc_info=True)
+
+    async def stop(self) -> None:
+        """Cancel a running background refresh of the running loop."""
+        task = self._refreshing.pop(asyncio.get_running_loop(), None)
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

@@ -1,0 +1,124 @@
+--[[
+  Read-only page of one state's jobs, newest first, in the order Node BullMQ's
+  queue.getJobs(state, start, end, false) returns: ids whose hash is gone are skipped and the page is
+  back-filled from later ids, as BullMQ's getJobs-1.lua does. Only summary fields are returned, and
+  long ones are cut here so a multi-megabyte failedReason never crosses the wire.
+
+    KEYS[1]  queue key prefix, `<prefix>:<name>:`
+    ARGV[1]  state key suffix (wait, active, delayed, ...)
+    ARGV[2]  "1" when that key is a list, "0" for a zset
+    ARGV[3]  start index
+    ARGV[4]  end index (inclusive)
+    ARGV[5]  max bytes kept of each text field
+    ARGV[6]  max back-fill iterations
+
+  Returns { total, { id, { field values in SUMMARY order }, optsAttempts }, ... }
+]]
+local rcall = redis.call
+local p = KEYS[1]
+local stateKey = p .. ARGV[1]
+local isList = ARGV[2] == "1"
+local rangeStart = tonumber(ARGV[3])
+local rangeEnd = tonumber(ARGV[4])
+local maxLen = tonumber(ARGV[5])
+local maxIterations = tonumber(ARGV[6])
+
+local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
+                 "progress", "delay", "priority", "failedReason"}
+
+local total
+if isList then
+  total = rcall("LLEN", stateKey)
+  if total > 0 then
+    local tail = rcall("LINDEX", stateKey, -1)
+    if tail and string.sub(tail, 1, 2) == "0:" then
+      total = total - 1
+    end
+  end
+else
+  total = rcall("ZCARD", stateKey)
+end
+
+local function cut(value)
+  if value and #value > maxLen then
+    return string.sub(value, 1, maxLen)
+  end
+  return value
+end
+
+local function optsAttempts(jobKey)
+  -- opts is written by other programs: only decode it when small, and survive invalid JSON.
+  if rcall("HSTRLEN", jobKey, "opts") > 65536 then
+    return false
+  end
+  local raw = rcall("HGET", jobKey, "opts")
+  if not raw then
+    return false
+  end
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == "table" and type(decoded["attempts"]) == "number" then
+    return decoded["attempts"]
+  end
+  return false
+end
+
+local LONG = {name = true, progress = true, failedReason = true}
+
+local function summary(id)
+  local jobKey = p .. id
+  if rcall("EXISTS", jobKey) == 0 then
+    return nil
+  end
+  -- Fields that can be long are measured first and cut here; the rest are small numbers.
+  local wanted = {}
+  local cutNames = {}
+  for _, name in ipairs(SUMMARY) do
+    if LONG[name] and rcall("HSTRLEN", jobKey, name) > maxLen then
+      cutNames[name] = true
+      wanted[#wanted + 1] = "\0absent"
+    else
+      wanted[#wanted + 1] = name
+    end
+  end
+  local values = rcall("HMGET", jobKey, unpack(wanted))
+  for i, name in ipairs(SUMMARY) do
+    if cutNames[name] then
+      values[i] = cut(rcall("HGET", jobKey, name))
+    elseif not values[i] then
+      values[i] = false
+    end
+  end
+  return {id, values, optsAttempts(jobKey)}
+end
+
+local function fetchIds(sliceStart, sliceEnd)
+  if isList then
+    return rcall("LRANGE", stateKey, sliceStart, sliceEnd)
+  end
+  return rcall("ZREVRANGE", stateKey, sliceStart, sliceEnd)
+end
+
+local result = {total}
+local needed = rangeEnd - rangeStart + 1
+local found = 0
+local cursor = rangeStart
+local iterations = 0
+while found < needed and iterations < maxIterations do
+  local ids = fetchIds(cursor, cursor + needed - 1)
+  if #ids == 0 then
+    break
+  end
+  for i = 1, #ids do
+    if found >= needed then
+      break
+    end
+    local row = summary(ids[i])
+    if row then
+      result[#result + 1] = row
+      found = found + 1
+    end
+  end
+  cursor = cursor + #ids
+  iterations = iterations + 1
+end
+return result

@@ -1,0 +1,23 @@
+--[[
+  Read-only page of a job's log lines, each cut to a maximum size.
+
+    KEYS[1]  the job's logs list, `<prefix>:<name>:<id>:logs`
+    ARGV[1]  start index
+    ARGV[2]  end index (inclusive)
+    ARGV[3]  max bytes kept of each line
+
+  Returns { count, { line, ... } }
+]]
+local rcall = redis.call
+local maxLen = tonumber(ARGV[3])
+local count = rcall("LLEN", KEYS[1])
+local lines = {}
+if count > 0 then
+  for i, line in ipairs(rcall("LRANGE", KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))) do
+    if #line > maxLen then
+      line = string.sub(line, 1, maxLen)
+    end
+    lines[i] = line
+  end
+end
+return {count, lines}

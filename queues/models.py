@@ -1,0 +1,221 @@
+"""Typed values the read layer returns: queues, counts, job summaries, job details, logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from queues.states import STATES
+
+
+@dataclass(frozen=True, order=True)
+class QueueRef:
+    """One BullMQ queue: the connection alias it lives on, its key prefix and its name."""
+
+    connection: str
+    prefix: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        """`<prefix>:<name>`: the identity used in URLs and data-queue attributes."""
+        return f"{self.prefix}:{self.name}"
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix every key of this queue starts with, `<prefix>:<name>:`."""
+        return f"{self.prefix}:{self.name}:"
+
+    def job_key(self, job_id: str) -> str:
+        """The Redis key of a job's hash."""
+        return f"{self.key_prefix}{job_id}"
+
+    @classmethod
+    def from_key(cls, connection: str, key: str) -> QueueRef:
+        """Parse `<prefix>:<name>`; the name is after the last colon since names never hold one."""
+        prefix, sep, name = key.rpartition(":")
+        if not sep or not prefix or not name:
+            raise ValueError(f"not a queue key: {key!r}")
+        return cls(connection, prefix, name)
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """A queue's job count per state and its paused flag."""
+
+    queue: QueueRef
+    counts: dict[str, int]
+    paused: bool
+    version: str = ""
+
+    @property
+    def total(self) -> int:
+        """All jobs the queue holds in any state."""
+        return sum(self.counts.values())
+
+    @classmethod
+    def empty(cls, queue: QueueRef) -> QueueCounts:
+        """Counts of a queue with no jobs."""
+        return cls(queue, {state: 0 for state in STATES}, paused=False)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string value read from Redis, possibly cut inside Redis; `size` is its full length in bytes."""
+
+    value: str
+    size: int
+    truncated: bool = False
+
+    @classmethod
+    def whole(cls, value: str) -> Text:
+        """A value that was read in full."""
+        return cls(value, len(value.encode("utf-8", "surrogatepass")), False)
+
+
+@dataclass(frozen=True)
+class JsonValue:
+    """A JSON field: the parsed value when the stored text was complete and valid JSON."""
+
+    raw: Text
+    parsed: Any = None
+    is_valid: bool = False
+
+    @property
+    def pretty(self) -> str:
+        """Indented JSON when parsed, otherwise the stored text as it is."""
+        import json
+
+        if self.is_valid:
+            return json.dumps(self.parsed, indent=2, ensure_ascii=False, sort_keys=False)
+        return self.raw.value
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """The fields a job list row shows, read without the job's data or opts payloads."""
+
+    id: str
+    name: str
+    timestamp: int | None
+    processed_on: int | None
+    finished_on: int | None
+    attempts_made: int
+    attempts_allowed: int | None
+    progress: Any
+    delay: int
+    priority: int
+    failed_reason: str
+    exists: bool = True
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Processing time, when the job has both started and finished."""
+        if self.processed_on is not None and self.finished_on is not None:
+            return max(0, self.finished_on - self.processed_on)
+        return None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a state's job list, newest first, and the state's total."""
+
+    queue: QueueRef
+    state: str
+    page: int
+    per_page: int
+    total: int
+    jobs: list[JobSummary]
+
+    @property
+    def pages(self) -> int:
+        """Number of pages; at least one so an empty state still has page 1."""
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of a job's log lines in the order they were written."""
+
+    count: int
+    start: int
+    items: list[str]
+    per_page: int
+
+    @property
+    def page(self) -> int:
+        """One-based page number of this slice."""
+        return self.start // self.per_page + 1
+
+    @property
+    def pages(self) -> int:
+        """Number of log pages; at least one."""
+        return max(1, -(-self.count // self.per_page))
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """The parent of a flow child: its queue key and job id."""
+
+    queue_key: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    """A child of a flow parent, and whether it has been processed yet."""
+
+    job_key: str
+    processed: bool
+    failed: bool = False
+
+    @property
+    def queue_key(self) -> str:
+        """The child's `<prefix>:<name>`."""
+        return self.job_key.rsplit(":", 1)[0] if ":" in self.job_key else ""
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """Everything the job page shows; long fields are cut inside Redis and carry their full size."""
+
+    queue: QueueRef
+    id: str
+    state: str
+    fields: dict[str, Text]
+    name: str
+    data: JsonValue
+    opts: JsonValue
+    returnvalue: JsonValue | None
+    progress: Any
+    timestamp: int | None
+    processed_on: int | None
+    finished_on: int | None
+    attempts_made: int
+    attempts_started: int
+    attempts_allowed: int | None
+    delay: int
+    priority: int
+    failed_reason: Text | None
+    stacktrace: list[str]
+    stacktrace_raw: Text | None
+    processed_by: str
+    parent: ParentRef | None
+    children: list[ChildRef]
+    children_counts: dict[str, int]
+    logs: LogPage
+    extra_fields: dict[str, Text] = field(default_factory=dict)
+
+    @property
+    def wait_ms(self) -> int | None:
+        """Time from creation (plus delay) until a worker took it."""
+        if self.timestamp is not None and self.processed_on is not None:
+            return max(0, self.processed_on - self.timestamp - self.delay)
+        return None
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Processing time of the last attempt."""
+        if self.processed_on is not None and self.finished_on is not None:
+            return max(0, self.finished_on - self.processed_on)
+        return None

@@ -1,0 +1,72 @@
+"""Defensive decoding of values other programs wrote into Redis: bytes, numbers and JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from queues.models import JsonValue, Text
+
+
+def text(value: object) -> str:
+    """A str from a Redis reply; invalid UTF-8 becomes U+FFFD instead of an error."""
+    if value is None or value is False:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def integer(value: object) -> int | None:
+    """An int from a Redis reply, or None when missing or not a number (floats are floored)."""
+    raw = text(value).strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            number = float(raw)
+        except ValueError:
+            return None
+        return int(number) if number == number and abs(number) != float("inf") else None
+
+
+def cut_text(value: object, size: object) -> Text:
+    """A Text from a possibly cut reply and the full byte size Redis reported."""
+    raw = value if isinstance(value, bytes) else text(value).encode()
+    full = integer(size)
+    full_size = full if full is not None else len(raw)
+    return Text(text(raw), full_size, truncated=full_size > len(raw))
+
+
+def json_value(value: Text | None) -> JsonValue:
+    """Parse a JSON field; a cut, missing or malformed value stays visible as its raw text."""
+    if value is None:
+        return JsonValue(Text("", 0), None, is_valid=False)
+    if value.truncated:
+        return JsonValue(value, None, is_valid=False)
+    try:
+        parsed = json.loads(value.value)
+    except (ValueError, RecursionError):
+        return JsonValue(value, None, is_valid=False)
+    return JsonValue(value, parsed, is_valid=True)
+
+
+def progress(value: object) -> Any:
+    """A job's progress: a number or a JSON object as BullMQ stores it; raw text when not JSON."""
+    raw = text(value)
+    if not raw:
+        return 0
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw
+
+
+def first_line(value: str, limit: int = 300) -> str:
+    """The first non-empty line of a message, cut to `limit` characters."""
+    for line in value.splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return ""

@@ -1,0 +1,35 @@
+"""Job states as Node BullMQ's getJobCounts() and getJobs() name them, and where each lives in Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StateKey:
+    """A job state, the key type suffix that holds it, and whether that key is a list or a zset."""
+
+    name: str
+    suffix: str
+    is_list: bool
+
+
+STATE_KEYS: tuple[StateKey, ...] = (
+    StateKey("waiting", "wait", True),
+    StateKey("active", "active", True),
+    StateKey("prioritized", "prioritized", False),
+    StateKey("delayed", "delayed", False),
+    StateKey("completed", "completed", False),
+    StateKey("failed", "failed", False),
+    StateKey("waiting-children", "waiting-children", False),
+    # Only BullMQ < 5 kept a paused queue's jobs in their own list; newer versions flag `meta`.
+    StateKey("paused", "paused", True),
+)
+
+STATES: tuple[str, ...] = tuple(state.name for state in STATE_KEYS)
+BY_NAME: dict[str, StateKey] = {state.name: state for state in STATE_KEYS}
+
+
+def state_key(name: str) -> StateKey:
+    """The StateKey for a state name; KeyError for names BullMQ does not have."""
+    return BY_NAME[name]

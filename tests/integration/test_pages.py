@@ -1,0 +1,299 @@
+"""The HTML pages against a real Redis holding queues made by the Python bullmq package."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.test import AsyncClient
+from django.urls import reverse
+from django.utils.html import escape
+from redis.asyncio import Redis
+
+from dashboard import links
+from queues.models import QueueRef
+from queues.throwaway_redis import ThrowawayRedis
+from tests.builders import add_jobs, pause, process
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+EMAIL = QueueRef("default", "bull", "email")
+
+
+async def test_overview_lists_every_queue_with_counts_and_data_attributes(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {"i": i}, {}) for i in range(3)])
+    await add_jobs(redis_url, "billing", [("invoice", {}, {"delay": 60_000})], prefix="{tenant-a}")
+    await add_jobs(redis_url, "webhooks", [("hook", {}, {})])
+    await pause(redis_url, "webhooks")
+
+    response = await client.get("/queues/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'data-queue="bull:email" data-state="waiting">\s*<a[^>]*>3</a>', html)
+    assert re.search(r'data-queue="\{tenant-a\}:billing" data-state="delayed">\s*<a[^>]*>1</a>', html)
+    assert 'data-queue="bull:webhooks" data-state="paused-flag">paused' in html
+    assert html.index("{tenant-a}") < html.index("billing")  # grouped under its prefix heading
+
+
+async def test_overview_with_no_queues_says_so(client: AsyncClient) -> None:
+    response = await client.get("/queues/")
+    assert response.status_code == 200
+    assert b"No BullMQ queues found" in response.content
+
+
+async def test_queue_page_lists_jobs_newest_first_and_paginates(client: AsyncClient, redis_url: str, redis_client: Redis) -> None:
+    await add_jobs(redis_url, "email", [("send", {"i": i}, {"jobId": f"job-{i}"}) for i in range(30)])
+
+    response = await client.get(links.queue_url(EMAIL) + "?state=waiting&per_page=10&page=2")
+
+    assert response.status_code == 200
+    ids = re.findall(r'data-job-id="([^"]+)"', response.content.decode())
+    expected = [raw.decode() for raw in await redis_client.lrange("bull:email:wait", 10, 19)]
+    assert ids == expected == [f"job-{i}" for i in range(19, 9, -1)]
+    assert b"page 2 of 3" in response.content
+
+
+async def test_failed_jobs_show_reason_attempts_and_duration(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {"attempts": 2, "jobId": "f1"})])
+
+    async def fail(job, token):
+        raise ConnectionError("SMTP timeout\nsecond line")
+
+    await process(redis_url, "email", fail, until=1)
+    response = await client.get(links.queue_url(EMAIL) + "?state=failed")
+    html = response.content.decode()
+    assert 'data-queue="bull:email" data-state="failed">1<' in html
+    assert "SMTP timeout" in html and "second line" not in html
+    assert re.search(r'<td class="num">2/2</td>', html)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?state=nope", b"Unknown state"),
+        ("?page=0", b"page must be between 1"),
+        ("?page=abc", b"page must be a whole number"),
+        ("?per_page=7", b"per_page must be one of"),
+    ],
+)
+async def test_bad_parameters_are_a_clear_400(client: AsyncClient, redis_url: str, query: str, message: bytes) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    response = await client.get(links.queue_url(EMAIL) + query)
+    assert response.status_code == 400
+    assert message in response.content
+    assert b"Traceback" not in response.content
+
+
+async def test_unknown_queue_and_job_are_404(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    assert (await client.get("/queues/default/bull:nope/")).status_code == 404
+    assert (await client.get("/queues/other/bull:email/")).status_code == 404
+    response = await client.get(links.job_url(EMAIL, "missing"))
+    assert response.status_code == 404
+    assert b"No job" in response.content
+
+
+async def test_htmx_requests_get_partials_and_history_restores_get_pages(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    url = links.queue_url(EMAIL) + "?state=waiting"
+    partial = await client.get(url, headers={"HX-Request": "true"})
+    restore = await client.get(url, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    full = await client.get(url)
+    assert b'<div id="queue-body">' in partial.content and b"<html" not in partial.content
+    assert b"<html" in restore.content and b"<html" in full.content
+
+
+async def test_hostile_names_data_and_reasons_render_as_text(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [(HOSTILE, {"html": "<script>alert(2)</script>"}, {"jobId": "x", "attempts": 1})])
+
+    async def fail(job, token):
+        raise ValueError(HOSTILE)
+
+    await process(redis_url, "email", fail, until=1)
+    pages = [
+        await client.get(links.queue_url(EMAIL) + "?state=failed"),
+        await client.get(links.job_url(EMAIL, "x")),
+    ]
+    for response in pages:
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "<img src=x" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html
+        assert "<script>alert(2)" not in html
+    api = await client.get(links.job_api_url(EMAIL, "x"))
+    assert api["Content-Type"] == "application/json"
+    assert api.json()["name"] == HOSTILE
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    ["repeat:hourly:1795849200000", "weird/id with space#hash?q=1&x ü 🚀", "a%2Fb", "trailing/"],
+)
+async def test_arbitrary_job_ids_round_trip_through_urls(client: AsyncClient, redis_url: str, job_id: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {"ok": True}, {"jobId": job_id})])
+    url = links.job_url(EMAIL, job_id)
+    assert "#" not in url and "?" not in url
+    # Through the ASGI app as daphne calls it: Django's AsyncClient decodes paths as Latin-1.
+    status, body = await asgi_get(client, url)
+    assert status == 200
+    assert escape(job_id).encode() in body
+    status, body = await asgi_get(client, links.job_api_url(EMAIL, job_id))
+    assert json.loads(body)["id"] == job_id
+    listing = await client.get(links.queue_url(EMAIL))
+    assert f'href="{escape(url)}"'.encode() in listing.content
+
+
+async def asgi_get(client: AsyncClient, url: str) -> tuple[int, bytes]:
+    """GET through config.asgi with the client's session, the way daphne builds the scope."""
+    from channels.testing import HttpCommunicator
+
+    from config.asgi import application
+
+    cookie = "; ".join(f"{key}={morsel.value}" for key, morsel in client.cookies.items())
+    communicator = HttpCommunicator(
+        application, "GET", url, headers=[(b"host", b"localhost"), (b"cookie", cookie.encode())]
+    )
+    response = await communicator.get_response(timeout=10)
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(timeout=10)
+    return response["status"], response["body"]
+
+
+async def test_job_page_shows_logs_traces_newest_first_and_return_value(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {"n": 1}, {"jobId": "ok"}), ("send", {"n": 2}, {"jobId": "bad", "attempts": 2})])
+    attempts: dict[str, int] = {}
+
+    async def work(job, token):
+        await job.log(f"line for {job.id}")
+        if job.id == "bad":
+            attempts[job.id] = attempts.get(job.id, 0) + 1
+            raise RuntimeError(f"attempt {attempts[job.id]} broke")
+        return {"delivered": True}
+
+    await process(redis_url, "email", work, until=2)
+    ok = (await client.get(links.job_url(EMAIL, "ok"))).content.decode()
+    assert "&quot;delivered&quot;: true" in ok
+    assert "line for ok" in ok
+    bad = (await client.get(links.job_url(EMAIL, "bad"))).content.decode()
+    assert bad.index("attempt 2 broke") < bad.index("attempt 1 broke")
+    assert "2 made of 2 allowed" in bad
+
+
+async def test_log_pager_swaps_a_partial(client: AsyncClient, redis_url: str, settings) -> None:
+    settings.DASHBOARD = {**settings.DASHBOARD, "LOG_PAGE_SIZE": 10}
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "chatty"})])
+
+    async def chatty(job, token):
+        for index in range(25):
+            await job.log(f"log line {index}")
+
+    await process(redis_url, "email", chatty, until=1)
+    url = reverse("dashboard:job-logs", args=["default", "bull:email", "chatty"])
+    partial = await client.get(url + "?log_page=3", headers={"HX-Request": "true"})
+    assert partial.status_code == 200
+    assert b"log line 20" in partial.content and b"log line 19" not in partial.content
+    assert b"<html" not in partial.content
+    direct = await client.get(url + "?log_page=3")
+    assert direct.status_code == 302
+
+
+async def test_huge_data_is_cut_inside_redis_and_linked_raw(client: AsyncClient, redis_url: str) -> None:
+    big = "x" * (2 * 1024 * 1024)
+    await add_jobs(redis_url, "email", [("send", {"blob": big}, {"jobId": "big"})])
+
+    page = await client.get(links.job_url(EMAIL, "big"))
+    assert page.status_code == 200
+    assert len(page.content) < 150_000
+    assert b"Open the full value" in page.content
+    api = await client.get(links.job_api_url(EMAIL, "big"))
+    assert len(api.content) < 150_000
+    assert api.json()["truncated"]["data"]["size"] == len(big) + len('{"blob":""}')
+    raw = await client.get(links.raw_field_url(EMAIL, "big", "data"))
+    assert raw.status_code == 200
+    assert raw["Content-Type"].startswith("text/plain")
+    assert len(raw.content) == len(big) + len('{"blob":""}')
+
+
+async def test_malformed_job_hashes_render_without_error(client: AsyncClient, redis_url: str, redis_client: Redis) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    # Written raw on purpose: other programs can leave hashes BullMQ itself would never write.
+    await redis_client.hset("bull:email:broken", mapping={
+        "name": b"\xff\xfe bad \xc3(",
+        "data": b'{"unterminated": ',
+        "opts": b"not json",
+        "timestamp": b"yesterday",
+        "progress": b"{bad",
+        "stacktrace": b"[1, 2",
+        "returnvalue": b"\x80\x81",
+        "custom": b"kept visible",
+    })
+    await redis_client.lpush("bull:email:wait", "broken")
+    await redis_client.hset("bull:email:empty", "x", "1")
+    await redis_client.lpush("bull:email:wait", "empty")
+
+    listing = await client.get(links.queue_url(EMAIL))
+    assert listing.status_code == 200
+    assert "\ufffd bad".encode() in listing.content
+    for job_id in ("broken", "empty"):
+        page = await client.get(links.job_url(EMAIL, job_id))
+        assert page.status_code == 200
+        api = await client.get(links.job_api_url(EMAIL, job_id))
+        assert api.status_code == 200
+    detail = (await client.get(links.job_api_url(EMAIL, "broken"))).json()
+    assert detail["data"] == '{"unterminated": '
+    assert detail["extra"] == {"custom": "kept visible"}
+
+
+async def test_flow_parent_and_children_link_each_other(client: AsyncClient, redis_url: str) -> None:
+    from bullmq import FlowProducer
+
+    flow = FlowProducer({"connection": redis_url})
+    try:
+        await flow.add({
+            "name": "build-report", "queueName": "reports", "data": {},
+            "opts": {"jobId": "parent-1"},
+            "children": [{"name": "render", "queueName": "pages", "data": {"p": i}, "opts": {"jobId": f"c{i}"}} for i in range(2)],
+        })
+    finally:
+        await flow.close()
+    reports = QueueRef("default", "bull", "reports")
+    pages = QueueRef("default", "bull", "pages")
+    await client.get("/queues/")  # discovery sees both queues
+    parent = (await client.get(links.job_url(reports, "parent-1"))).content.decode()
+    assert "waiting-children" in parent
+    assert f'href="{links.job_url(pages, "c0")}"' in parent
+    child = (await client.get(links.job_url(pages, "c1"))).content.decode()
+    assert f'href="{links.job_url(reports, "parent-1")}"' in child
+
+
+async def test_redis_down_is_a_503_page_and_recovers(client: AsyncClient, settings) -> None:
+    server = ThrowawayRedis().start()
+    try:
+        settings.DASHBOARD = {"CONNECTIONS": {"default": {"URL": server.url, "CONNECT_TIMEOUT": 0.5}}}
+        await add_jobs(server.url, "email", [("send", {}, {})])
+        assert (await client.get("/queues/")).status_code == 200
+        server.stop()
+        down = await client.get(links.queue_url(EMAIL))
+        assert down.status_code == 503
+        assert b"Redis is unreachable" in down.content and b"Traceback" not in down.content
+        api_down = await client.get("/queues/api/queues/")
+        assert api_down.status_code == 503 and api_down.json()["status"] == 503
+        server.start()  # same port, empty data: the next request works without a restart
+        recovered = await client.get("/queues/")
+        assert recovered.status_code == 200
+    finally:
+        server.stop()
+
+
+async def test_page_views_after_the_first_do_not_scan(client: AsyncClient, redis_url: str, redis_client: Redis) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    await client.get("/queues/")
+    await redis_client.config_resetstat()
+    for _ in range(3):
+        await client.get("/queues/")
+        await client.get(links.queue_url(EMAIL))
+    stats = await redis_client.info("commandstats")
+    assert "cmdstat_scan" not in stats and "cmdstat_keys" not in stats
+    # one counts script per queue per overview, and one counts + one page script per queue page
+    assert stats["cmdstat_evalsha"]["calls"] == 3 * 1 + 3 * 2
