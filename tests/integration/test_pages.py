@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from dashboard import links
 from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
+from tests.asgi import asgi_get
 from tests.builders import add_jobs, pause, process
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -142,22 +143,6 @@ async def test_arbitrary_job_ids_round_trip_through_urls(client: AsyncClient, re
     assert json.loads(body)["id"] == job_id
     listing = await client.get(links.queue_url(EMAIL))
     assert f'href="{escape(url)}"'.encode() in listing.content
-
-
-async def asgi_get(client: AsyncClient, url: str) -> tuple[int, bytes]:
-    """GET through config.asgi with the client's session, the way daphne builds the scope."""
-    from channels.testing import HttpCommunicator
-
-    from config.asgi import application
-
-    cookie = "; ".join(f"{key}={morsel.value}" for key, morsel in client.cookies.items())
-    communicator = HttpCommunicator(
-        application, "GET", url, headers=[(b"host", b"localhost"), (b"cookie", cookie.encode())]
-    )
-    response = await communicator.get_response(timeout=10)
-    await communicator.send_input({"type": "http.disconnect"})
-    await communicator.wait(timeout=10)
-    return response["status"], response["body"]
 
 
 async def test_job_page_shows_logs_traces_newest_first_and_return_value(client: AsyncClient, redis_url: str) -> None:

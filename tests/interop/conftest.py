@@ -1,0 +1,68 @@
+"""Queue state written by real Node BullMQ 6, and what Node's own getters say about it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from dashboard.registry import reset_directories
+from queues.throwaway_redis import ThrowawayRedis
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """A Redis that Node BullMQ filled, and Node's view of every queue in it."""
+
+    url: str
+    queues: list[dict[str, Any]]
+    node: dict[str, Any]
+
+    def node_queue(self, key: str) -> dict[str, Any]:
+        """Node's getters output for `<prefix>:<name>`."""
+        for queue in self.node["queues"]:
+            if f"{queue['prefix']}:{queue['name']}" == key:
+                return queue
+        raise KeyError(key)
+
+
+def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
+    """Run one of the Node scripts here and parse its JSON output."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed; the interop tests need Node 20 (see README)")
+    if not (HERE / "node_modules" / "bullmq").is_dir():
+        pytest.fail("tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (make test does)")
+    result = subprocess.run(
+        [node, script, url], cwd=HERE, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"node {script} exited {result.returncode}:\n{result.stderr}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="session")
+def node_state() -> Iterator[NodeState]:
+    """A throwaway Redis holding the state build_state.mjs makes with Node BullMQ 6."""
+    with ThrowawayRedis() as server:
+        built = run_node("build_state.mjs", server.url)
+        node = run_node("node_getters.mjs", server.url, stdin=json.dumps(built))
+        yield NodeState(server.url, built["queues"], node)
+
+
+@pytest.fixture
+def node_redis(node_state: NodeState) -> Iterator[NodeState]:
+    """The dashboard pointed at the Node-built Redis for one test."""
+    with override_settings(DASHBOARD={"CONNECTIONS": {"default": {"URL": node_state.url}}}):
+        reset_directories()
+        yield node_state
+    reset_directories()
