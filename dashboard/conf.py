@@ -56,8 +56,7 @@ def get_config() -> DashboardConfig:
     """The merged configuration; cleared when a test or signal changes `DASHBOARD`."""
     raw = {**DEFAULTS, **getattr(settings, "DASHBOARD", {})}
     connections = {
-        alias: connection_settings(alias, options, raw)
-        for alias, options in dict(raw["CONNECTIONS"]).items()
+        alias: connection_settings(alias, options, raw) for alias, options in dict(raw["CONNECTIONS"]).items()
     }
     page_sizes = tuple(int(size) for size in raw["PAGE_SIZES"])
     return DashboardConfig(

@@ -87,7 +87,9 @@ def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) 
         "processedBy": job.processed_by or None,
         "logs": {"count": job.logs.count, "items": job.logs.items},
         "parent": parent_json(job, known),
-        "children": [child_json(child.job_key, child.processed, child.failed, known) for child in job.children],
+        "children": [
+            child_json(child.job_key, child.processed, child.failed, known) for child in job.children
+        ],
         "childrenCounts": job.children_counts,
         "truncated": {
             name: {"size": size, "raw_url": links.raw_field_url(queue, job.id, name)}

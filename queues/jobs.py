@@ -8,6 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from queues.counts import COUNTS, parse_counts
 from queues.models import (
     ChildRef,
     JobDetail,
@@ -20,7 +21,6 @@ from queues.models import (
     Text,
 )
 from queues.parsing import cut_text, first_line, integer, json_value, progress, text
-from queues.counts import COUNTS, parse_counts
 from queues.scripts import run_pipeline, script
 from queues.states import state_key
 
@@ -29,15 +29,41 @@ JOB_DETAIL = script("job_detail")
 LOGS = script("logs")
 
 SUMMARY_FIELDS = (
-    "name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
-    "progress", "delay", "priority", "failedReason",
+    "name",
+    "timestamp",
+    "processedOn",
+    "finishedOn",
+    "atm",
+    "attemptsMade",
+    "progress",
+    "delay",
+    "priority",
+    "failedReason",
 )
 # Fields the job page shows in their own places; the rest are listed as they are.
-KNOWN_FIELDS = frozenset({
-    "name", "data", "opts", "timestamp", "delay", "priority", "progress", "atm", "attemptsMade",
-    "ats", "processedOn", "finishedOn", "returnvalue", "failedReason", "stacktrace", "parentKey",
-    "parent", "pb", "id",
-})
+KNOWN_FIELDS = frozenset(
+    {
+        "name",
+        "data",
+        "opts",
+        "timestamp",
+        "delay",
+        "priority",
+        "progress",
+        "atm",
+        "attemptsMade",
+        "ats",
+        "processedOn",
+        "finishedOn",
+        "returnvalue",
+        "failedReason",
+        "stacktrace",
+        "parentKey",
+        "parent",
+        "pb",
+        "id",
+    }
+)
 # Back-fill bound for ids whose hash vanished between the range read and the fetch (as BullMQ).
 MAX_BACKFILL = 3
 # The wait list can hold millions; the job page looks up a job's position in at most this many.
@@ -57,8 +83,14 @@ class ReadLimits:
 def _page_args(state: str, page: int, per_page: int, limits: ReadLimits) -> list[Any]:
     key = state_key(state)
     start = (page - 1) * per_page
-    return [key.suffix, "1" if key.is_list else "0", start, start + per_page - 1,
-            limits.summary_bytes, MAX_BACKFILL]
+    return [
+        key.suffix,
+        "1" if key.is_list else "0",
+        start,
+        start + per_page - 1,
+        limits.summary_bytes,
+        MAX_BACKFILL,
+    ]
 
 
 def _job_page(queue: QueueRef, state: str, page: int, per_page: int, reply: list[Any]) -> JobPage:
@@ -70,9 +102,7 @@ async def fetch_job_page(
     client: Redis, queue: QueueRef, state: str, page: int, per_page: int, limits: ReadLimits
 ) -> JobPage:
     """One page of a state's jobs, newest first, with only their summary fields (one round trip)."""
-    reply = await JOB_PAGE.call(
-        client, [queue.key_prefix], _page_args(state, page, per_page, limits)
-    )
+    reply = await JOB_PAGE.call(client, [queue.key_prefix], _page_args(state, page, per_page, limits))
     return _job_page(queue, state, page, per_page, reply)
 
 
@@ -123,8 +153,14 @@ async def fetch_job(
     reply = await JOB_DETAIL.call(
         client,
         [queue.key_prefix],
-        [job_id, limits.display_bytes, log_start, log_start + limits.log_page_size - 1,
-         limits.max_children, MAX_STATE_SCAN],
+        [
+            job_id,
+            limits.display_bytes,
+            log_start,
+            log_start + limits.log_page_size - 1,
+            limits.max_children,
+            MAX_STATE_SCAN,
+        ],
     )
     if reply is None:
         return None
@@ -222,12 +258,12 @@ def resolve_job_key(queues: list[QueueRef], job_key: str) -> tuple[QueueRef, str
     """The known queue and job id a full job key belongs to (the longest matching queue prefix)."""
     best: QueueRef | None = None
     for queue in queues:
-        if job_key.startswith(queue.key_prefix) and len(job_key) > len(queue.key_prefix):
-            if best is None or len(queue.key_prefix) > len(best.key_prefix):
-                best = queue
+        matches = job_key.startswith(queue.key_prefix) and len(job_key) > len(queue.key_prefix)
+        if matches and (best is None or len(queue.key_prefix) > len(best.key_prefix)):
+            best = queue
     if best is None:
         return None
-    return best, job_key[len(best.key_prefix):]
+    return best, job_key[len(best.key_prefix) :]
 
 
 async def fetch_logs(client: Redis, queue: QueueRef, job_id: str, page: int, limits: ReadLimits) -> LogPage:

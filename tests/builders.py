@@ -9,7 +9,9 @@ from typing import Any
 from bullmq import Queue, Worker
 
 
-async def add_jobs(url: str, name: str, jobs: list[tuple[str, Any, dict[str, Any]]], prefix: str = "bull") -> None:
+async def add_jobs(
+    url: str, name: str, jobs: list[tuple[str, Any, dict[str, Any]]], prefix: str = "bull"
+) -> None:
     """Add (name, data, opts) jobs to a queue."""
     queue = Queue(name, {"connection": url, "prefix": prefix})
     try:
@@ -25,7 +27,7 @@ async def process(
     processor: Callable[[Any, str], Awaitable[Any]],
     until: int,
     prefix: str = "bull",
-    timeout: float = 20.0,
+    wait_seconds: float = 20.0,
 ) -> None:
     """Run a worker until `until` jobs have completed or failed for good."""
     finished = asyncio.Event()
@@ -39,10 +41,12 @@ async def process(
 
     worker = Worker(name, processor, {"connection": url, "prefix": prefix, "autorun": False})
     worker.on("completed", on_done)
-    worker.on("failed", lambda job, *rest: on_done() if job.attemptsMade >= job.opts.get("attempts", 1) else None)
+    worker.on(
+        "failed", lambda job, *rest: on_done() if job.attemptsMade >= job.opts.get("attempts", 1) else None
+    )
     runner = asyncio.ensure_future(worker.run())
     try:
-        await asyncio.wait_for(finished.wait(), timeout)
+        await asyncio.wait_for(finished.wait(), wait_seconds)
     finally:
         await worker.close()
         await runner

@@ -67,7 +67,7 @@ def size(value: int) -> str:
 
 @register.filter
 def percent(progress: Any) -> int | None:
-    """A numeric progress as 0–100 for a <progress> bar; None for object progress."""
+    """A numeric progress as 0-100 for a <progress> bar; None for object progress."""
     if isinstance(progress, bool) or not isinstance(progress, int | float):
         return None
     return int(max(0, min(100, progress)))

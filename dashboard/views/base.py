@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from queues.states import STATES
 
 logger = logging.getLogger("dashboard")
 
-View = Callable[..., Awaitable[HttpResponse]]
+View = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
 
 class BadRequest(ValueError):
@@ -59,8 +59,11 @@ def dashboard_view(*, api: bool = False) -> Callable[[View], View]:
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 logger.warning("Redis unreachable: %s", exc)
                 return error_response(
-                    request, 503, "Redis is unreachable. The page will work again once it is back.",
-                    api=api, redis_down=True,
+                    request,
+                    503,
+                    "Redis is unreachable. The page will work again once it is back.",
+                    api=api,
+                    redis_down=True,
                 )
             except RedisError as exc:
                 logger.warning("Redis error: %s", exc)
@@ -126,4 +129,4 @@ def parse_per_page(request: HttpRequest) -> int:
 def wants_partial(request: HttpRequest) -> bool:
     """An htmx swap (not a history restore, which needs the whole page)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request

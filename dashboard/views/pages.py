@@ -32,7 +32,9 @@ async def overview(request: HttpRequest) -> HttpResponse:
         "states": STATES,
         "query": request.GET.get("q", ""),
     }
-    template = "dashboard/partials/overview_groups.html" if wants_partial(request) else "dashboard/overview.html"
+    template = (
+        "dashboard/partials/overview_groups.html" if wants_partial(request) else "dashboard/overview.html"
+    )
     return TemplateResponse(request, template, context)
 
 
@@ -65,7 +67,8 @@ def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
     numbers = sorted(number for number in wanted if 1 <= number <= last)
     result: list[int | None] = []
     for number in numbers:
-        if result and result[-1] is not None and number - result[-1] > 1:  # type: ignore[operator]
+        previous = result[-1] if result else None
+        if previous is not None and number - previous > 1:
             result.append(None)
         result.append(number)
     return result
@@ -84,9 +87,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id
         "queue": queue,
         "job": job,
         "logs": job.logs,
-        "children": [
-            (child, resolve_job_key(known, child.job_key)) for child in job.children
-        ],
+        "children": [(child, resolve_job_key(known, child.job_key)) for child in job.children],
         "parent_queue": parent_queue(job.parent.queue_key, connection, known) if job.parent else None,
         "display_limit": get_config().limits.display_bytes,
     }

@@ -21,7 +21,9 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 EMAIL = QueueRef("default", "bull", "email")
 
 
-async def test_overview_lists_every_queue_with_counts_and_data_attributes(client: AsyncClient, redis_url: str) -> None:
+async def test_overview_lists_every_queue_with_counts_and_data_attributes(
+    client: AsyncClient, redis_url: str
+) -> None:
     await add_jobs(redis_url, "email", [("send", {"i": i}, {}) for i in range(3)])
     await add_jobs(redis_url, "billing", [("invoice", {}, {"delay": 60_000})], prefix="{tenant-a}")
     await add_jobs(redis_url, "webhooks", [("hook", {}, {})])
@@ -43,7 +45,9 @@ async def test_overview_with_no_queues_says_so(client: AsyncClient) -> None:
     assert b"No BullMQ queues found" in response.content
 
 
-async def test_queue_page_lists_jobs_newest_first_and_paginates(client: AsyncClient, redis_url: str, redis_client: Redis) -> None:
+async def test_queue_page_lists_jobs_newest_first_and_paginates(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
     await add_jobs(redis_url, "email", [("send", {"i": i}, {"jobId": f"job-{i}"}) for i in range(30)])
 
     response = await client.get(links.queue_url(EMAIL) + "?state=waiting&per_page=10&page=2")
@@ -78,7 +82,9 @@ async def test_failed_jobs_show_reason_attempts_and_duration(client: AsyncClient
         ("?per_page=7", b"per_page must be one of"),
     ],
 )
-async def test_bad_parameters_are_a_clear_400(client: AsyncClient, redis_url: str, query: str, message: bytes) -> None:
+async def test_bad_parameters_are_a_clear_400(
+    client: AsyncClient, redis_url: str, query: str, message: bytes
+) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     response = await client.get(links.queue_url(EMAIL) + query)
     assert response.status_code == 400
@@ -95,7 +101,9 @@ async def test_unknown_queue_and_job_are_404(client: AsyncClient, redis_url: str
     assert b"No job" in response.content
 
 
-async def test_htmx_requests_get_partials_and_history_restores_get_pages(client: AsyncClient, redis_url: str) -> None:
+async def test_htmx_requests_get_partials_and_history_restores_get_pages(
+    client: AsyncClient, redis_url: str
+) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     url = links.queue_url(EMAIL) + "?state=waiting"
     partial = await client.get(url, headers={"HX-Request": "true"})
@@ -106,7 +114,9 @@ async def test_htmx_requests_get_partials_and_history_restores_get_pages(client:
 
 
 async def test_hostile_names_data_and_reasons_render_as_text(client: AsyncClient, redis_url: str) -> None:
-    await add_jobs(redis_url, "email", [(HOSTILE, {"html": "<script>alert(2)</script>"}, {"jobId": "x", "attempts": 1})])
+    await add_jobs(
+        redis_url, "email", [(HOSTILE, {"html": "<script>alert(2)</script>"}, {"jobId": "x", "attempts": 1})]
+    )
 
     async def fail(job, token):
         raise ValueError(HOSTILE)
@@ -131,7 +141,9 @@ async def test_hostile_names_data_and_reasons_render_as_text(client: AsyncClient
     "job_id",
     ["repeat:hourly:1795849200000", "weird/id with space#hash?q=1&x ü 🚀", "a%2Fb", "trailing/"],
 )
-async def test_arbitrary_job_ids_round_trip_through_urls(client: AsyncClient, redis_url: str, job_id: str) -> None:
+async def test_arbitrary_job_ids_round_trip_through_urls(
+    client: AsyncClient, redis_url: str, job_id: str
+) -> None:
     await add_jobs(redis_url, "email", [("send", {"ok": True}, {"jobId": job_id})])
     url = links.job_url(EMAIL, job_id)
     assert "#" not in url and "?" not in url
@@ -145,8 +157,14 @@ async def test_arbitrary_job_ids_round_trip_through_urls(client: AsyncClient, re
     assert f'href="{escape(url)}"'.encode() in listing.content
 
 
-async def test_job_page_shows_logs_traces_newest_first_and_return_value(client: AsyncClient, redis_url: str) -> None:
-    await add_jobs(redis_url, "email", [("send", {"n": 1}, {"jobId": "ok"}), ("send", {"n": 2}, {"jobId": "bad", "attempts": 2})])
+async def test_job_page_shows_logs_traces_newest_first_and_return_value(
+    client: AsyncClient, redis_url: str
+) -> None:
+    await add_jobs(
+        redis_url,
+        "email",
+        [("send", {"n": 1}, {"jobId": "ok"}), ("send", {"n": 2}, {"jobId": "bad", "attempts": 2})],
+    )
     attempts: dict[str, int] = {}
 
     async def work(job, token):
@@ -200,19 +218,24 @@ async def test_huge_data_is_cut_inside_redis_and_linked_raw(client: AsyncClient,
     assert len(raw.content) == len(big) + len('{"blob":""}')
 
 
-async def test_malformed_job_hashes_render_without_error(client: AsyncClient, redis_url: str, redis_client: Redis) -> None:
+async def test_malformed_job_hashes_render_without_error(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     # Written raw on purpose: other programs can leave hashes BullMQ itself would never write.
-    await redis_client.hset("bull:email:broken", mapping={
-        "name": b"\xff\xfe bad \xc3(",
-        "data": b'{"unterminated": ',
-        "opts": b"not json",
-        "timestamp": b"yesterday",
-        "progress": b"{bad",
-        "stacktrace": b"[1, 2",
-        "returnvalue": b"\x80\x81",
-        "custom": b"kept visible",
-    })
+    await redis_client.hset(
+        "bull:email:broken",
+        mapping={
+            "name": b"\xff\xfe bad \xc3(",
+            "data": b'{"unterminated": ',
+            "opts": b"not json",
+            "timestamp": b"yesterday",
+            "progress": b"{bad",
+            "stacktrace": b"[1, 2",
+            "returnvalue": b"\x80\x81",
+            "custom": b"kept visible",
+        },
+    )
     await redis_client.lpush("bull:email:wait", "broken")
     await redis_client.hset("bull:email:empty", "x", "1")
     await redis_client.lpush("bull:email:wait", "empty")
@@ -235,11 +258,18 @@ async def test_flow_parent_and_children_link_each_other(client: AsyncClient, red
 
     flow = FlowProducer({"connection": redis_url})
     try:
-        await flow.add({
-            "name": "build-report", "queueName": "reports", "data": {},
-            "opts": {"jobId": "parent-1"},
-            "children": [{"name": "render", "queueName": "pages", "data": {"p": i}, "opts": {"jobId": f"c{i}"}} for i in range(2)],
-        })
+        await flow.add(
+            {
+                "name": "build-report",
+                "queueName": "reports",
+                "data": {},
+                "opts": {"jobId": "parent-1"},
+                "children": [
+                    {"name": "render", "queueName": "pages", "data": {"p": i}, "opts": {"jobId": f"c{i}"}}
+                    for i in range(2)
+                ],
+            }
+        )
     finally:
         await flow.close()
     reports = QueueRef("default", "bull", "reports")
@@ -271,7 +301,9 @@ async def test_redis_down_is_a_503_page_and_recovers(client: AsyncClient, settin
         server.stop()
 
 
-async def test_page_views_after_the_first_do_not_scan(client: AsyncClient, redis_url: str, redis_client: Redis) -> None:
+async def test_page_views_after_the_first_do_not_scan(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     await client.get("/queues/")
     await redis_client.config_resetstat()

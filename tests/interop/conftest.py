@@ -41,7 +41,9 @@ def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
     if node is None:
         pytest.fail("node is not installed; the interop tests need Node 20 (see README)")
     if not (HERE / "node_modules" / "bullmq").is_dir():
-        pytest.fail("tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (make test does)")
+        pytest.fail(
+            "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (make test does)"
+        )
     result = subprocess.run(
         [node, script, url], cwd=HERE, input=stdin, capture_output=True, text=True, timeout=60, check=False
     )

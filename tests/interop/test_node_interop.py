@@ -39,8 +39,12 @@ async def all_ids(api: AsyncClient, jobs_url: str, state: str) -> list[str]:
         page += 1
 
 
-async def test_every_node_queue_is_discovered_with_nodes_counts(api: AsyncClient, node_redis: NodeState) -> None:
-    listed = {f"{q['prefix']}:{q['name']}": q for q in (await api.get("/queues/api/queues/")).json()["queues"]}
+async def test_every_node_queue_is_discovered_with_nodes_counts(
+    api: AsyncClient, node_redis: NodeState
+) -> None:
+    listed = {
+        f"{q['prefix']}:{q['name']}": q for q in (await api.get("/queues/api/queues/")).json()["queues"]
+    }
     expected = {f"{q['prefix']}:{q['name']}" for q in node_redis.queues}
     assert set(listed) == expected
     for key, ours in listed.items():
@@ -55,7 +59,10 @@ async def test_job_ids_per_state_in_nodes_order(api: AsyncClient, node_redis: No
         node = node_redis.node_queue(f"{listed['prefix']}:{listed['name']}")
         detail = (await api.get(listed["api_url"])).json()
         for state in NODE_STATES:
-            assert await all_ids(api, detail["jobs_url"], state) == node["ids"][state], (listed["name"], state)
+            assert await all_ids(api, detail["jobs_url"], state) == node["ids"][state], (
+                listed["name"],
+                state,
+            )
             checked += len(node["ids"][state])
     assert checked > 30
 
@@ -75,13 +82,29 @@ async def test_job_fields_match_nodes_job_objects(api: AsyncClient, node_redis: 
                 ours = json.loads(raw)
                 context = (listed["name"], summary["id"])
                 assert ours["state"] == node["state"] == state, context
-                for field in ("name", "data", "progress", "delay", "priority", "timestamp", "processedOn",
-                              "finishedOn", "attemptsMade", "attemptsStarted", "failedReason",
-                              "returnvalue", "processedBy"):
+                for field in (
+                    "name",
+                    "data",
+                    "progress",
+                    "delay",
+                    "priority",
+                    "timestamp",
+                    "processedOn",
+                    "finishedOn",
+                    "attemptsMade",
+                    "attemptsStarted",
+                    "failedReason",
+                    "returnvalue",
+                    "processedBy",
+                ):
                     assert ours[field] == node[field], (*context, field)
                 for field in ("name", "timestamp", "processedOn", "finishedOn", "attemptsMade", "progress"):
                     assert summary[field] == node[field], (*context, "summary", field)
-                assert summary["failedReason"] == (node["failedReason"] or "").splitlines()[0] if node["failedReason"] else summary["failedReason"] == ""
+                assert (
+                    summary["failedReason"] == (node["failedReason"] or "").splitlines()[0]
+                    if node["failedReason"]
+                    else summary["failedReason"] == ""
+                )
                 assert ours["stacktrace"] == list(reversed(node["stacktrace"] or [])), context
                 assert ours["logs"] == node["logs"], context
                 if node["parent"]:

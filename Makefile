@@ -1,0 +1,48 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both do all set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo run test lint typecheck check install npm clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
+	npm ci --prefix tests/interop --no-audit --no-fund --ignore-scripts
+	touch $@
+
+npm: tests/interop/node_modules/.package-lock.json
+
+## make demo: embedded Redis + live demo queues + the dashboard at http://127.0.0.1:8000/queues/
+demo: install
+	DJANGO_DEBUG=1 $(PY) -m demo
+
+## make run: serve the dashboard on an existing Redis (REDIS_URL required); writes nothing to Redis
+run: install
+	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL, e.g. REDIS_URL=redis://localhost:6379/0 make run"; exit 1; }
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) -m daphne -b $${HOST:-127.0.0.1} -p $${PORT:-8000} config.asgi:application
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy queues dashboard config demo
+
+## make test: everything CI runs: lint, types, unit, integration, interop and browser tests
+test: install npm lint typecheck
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) tests/interop/node_modules staticfiles

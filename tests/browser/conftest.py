@@ -1,0 +1,143 @@
+"""A real daphne serving the site on a throwaway Redis filled by Node BullMQ, and Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from queues.throwaway_redis import ThrowawayRedis, free_port
+from tests.interop.conftest import run_node
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@dataclass(frozen=True)
+class LiveSite:
+    """The running site: its base URL, a staff login and the Redis it reads."""
+
+    url: str
+    username: str
+    password: str
+    redis_url: str
+
+
+def site_env(tmp: Path, redis_url: str) -> dict[str, str]:
+    """Environment of the standalone site as a deployment would set it (DEBUG off)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "browser-tests-secret",
+        "DJANGO_DEBUG": "0",
+        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+        "DJANGO_STATIC_ROOT": str(tmp / "static"),
+        "REDIS_URL": redis_url,
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    """Run a management command of the site."""
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Poll until the site answers."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/accounts/login/", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("daphne did not answer within 30 s")
+
+
+@pytest.fixture(scope="session")
+def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+    """daphne on a free port, serving config.asgi against Node-built queues."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is required for browser tests: apt-get install chromium")
+    tmp = tmp_path_factory.mktemp("site")
+    with ThrowawayRedis() as redis_server:
+        built = run_node("build_state.mjs", redis_server.url)
+        (tmp / "queues.json").write_text(json.dumps(built))
+        env = site_env(tmp, redis_server.url)
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
+        env_user = {**env, "DJANGO_SUPERUSER_PASSWORD": "browser-pw"}
+        manage(
+            env_user, "createsuperuser", "--noinput", "--username", "oncall", "--email", "oncall@example.com"
+        )
+        port = free_port()
+        with (tmp / "daphne.log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "config.asgi:application",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            try:
+                url = f"http://127.0.0.1:{port}"
+                wait_until_up(url, process)
+                yield LiveSite(url, "oncall", "browser-pw", redis_server.url)
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: object, live_site: LiveSite) -> Iterator[object]:
+    """A logged-in page; dialogs (an injected alert) are recorded and fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(live_site.url + "/accounts/login/?next=/queues/")
+    page.fill("input[name=username]", live_site.username)
+    page.fill("input[name=password]", live_site.password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/queues/")
+    yield page
+    context.close()
