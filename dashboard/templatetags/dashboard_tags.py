@@ -107,3 +107,9 @@ def queue_url(queue: QueueRef) -> str:
 def get(mapping: dict[str, Any], key: str) -> Any:
     """mapping[key] or None (templates cannot index with a variable)."""
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def number(value: int | None) -> str:
+    """A count with thousands separators, the same in every cell."""
+    return f"{value:,}" if isinstance(value, int) else "0"
