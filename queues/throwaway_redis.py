@@ -39,8 +39,11 @@ def free_port() -> int:
 class ThrowawayRedis:
     """Starts redis-server on a free loopback port with no persistence; stops and deletes it on exit."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, own_session: bool = False) -> None:
         self.port = port or free_port()
+        # In its own session the server does not get the Ctrl-C meant for its parent's process
+        # group, so the parent can let its clients finish before stopping it.
+        self.own_session = own_session
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -66,6 +69,7 @@ class ThrowawayRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=self.own_session,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
