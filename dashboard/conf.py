@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Path segments the app's own URLs use; a connection alias may not take one of them.
-RESERVED_ALIASES = frozenset({"api", "audit", "ws", "static"})
+RESERVED_ALIASES = frozenset({"api", "audit", "ws", "static", "operations"})
 
 
 @dataclass(frozen=True)

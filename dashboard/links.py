@@ -40,3 +40,23 @@ def raw_field_url(queue: QueueRef, job_id: str, field: str) -> str:
 def logs_url(queue: QueueRef, job_id: str) -> str:
     """The job's log pager partial."""
     return reverse("dashboard:job-logs", args=[queue.connection, queue.key, job_id])
+
+
+def job_action_url(queue: QueueRef, action: str, job_id: str) -> str:
+    """POST here to take a job action."""
+    return reverse("dashboard:job-action", args=[queue.connection, queue.key, action, job_id])
+
+
+def queue_action_url(queue: QueueRef, action: str) -> str:
+    """POST here to take a queue action."""
+    return reverse("dashboard:queue-action", args=[queue.connection, queue.key, action])
+
+
+def bulk_url(queue: QueueRef) -> str:
+    """POST here for bulk actions on selected jobs."""
+    return reverse("dashboard:bulk", args=[queue.connection, queue.key])
+
+
+def operation_url(operation_id: str) -> str:
+    """The progress of a long action."""
+    return reverse("dashboard:operation", args=[operation_id])

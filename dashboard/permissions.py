@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.utils.module_loading import import_string
 
+from dashboard.actions import ACTIONS, BULK_ACTIONS
 from dashboard.conf import get_config
 from queues.models import QueueRef
 
@@ -13,17 +16,39 @@ VIEW = "view"
 
 
 def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
-    """Staff may view; each action needs its Django permission `dashboard.<action>` or superuser."""
+    """Active staff may view; each action needs its permission (e.g. `dashboard.retry_job`) or superuser."""
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return False
     if user.is_superuser:
         return True
+    if not user.is_staff:
+        return False
     if action == VIEW:
-        return bool(user.is_staff)
-    return bool(user.is_staff) and bool(user.has_perm(f"dashboard.{action}"))
+        return True
+    if action == "bulk":
+        return any(default_permission(user, name, queue) for name in BULK_ACTIONS)
+    spec = ACTIONS.get(action)
+    return spec is not None and bool(spec.permission) and bool(user.has_perm(f"dashboard.{spec.permission}"))
 
 
 def has_permission(user: Any, action: str, queue: QueueRef | None = None) -> bool:
-    """Ask the configured permission callable."""
+    """Ask the configured permission callable (it may touch the database: call from sync code)."""
     check = import_string(get_config().permission)
     return bool(check(user, action, queue))
+
+
+def read_only(queue: QueueRef | None) -> bool:
+    """True when settings forbid every write, or writes to this queue."""
+    config = get_config()
+    return config.read_only or (queue is not None and queue.key in config.read_only_queues)
+
+
+def permitted(user: Any, actions: Iterable[str], queue: QueueRef | None) -> set[str]:
+    """The subset of `actions` this user may take on this queue now (read-only mode allows none)."""
+    if read_only(queue):
+        return set()
+    return {action for action in actions if has_permission(user, action, queue)}
+
+
+apermitted = sync_to_async(permitted)
+ahas_permission = sync_to_async(has_permission)

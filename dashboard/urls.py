@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import api, pages
+from dashboard.views import actions, api, audit, pages
 
 app_name = "dashboard"
 
@@ -16,6 +16,15 @@ urlpatterns = [
         "api/queues/<str:connection>/<str:queue_key>/jobs/<path:job_id>",
         api.job_detail,
         name="api-job",
+    ),
+    path("audit/", audit.audit_log, name="audit"),
+    path("operations/<str:operation_id>/", actions.operation_status, name="operation"),
+    path("<str:connection>/<str:queue_key>/actions/<str:action>/", actions.queue_action, name="queue-action"),
+    path("<str:connection>/<str:queue_key>/bulk/", actions.bulk_action, name="bulk"),
+    path(
+        "<str:connection>/<str:queue_key>/job-actions/<str:action>/<path:job_id>",
+        actions.job_action,
+        name="job-action",
     ),
     path("<str:connection>/<str:queue_key>/", pages.queue_page, name="queue"),
     path("<str:connection>/<str:queue_key>/jobs/<path:job_id>", pages.job_page, name="job"),

@@ -88,3 +88,22 @@ async def anonymous_client(redis_url: str, transactional_db: None) -> AsyncItera
     yield AsyncClient()
     await stop_background_work()
     await close_clients()
+
+
+@pytest.fixture
+def superuser(transactional_db: None, django_user_model: Any) -> Any:
+    """A superuser, who may take every action."""
+    return django_user_model.objects.create_superuser("root", password="pw")
+
+
+@pytest.fixture
+async def admin_client(redis_url: str, superuser: Any) -> AsyncIterator[AsyncClient]:
+    """A logged-in superuser AsyncClient; waits for background operations before closing clients."""
+    from dashboard.operations import wait_all
+
+    async_client = AsyncClient()
+    await async_client.aforce_login(superuser)
+    yield async_client
+    await wait_all()
+    await stop_background_work()
+    await close_clients()

@@ -113,3 +113,9 @@ def get(mapping: dict[str, Any], key: str) -> Any:
 def number(value: int | None) -> str:
     """A count with thousands separators, the same in every cell."""
     return f"{value:,}" if isinstance(value, int) else "0"
+
+
+@register.simple_tag
+def job_action_url(queue: QueueRef, action: str, job_id: str) -> str:
+    """POST URL of a job action."""
+    return links.job_action_url(queue, action, job_id)

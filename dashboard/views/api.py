@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard import registry, serializers
+from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.overview import all_counts
 from dashboard.views.base import NotFound, dashboard_view, parse_per_page, parse_positive, parse_state
@@ -24,7 +24,8 @@ async def queue_detail(request: HttpRequest, connection: str, queue_key: str) ->
     """One queue's counts and the URL of its jobs."""
     queue = await registry.find_queue(connection, queue_key)
     (counts,) = await fetch_counts(registry.client(connection), [queue])
-    return JsonResponse(serializers.queue_detail_json(counts, actions={}))
+    actions = await available.queue_actions(await request.auser(), counts)
+    return JsonResponse(serializers.queue_detail_json(counts, actions=actions))
 
 
 @dashboard_view(api=True)
@@ -51,4 +52,5 @@ async def job_detail(request: HttpRequest, connection: str, queue_key: str, job_
     if job is None:
         raise NotFound(f"No job {job_id!r} in queue {queue.key}.")
     known = await registry.directory(connection).get()
-    return JsonResponse(serializers.detail_json(job, known, actions={}))
+    actions = await available.job_actions(await request.auser(), job)
+    return JsonResponse(serializers.detail_json(job, known, actions=actions))

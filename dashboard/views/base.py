@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.conf import get_config
-from dashboard.permissions import VIEW, has_permission
+from dashboard.permissions import VIEW, ahas_permission
 from dashboard.registry import UnknownConnection, UnknownQueue
 from queues.states import STATES
 
@@ -44,7 +44,7 @@ def dashboard_view(*, api: bool = False) -> Callable[[View], View]:
                 if api:
                     return error_response(request, 401, "Log in to use the API.", api=True)
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-            if not has_permission(user, VIEW, None):
+            if not await ahas_permission(user, VIEW, None):
                 return error_response(request, 403, "You may not view the queue dashboard.", api=api)
             try:
                 return await view(request, *args, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from dashboard import links, registry
+from dashboard import available, links, registry
 from dashboard.conf import get_config
 from dashboard.overview import all_counts, group, totals
 from dashboard.views.base import (
@@ -16,6 +16,7 @@ from dashboard.views.base import (
     parse_state,
     wants_partial,
 )
+from queues.actions import CLEANABLE_STATES
 from queues.jobs import fetch_job, fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
 from queues.models import QueueRef
 from queues.states import STATES
@@ -48,8 +49,12 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     counts, jobs = await fetch_queue_page(
         registry.client(connection), queue, state, page, per_page, get_config().limits
     )
+    user = await request.auser()
     context = {
         "queue": queue,
+        "actions": await available.queue_actions(user, counts),
+        "row_actions": await available.row_actions(user, queue, state),
+        "clean_states": CLEANABLE_STATES,
         "counts": counts,
         "state": state,
         "jobs": jobs,
@@ -85,6 +90,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id
     known = await registry.directory(connection).get()
     context = {
         "queue": queue,
+        "actions": await available.job_actions(await request.auser(), job),
         "job": job,
         "logs": job.logs,
         "children": [(child, resolve_job_key(known, child.job_key)) for child in job.children],

@@ -59,9 +59,12 @@ def test_default_permission() -> None:
     assert default_permission(user(is_staff=True), "view", None)
     assert not default_permission(user(), "view", None)
     assert not default_permission(user(is_staff=True, is_active=False), "view", None)
-    assert default_permission(user(is_staff=True), "retry_job", None)
-    assert not default_permission(user(is_staff=True), "clean_queue", None)
-    assert default_permission(user(is_superuser=True), "clean_queue", None)
+    assert default_permission(user(is_staff=True), "retry", None)
+    assert default_permission(user(is_staff=True), "bulk", None)
+    assert not default_permission(user(is_staff=True), "clean", None)
+    assert not default_permission(user(is_staff=True), "no_such_action", None)
+    assert not default_permission(user(), "retry", None)
+    assert default_permission(user(is_superuser=True), "clean", None)
 
 
 def allow_everyone(user: object, action: str, queue: object) -> bool:

@@ -1,0 +1,67 @@
+// Action UI: toasts, the JSON editors' validation, and bulk selection. No inline handlers (CSP-ready).
+(function () {
+  "use strict";
+
+  // Toasts dismiss on click and fade out after a while, except while they report progress.
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest(".toast-close");
+    if (close) close.closest(".toast").remove();
+  });
+  function ageToasts() {
+    document.querySelectorAll("#toasts .toast:not([hx-get])").forEach(function (toast) {
+      if (!toast.dataset.bornAt) toast.dataset.bornAt = String(Date.now());
+      if (Date.now() - Number(toast.dataset.bornAt) > 8000) toast.remove();
+    });
+  }
+  setInterval(ageToasts, 1000);
+
+  // JSON editors: show the parse error and block submitting until the JSON is valid.
+  function checkJson(form) {
+    var area = form.querySelector("textarea[name=data]");
+    var error = form.querySelector(".json-error");
+    var submit = form.querySelector("button[type=submit]");
+    if (!area) return true;
+    try {
+      JSON.parse(area.value || "null");
+      if (error) { error.hidden = true; error.textContent = ""; }
+      if (submit) submit.disabled = false;
+      return true;
+    } catch (exc) {
+      if (error) { error.hidden = false; error.textContent = "Not valid JSON: " + exc.message; }
+      if (submit) submit.disabled = true;
+      return false;
+    }
+  }
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-json-editor]");
+    if (form) checkJson(form);
+  });
+  document.addEventListener("htmx:confirm", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-json-editor]");
+    if (form && !checkJson(form)) event.preventDefault();
+  });
+
+  // Bulk selection: count what is selected; "page" toggles every row checkbox.
+  function updateSelection() {
+    var form = document.getElementById("bulk-form");
+    if (!form) return;
+    var boxes = document.querySelectorAll('input[name=ids][form="bulk-form"]');
+    var checked = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
+    var all = form.querySelector("input[name=all]");
+    var label = form.querySelector("[data-selected-count]");
+    if (label) label.textContent = all && all.checked ? "all selected" : checked + " selected";
+    form.classList.toggle("has-selection", checked > 0 || (all && all.checked));
+  }
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.classList && target.classList.contains("select-page")) {
+      document.querySelectorAll('input[name=ids][form="bulk-form"]').forEach(function (box) {
+        box.checked = target.checked;
+      });
+    }
+    if (target.closest && (target.closest("#bulk-form") || target.getAttribute("form") === "bulk-form")) {
+      updateSelection();
+    }
+  });
+  document.addEventListener("htmx:afterSettle", updateSelection);
+})();

@@ -1,0 +1,40 @@
+"""The audit page: every action and refusal, newest first, filterable by queue, action and result."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from dashboard.models import AuditEntry
+from dashboard.views.base import dashboard_view, parse_positive, wants_partial
+
+PER_PAGE = 50
+
+
+@dashboard_view()
+async def audit_log(request: HttpRequest) -> HttpResponse:
+    """A page of the audit log."""
+    entries = AuditEntry.objects.all()
+    filters = {name: request.GET.get(name, "").strip() for name in ("queue", "action", "result", "user")}
+    if filters["queue"]:
+        entries = entries.filter(queue=filters["queue"])
+    if filters["action"]:
+        entries = entries.filter(action=filters["action"])
+    if filters["result"]:
+        entries = entries.filter(result=filters["result"])
+    if filters["user"]:
+        entries = entries.filter(username=filters["user"])
+    page = parse_positive(request, "page", 1)
+    total = await entries.acount()
+    start = (page - 1) * PER_PAGE
+    rows = [entry async for entry in entries[start : start + PER_PAGE]]
+    context = {
+        "entries": rows,
+        "filters": filters,
+        "page": page,
+        "pages": max(1, -(-total // PER_PAGE)),
+        "total": total,
+        "results": AuditEntry.Result.values,
+    }
+    template = "dashboard/partials/audit_table.html" if wants_partial(request) else "dashboard/audit.html"
+    return TemplateResponse(request, template, context)
