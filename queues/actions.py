@@ -177,7 +177,8 @@ class QueueWriter:
                 await progress(len(removed))
             if len(ids) < batch:
                 break
-        return Outcome(len(removed), 0, f"Removed {len(removed)} {state} jobs from {self.queue.name}.")
+        message = f"Removed {len(removed)} {state} jobs from {self.queue.name}."
+        return Outcome(len(removed), 0, message, tuple(removed))
 
     async def retry_all(self, state: str = "failed", progress: Progress | None = None) -> Outcome:
         """Move every failed (or completed) job back to wait, 1000 per script call (moveJobsToWait)."""

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,11 +134,21 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object, live_site: LiveSite) -> Iterator[object]:
-    """A logged-in page; dialogs (an injected alert) are recorded and fail the test."""
+    """A logged-in page; confirmations are accepted, any other dialog (an injected alert) is recorded."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.confirmations = []
+
+    def on_dialog(dialog: Any) -> None:
+        if dialog.type == "confirm":
+            page.confirmations.append(dialog.message)
+            dialog.accept()
+        else:
+            page.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(live_site.url + "/accounts/login/?next=/queues/")
     page.fill("input[name=username]", live_site.username)
     page.fill("input[name=password]", live_site.password)
