@@ -19,16 +19,16 @@
   function checkJson(form) {
     var area = form.querySelector("textarea[name=data]");
     var error = form.querySelector(".json-error");
-    var submit = form.querySelector("button[type=submit]");
+    var submits = form.querySelectorAll("button[type=submit]");
     if (!area) return true;
     try {
       JSON.parse(area.value || "null");
       if (error) { error.hidden = true; error.textContent = ""; }
-      if (submit) submit.disabled = false;
+      submits.forEach(function (button) { button.disabled = false; });
       return true;
     } catch (exc) {
       if (error) { error.hidden = false; error.textContent = "Not valid JSON: " + exc.message; }
-      if (submit) submit.disabled = true;
+      submits.forEach(function (button) { button.disabled = true; });
       return false;
     }
   }
