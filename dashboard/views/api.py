@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.overview import all_counts
-from dashboard.views.base import NotFound, dashboard_view, parse_per_page, parse_positive, parse_state
+from dashboard.views.base import dashboard_view, load_job, parse_per_page, parse_positive, parse_state
 from queues.counts import fetch_counts
-from queues.jobs import fetch_job, fetch_job_page
+from queues.jobs import fetch_job_page
 
 
 @dashboard_view(api=True)
@@ -46,11 +46,6 @@ async def job_list(request: HttpRequest, connection: str, queue_key: str) -> Htt
 @dashboard_view(api=True)
 async def job_detail(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
     """The full job, with values over the display limit cut and linked to their raw form."""
-    queue = await registry.find_queue(connection, queue_key)
-    log_page = parse_positive(request, "log_page", 1)
-    job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)
-    if job is None:
-        raise NotFound(f"No job {job_id!r} in queue {queue.key}.")
-    known = await registry.directory(connection).get()
+    job, known = await load_job(request, connection, queue_key, job_id)
     actions = await available.job_actions(await request.auser(), job)
     return JsonResponse(serializers.detail_json(job, known, actions=actions))

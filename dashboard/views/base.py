@@ -15,9 +15,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.permissions import VIEW, ahas_permission
 from dashboard.registry import UnknownConnection, UnknownQueue
+from queues.jobs import fetch_job
+from queues.models import JobDetail, QueueRef
 from queues.states import STATES
 
 logger = logging.getLogger("dashboard")
@@ -130,3 +133,15 @@ def wants_partial(request: HttpRequest) -> bool:
     """An htmx swap (not a history restore, which needs the whole page)."""
     htmx = getattr(request, "htmx", None)
     return htmx is not None and bool(htmx) and not htmx.history_restore_request
+
+
+async def load_job(
+    request: HttpRequest, connection: str, queue_key: str, job_id: str
+) -> tuple[JobDetail, list[QueueRef]]:
+    """The job a URL names (404 when gone), and the connection's known queues for flow links."""
+    queue = await registry.find_queue(connection, queue_key)
+    log_page = parse_positive(request, "log_page", 1)
+    job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)
+    if job is None:
+        raise NotFound(f"No job {job_id!r} in queue {queue.key}. It may have been removed.")
+    return job, await registry.directory(connection).get()

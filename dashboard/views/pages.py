@@ -11,13 +11,14 @@ from dashboard.overview import all_counts, group, totals
 from dashboard.views.base import (
     NotFound,
     dashboard_view,
+    load_job,
     parse_per_page,
     parse_positive,
     parse_state,
     wants_partial,
 )
 from queues.actions import CLEANABLE_STATES
-from queues.jobs import fetch_job, fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
+from queues.jobs import fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
 from queues.models import QueueRef
 from queues.states import STATES
 
@@ -82,12 +83,8 @@ def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
 @dashboard_view()
 async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
     """One job: fields, data, traces, logs and flow links."""
-    queue = await registry.find_queue(connection, queue_key)
-    log_page = parse_positive(request, "log_page", 1)
-    job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)
-    if job is None:
-        raise NotFound(f"No job {job_id!r} in queue {queue.key}. It may have been removed.")
-    known = await registry.directory(connection).get()
+    job, known = await load_job(request, connection, queue_key, job_id)
+    queue = job.queue
     context = {
         "queue": queue,
         "actions": await available.job_actions(await request.auser(), job),
