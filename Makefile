@@ -46,3 +46,16 @@ test: install npm lint typecheck
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules staticfiles
+
+## make bench: Bull Board vs this dashboard on the same Node BullMQ data (bench/README.md); ~15 min
+bench/node_modules/.package-lock.json: bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund --ignore-scripts
+	touch $@
+
+.PHONY: bench bench-smoke
+bench: install bench/node_modules/.package-lock.json
+	$(PY) -m bench.run --sizes full
+
+## make bench-smoke: the same scenarios at small sizes (< 3 min); results in bench/results/smoke/
+bench-smoke: install bench/node_modules/.package-lock.json
+	$(PY) -m bench.run --sizes small
