@@ -93,3 +93,17 @@ def test_template_helpers() -> None:
     assert percent(140) == 100 and percent({"a": 1}) is None and percent(True) is None
     assert 'datetime="2026-11-28T07:00:00.000Z"' in reltime(1795849200000)
     assert "—" in reltime(None) and "—" in reltime(10**20)
+
+
+@pytest.mark.parametrize("job_id", ["1", "repeat:a:1", "a/b c#d?e=f&g", "%41", "ü 🚀", "x;y,z+!$'()*", "~@"])
+def test_fast_job_links_equal_django_reverse(job_id: str) -> None:
+    from django.urls import reverse
+
+    from dashboard import links
+    from queues.models import QueueRef
+
+    queue = QueueRef("default", "{t}:x", "email")
+    assert links.job_url(queue, job_id) == reverse("dashboard:job", args=["default", "{t}:x:email", job_id])
+    assert links.job_action_url(queue, "retry", job_id) == reverse(
+        "dashboard:job-action", args=["default", "{t}:x:email", "retry", job_id]
+    )
