@@ -8,6 +8,8 @@ from urllib.parse import quote
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import RFC3986_SUBDELIMS
 
+from queues.models import QueueRef
+
 # A list page links every row several times; reverse() per link was a third of its render time, so the
 # part before the job id is reversed once per queue and the id is quoted exactly as reverse() quotes.
 _PLACEHOLDER = "__job_id__"
@@ -26,8 +28,6 @@ def _reverse(view: str, *args: str) -> str:
 def _with_job_id(view: str, job_id: str, *args: str) -> str:
     head = _reverse(view, *args, _PLACEHOLDER)[: -len(_PLACEHOLDER)]
     return head + quote(job_id, safe=_SAFE)
-
-from queues.models import QueueRef
 
 
 def queue_url(queue: QueueRef) -> str:
