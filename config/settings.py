@@ -129,12 +129,26 @@ SESSION_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Websocket fan-out. In-memory is right for one daphne process; with several processes behind a
+# balancer set CHANNEL_REDIS_URL (channels-redis). Either way each process runs one events watcher.
+if os.environ.get("CHANNEL_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["CHANNEL_REDIS_URL"]], "prefix": "bullmq-dashboard"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 DASHBOARD = {
     "CONNECTIONS": {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}},
     "READ_ONLY": env_flag("DASHBOARD_READ_ONLY"),
     "READ_ONLY_QUEUES": env_list("DASHBOARD_READ_ONLY_QUEUES"),
+    "LIVE": {
+        "ENABLED": env_flag("DASHBOARD_LIVE", default=True),
+        "REFRESH_INTERVAL": float(os.environ.get("DASHBOARD_LIVE_INTERVAL", "1.0")),
+    },
 }
 if os.environ.get("DASHBOARD_PREFIXES"):
     DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -30,10 +30,33 @@ DEFAULTS: dict[str, Any] = {
     "READ_ONLY_QUEUES": [],
     "SOCKET_TIMEOUT": 5.0,
     "CONNECT_TIMEOUT": 2.0,
+    # Live updates over websockets (see dashboard/live/): one events watcher per process.
+    "LIVE": {
+        "ENABLED": True,
+        # Counts and watched jobs are re-read at most once per this many seconds.
+        "REFRESH_INTERVAL": 1.0,
+        # At most this many queues' event streams are tailed per process.
+        "MAX_QUEUES": 500,
+        # Viewed queues are re-counted this often even without events (heals trimmed or missed events).
+        "RESYNC_INTERVAL": 10.0,
+        # While the socket is down, pages poll their live parts this often (seconds).
+        "POLL_INTERVAL": 5.0,
+    },
 }
 
 # Path segments the app's own URLs use; a connection alias may not take one of them.
 RESERVED_ALIASES = frozenset({"api", "audit", "ws", "static", "operations"})
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """`DASHBOARD["LIVE"]`: websocket live updates."""
+
+    enabled: bool = True
+    refresh_interval: float = 1.0
+    max_queues: int = 500
+    resync_interval: float = 10.0
+    poll_interval: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class DashboardConfig:
     permission: str
     read_only: bool
     read_only_queues: frozenset[str]
+    live: LiveSettings = field(default_factory=LiveSettings)
 
 
 @cache
@@ -73,6 +97,19 @@ def get_config() -> DashboardConfig:
         permission=str(raw["PERMISSION"]),
         read_only=bool(raw["READ_ONLY"]),
         read_only_queues=frozenset(raw["READ_ONLY_QUEUES"]),
+        live=live_settings(raw),
+    )
+
+
+def live_settings(raw: dict[str, Any]) -> LiveSettings:
+    """LiveSettings from the LIVE entry, merged key by key over the defaults."""
+    live = {**DEFAULTS["LIVE"], **dict(raw.get("LIVE") or {})}
+    return LiveSettings(
+        enabled=bool(live["ENABLED"]),
+        refresh_interval=max(0.05, float(live["REFRESH_INTERVAL"])),
+        max_queues=max(1, int(live["MAX_QUEUES"])),
+        resync_interval=max(0.1, float(live["RESYNC_INTERVAL"])),
+        poll_interval=max(1.0, float(live["POLL_INTERVAL"])),
     )
 
 

@@ -16,6 +16,12 @@
  *     does not contain the text (case-insensitive), hides a section.queue-group whose rows are
  *     all hidden, mirrors the text in ?q= (history.replaceState) and applies ?q= on load.
  *     Optional: data-filter-empty="<selector>" names an element shown only when nothing matches.
+ *   - Live updates (the htmx ws extension on [data-live-socket]): #live-paused is shown while the
+ *     socket is closed, and meanwhile the page is fetched every data-live-poll ms and its
+ *     [data-live][id] elements replace the current ones. Closes the extension does not retry
+ *     (1000/1001 on a server restart) are retried here with backoff. #log-pager takes pushed
+ *     pages only while it shows the last page. The "n new jobs" button (#live-new-jobs) is
+ *     clicked by itself when the list is scrolled to the top and nothing in it is selected.
  */
 (function () {
   "use strict";
@@ -225,6 +231,171 @@
     event.preventDefault();
     input.focus();
     if (typeof input.select === "function") input.select();
+  });
+
+  /* --------------------------------------------------------- live updates */
+
+  // The htmx ws extension owns the socket ([data-live-socket][ws-connect]) and swaps every pushed
+  // element by id. It reconnects by itself (with jittered backoff) after abnormal closes only.
+  var EXT_RETRIES = [1006, 1011, 1012, 1013];
+  var BANNER_DELAY_MS = 1000;
+  var live = { open: false, retry: 0, bannerTimer: 0, pollTimer: 0, autoTimer: 0, lastAuto: 0 };
+
+  function liveSocket() {
+    return doc.querySelector("[data-live-socket]");
+  }
+
+  function showPaused(show) {
+    var banner = doc.getElementById("live-paused");
+    if (banner && banner.hidden === show) banner.hidden = !show;
+  }
+
+  function pollInterval() {
+    var socket = liveSocket();
+    var ms = socket ? parseInt(socket.getAttribute("data-live-poll") || "", 10) : NaN;
+    return isNaN(ms) || ms < 1000 ? 5000 : ms;
+  }
+
+  function following(pager) {
+    return pager.getAttribute("data-log-page") === pager.getAttribute("data-log-pages");
+  }
+
+  // While the socket is down: fetch the page and put its fresh [data-live] elements in place.
+  function applyPolled(fresh) {
+    var nodes = doc.querySelectorAll("[data-live][id]");
+    for (var i = 0; i < nodes.length; i++) {
+      var current = nodes[i];
+      var next = fresh.getElementById(current.id);
+      if (!next || !next.hasAttribute("data-live")) continue;
+      if (current.id === "log-pager" && !following(current)) continue;
+      if (current.outerHTML === next.outerHTML) continue;
+      var copy = doc.importNode(next, true);
+      current.replaceWith(copy);
+      if (window.htmx) window.htmx.process(copy);
+    }
+    scheduleRefresh();
+  }
+
+  function pollOnce() {
+    live.pollTimer = 0;
+    if (live.open || !liveSocket()) return;
+    var next = function () {
+      if (!live.open && liveSocket()) live.pollTimer = window.setTimeout(pollOnce, pollInterval());
+    };
+    if (doc.visibilityState !== "visible") return next();
+    window
+      .fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok || response.redirected) throw new Error("poll: " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        if (!live.open) applyPolled(new DOMParser().parseFromString(html, "text/html"));
+      })
+      .catch(function () {
+        /* the banner already says updates are paused */
+      })
+      .then(next);
+  }
+
+  function startPolling() {
+    if (!live.pollTimer) live.pollTimer = window.setTimeout(pollOnce, pollInterval());
+  }
+
+  function stopPolling() {
+    window.clearTimeout(live.pollTimer);
+    live.pollTimer = 0;
+  }
+
+  doc.addEventListener("htmx:wsOpen", function () {
+    live.open = true;
+    live.retry = 0;
+    window.clearTimeout(live.bannerTimer);
+    live.bannerTimer = 0;
+    stopPolling();
+    showPaused(false);
+  });
+
+  doc.addEventListener("htmx:wsClose", function (event) {
+    var elt = event.target;
+    if (!(elt instanceof Element) || !elt.isConnected) return; // its page part was swapped away
+    live.open = false;
+    var detail = event.detail || {};
+    var code = detail.event ? detail.event.code : 1006;
+    var wrapper = detail.socketWrapper;
+    if (EXT_RETRIES.indexOf(code) < 0 && wrapper && typeof wrapper.reconnect === "function") {
+      // e.g. 1000/1001 when the server restarts: the extension leaves those closed.
+      var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(live.retry, 5))) * (0.5 + Math.random() / 2);
+      live.retry += 1;
+      window.setTimeout(function () {
+        if (!live.open && elt.isConnected) wrapper.reconnect();
+      }, delay);
+    }
+    // Failed reconnects close again and again: keep the first timer, do not restart it.
+    if (live.bannerTimer) return;
+    live.bannerTimer = window.setTimeout(function () {
+      live.bannerTimer = 0;
+      if (live.open) return;
+      showPaused(true);
+      startPolling();
+    }, BANNER_DELAY_MS);
+  });
+
+  // Follow the logs only while the last log page is shown.
+  doc.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "log-pager" && !following(target)) event.preventDefault();
+  });
+
+  // "n new jobs — show": shown as a button, applied by itself when the list is at the top and the
+  // user has not selected rows or text in it (at most every 2 s).
+  function listUndisturbed() {
+    if ((window.scrollY || root.scrollTop || 0) > 40) return false;
+    if (doc.visibilityState !== "visible") return false;
+    if (doc.querySelector("#job-list input[type=checkbox]:checked")) return false;
+    var selection = window.getSelection ? window.getSelection() : null;
+    return !(selection && !selection.isCollapsed);
+  }
+
+  function showNewJobs() {
+    var button = doc.querySelector("#live-new-jobs button[data-new-jobs]");
+    if (!button || !listUndisturbed() || !window.htmx) return;
+    var wait = live.lastAuto + 2000 - Date.now();
+    if (wait > 0) {
+      if (!live.autoTimer) {
+        live.autoTimer = window.setTimeout(function () {
+          live.autoTimer = 0;
+          showNewJobs();
+        }, wait);
+      }
+      return;
+    }
+    live.lastAuto = Date.now();
+    window.htmx.trigger(button, "click");
+  }
+
+  // Back at the top, rows or text unselected: show what arrived meanwhile.
+  var settleTimer = 0;
+  function showNewJobsSoon() {
+    window.clearTimeout(settleTimer);
+    settleTimer = window.setTimeout(showNewJobs, 200);
+  }
+  window.addEventListener("scroll", showNewJobsSoon, { passive: true });
+  doc.addEventListener("change", showNewJobsSoon);
+  doc.addEventListener("selectionchange", showNewJobsSoon);
+
+  // A queue row is dimmed while its name cell holds the paused flag (the cell is pushed live).
+  function syncPausedRows() {
+    var rows = doc.querySelectorAll("tr.queue-row");
+    for (var i = 0; i < rows.length; i++) {
+      var paused = !!rows[i].querySelector('[data-state="paused-flag"]');
+      if (rows[i].classList.contains("is-paused") !== paused) rows[i].classList.toggle("is-paused", paused);
+    }
+  }
+
+  doc.addEventListener("htmx:wsAfterMessage", function () {
+    syncPausedRows();
+    showNewJobs();
   });
 
   /* ------------------------------------------------------------- wiring */

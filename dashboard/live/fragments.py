@@ -1,0 +1,81 @@
+"""HTML fragments pushed over the socket, rendered with the same partials as the pages.
+
+Each fragment is one element with an id that the page already has; the htmx ws extension swaps it
+out of band (`hx-swap-oob`, outerHTML by default). Element ids of queues are digests, so a queue
+key with `{`, `:` or Unicode still makes a safe id; the data-* attributes stay as on the page.
+"""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+
+from dashboard.live.groups import digest
+from queues.events import JobRef
+from queues.models import JobDetail, QueueCounts, QueueRef
+from queues.states import STATES
+
+JOB_PARTS = ("state", "processed", "finished", "attempts", "progress", "failure", "log-count")
+
+
+def queue_dom_id(queue: QueueRef) -> str:
+    """The id part that names a queue in element ids."""
+    return digest(queue.connection, queue.key, length=12)
+
+
+def count_dom_id(queue: QueueRef, state: str) -> str:
+    """The id of a queue's count cell (overview) or tab count (queue page) for a state."""
+    return f"count-{queue_dom_id(queue)}-{state}"
+
+
+def name_dom_id(queue: QueueRef) -> str:
+    """The id of a queue's name cell on the overview (holds the paused flag)."""
+    return f"queue-{queue_dom_id(queue)}"
+
+
+def _render(template: str, context: dict[str, object]) -> str:
+    return render_to_string(f"dashboard/partials/{template}", context).strip()
+
+
+def overview_cells(row: QueueCounts) -> dict[str, str]:
+    """The overview row's name cell and count cells, by element id."""
+    name_cell = _render("queue_name_cell.html", {"queue": row.queue, "paused": row.paused})
+    cells = {name_dom_id(row.queue): name_cell}
+    for state in STATES:
+        context = {"queue": row.queue, "state": state, "count": row.counts.get(state, 0)}
+        cells[count_dom_id(row.queue, state)] = _render("count_cell.html", context)
+    return cells
+
+
+def tab_counts(row: QueueCounts) -> dict[str, str]:
+    """The queue page's tab counts, by element id."""
+    return {
+        count_dom_id(row.queue, state): _render(
+            "tab_count.html", {"queue": row.queue, "tab": state, "count": row.counts.get(state, 0)}
+        )
+        for state in STATES
+    }
+
+
+def new_jobs_marker(queue: QueueRef, state: str, per_page: int, count: int) -> str:
+    """The "n new jobs — show" marker above a first page."""
+    return _render("new_jobs.html", {"queue": queue, "state": state, "per_page": per_page, "count": count})
+
+
+def new_queues_note() -> str:
+    """The overview's note that queues appeared since it was loaded."""
+    return _render("new_queues.html", {"appeared": True})
+
+
+def job_parts(job: JobRef, detail: JobDetail | None) -> dict[str, str]:
+    """The job page's live parts, by element id; only the state when the job is gone."""
+    context: dict[str, object] = {"queue": job.queue, "job": detail, "job_id": job.job_id}
+    if detail is None:
+        return {"job-state": _render("job_part.html", {**context, "part": "state"})}
+    parts = {f"job-{part}": _render("job_part.html", {**context, "part": part}) for part in JOB_PARTS}
+    parts["log-pager"] = _render("logs.html", {**context, "logs": detail.logs})
+    return parts
+
+
+def status_banner(down: list[str]) -> str:
+    """The Redis-down banner (empty and hidden when every connection answers)."""
+    return _render("live_status.html", {"down": down})

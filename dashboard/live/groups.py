@@ -1,0 +1,42 @@
+"""Channels group names: valid (ASCII letters, digits, `-_.`, under 100 characters) and per process.
+
+Each process runs its own watcher, so its groups carry a token of the process: with a channel layer
+shared by several daphne processes (channels-redis) a viewer hears only its own process's watcher,
+never the same update once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from queues.events import JobRef
+from queues.models import QueueRef
+
+PROCESS_TOKEN = secrets.token_hex(6)
+PREFIX = f"dashboard-live.{PROCESS_TOKEN}"
+
+
+def digest(*parts: str, length: int = 20) -> str:
+    """A short hex digest of some strings (names may hold any character; group names may not)."""
+    return hashlib.sha1("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def everyone_group() -> str:
+    """Every live viewer of this process (Redis status banners)."""
+    return f"{PREFIX}.all"
+
+
+def overview_group() -> str:
+    """Viewers of the overview."""
+    return f"{PREFIX}.overview"
+
+
+def queue_group(queue: QueueRef) -> str:
+    """Viewers of one queue's page."""
+    return f"{PREFIX}.q.{digest(queue.connection, queue.key)}"
+
+
+def job_group(job: JobRef) -> str:
+    """Viewers of one job's page."""
+    return f"{PREFIX}.j.{digest(job.queue.connection, job.queue.key, job.job_id)}"

@@ -1,0 +1,215 @@
+"""The process's live hub: one events watcher shared by every websocket viewer of this process.
+
+The first viewer starts the watcher and the last one stops it. The watcher reports what changed
+once per refresh; the hub renders it once with the pages' partials and sends it to the Channels
+group of each queue, job and the overview, so fan-out happens in the channel layer, never in a
+loop over sockets. A viewer that joins gets a fresh snapshot of what its page shows from the next
+refresh (the page may be older than the watcher's last look).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from dashboard import registry
+from dashboard.conf import get_config
+from dashboard.live import fragments, groups
+from queues.events import EventWatcher, Interest, JobRef, LiveUpdate, WatcherOptions
+from queues.models import QueueRef
+
+logger = logging.getLogger("dashboard.live")
+
+OVERVIEW, QUEUE, JOB = "overview", "queue", "job"
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What one socket's page shows: the overview, a page of a queue's state, or a job."""
+
+    kind: str
+    queue: QueueRef | None = None
+    job_id: str | None = None
+    state: str = "waiting"
+    page: int = 1
+    per_page: int = 25
+
+    @property
+    def job(self) -> JobRef | None:
+        """The job of a job page."""
+        if self.kind == JOB and self.queue is not None and self.job_id is not None:
+            return JobRef(self.queue, self.job_id)
+        return None
+
+    def interest(self) -> Interest:
+        """What the watcher has to follow for this page."""
+        if self.kind == OVERVIEW:
+            return Interest(all_queues=True)
+        job = self.job
+        if job is not None:
+            return Interest(jobs=(job,))
+        return Interest(queues=(self.queue,) if self.queue else ())
+
+    def groups(self) -> list[str]:
+        """The Channels groups this page listens to."""
+        names = [groups.everyone_group()]
+        job = self.job
+        if self.kind == OVERVIEW:
+            names.append(groups.overview_group())
+        elif job is not None:
+            names.append(groups.job_group(job))
+        elif self.queue is not None:
+            names.append(groups.queue_group(self.queue))
+        return names
+
+
+class LiveHub:
+    """Viewers of this process, its watcher, and the rendering of what the watcher reports."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, LiveView] = {}
+        self._watcher: EventWatcher | None = None
+        self._lock = asyncio.Lock()
+        # (group, element id) -> the HTML last sent to that group, so only changed elements go out.
+        self._sent: dict[tuple[str, str], str] = {}
+        self._down: set[str] = set()
+
+    @property
+    def viewers(self) -> int:
+        """Open sockets of this process."""
+        return len(self._views)
+
+    @property
+    def watcher(self) -> EventWatcher | None:
+        """The running watcher, while anyone views."""
+        return self._watcher
+
+    def status_html(self) -> str | None:
+        """The Redis-down banner while a connection is unreachable."""
+        return fragments.status_banner(sorted(self._down)) if self._down else None
+
+    async def join(self, channel_name: str, view: LiveView) -> None:
+        """Count a viewer in; the first one starts the watcher."""
+        async with self._lock:
+            if self._watcher is None:
+                config = get_config()
+                self._watcher = EventWatcher(
+                    config.connections,
+                    self._publish,
+                    list_queues=registry.all_queues,
+                    on_status=self._status,
+                    options=WatcherOptions(
+                        interval=config.live.refresh_interval,
+                        resync_interval=config.live.resync_interval,
+                        max_queues=config.live.max_queues,
+                        limits=config.limits,
+                    ),
+                )
+                await self._watcher.start()
+            self._views[channel_name] = view
+            await self._watcher.watch(view.interest(), token=channel_name)
+
+    async def leave(self, channel_name: str) -> None:
+        """Count a viewer out; the last one stops the watcher."""
+        async with self._lock:
+            view = self._views.pop(channel_name, None)
+            if view is None or self._watcher is None:
+                return
+            self._watcher.unwatch(view.interest())
+            if not self._views:
+                watcher, self._watcher = self._watcher, None
+                self._sent.clear()
+                self._down.clear()
+                await watcher.stop()
+                return
+            in_use = {group for other in self._views.values() for group in other.groups()}
+            for key in [key for key in self._sent if key[0] not in in_use]:
+                del self._sent[key]
+
+    def _changed(self, group: str, elements: dict[str, str]) -> dict[str, str]:
+        """The elements whose HTML differs from what the group was last sent (and remember them)."""
+        changed = {}
+        for element_id, html in elements.items():
+            if self._sent.get((group, element_id)) != html:
+                self._sent[(group, element_id)] = html
+                changed[element_id] = html
+        return changed
+
+    async def _publish(self, update: LiveUpdate) -> None:
+        """Render what changed once and send it to the groups; answer joining viewers directly."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        cells: dict[str, str] = {}
+        for queue in sorted(update.changed | set(update.arrivals)):
+            row = update.counts.get(queue)
+            tabs: dict[str, str] = {}
+            if row is not None and queue in update.changed:
+                changed_cells = self._changed(groups.overview_group(), fragments.overview_cells(row))
+                if changed_cells:
+                    cells[fragments.queue_dom_id(queue)] = "".join(changed_cells.values())
+                tabs = self._changed(groups.queue_group(queue), fragments.tab_counts(row))
+            arrivals = update.arrivals.get(queue, {})
+            if tabs or arrivals:
+                message = {"type": "live.queue", "html": "".join(tabs.values()), "arrivals": arrivals}
+                await layer.group_send(groups.queue_group(queue), message)
+        if cells:
+            await layer.group_send(groups.overview_group(), {"type": "live.overview", "cells": cells})
+        for job, detail in sorted(update.jobs.items(), key=lambda item: item[0]):
+            parts = self._changed(groups.job_group(job), fragments.job_parts(job, detail))
+            if parts:
+                html = "".join(parts.values())
+                await layer.group_send(groups.job_group(job), {"type": "live.html", "html": html})
+        for token, _interest in update.answered:
+            view = self._views.get(str(token))
+            snapshot = self._snapshot(view, update) if view is not None else None
+            if snapshot is not None:
+                await layer.send(str(token), snapshot)
+
+    def _snapshot(self, view: LiveView, update: LiveUpdate) -> dict[str, Any] | None:
+        """Everything a joining viewer's page shows, fresh from this refresh."""
+        if view.kind == OVERVIEW:
+            cells = {
+                fragments.queue_dom_id(queue): "".join(fragments.overview_cells(row).values())
+                for queue, row in update.counts.items()
+            }
+            return {"type": "live.overview", "cells": cells}
+        job = view.job
+        if job is not None:
+            if job not in update.jobs:
+                return None
+            html = "".join(fragments.job_parts(job, update.jobs[job]).values())
+            return {"type": "live.html", "html": html}
+        row = update.counts.get(view.queue) if view.queue else None
+        if row is None:
+            return None
+        return {"type": "live.queue", "html": "".join(fragments.tab_counts(row).values()), "arrivals": {}}
+
+    async def _status(self, alias: str, up: bool) -> None:
+        """Tell every viewer when a Redis connection goes away or comes back."""
+        if up:
+            self._down.discard(alias)
+        else:
+            self._down.add(alias)
+        layer = get_channel_layer()
+        if layer is not None:
+            html = fragments.status_banner(sorted(self._down))
+            await layer.group_send(groups.everyone_group(), {"type": "live.html", "html": html})
+
+
+# One hub per event loop: daphne runs one loop per process; tests run one loop per test.
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> LiveHub:
+    """The hub of the running event loop."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = LiveHub()
+    return hub

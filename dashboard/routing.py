@@ -1,0 +1,24 @@
+"""Websocket routes of the live pages, mirroring the page URLs below `<mount>ws/`.
+
+Mount them where the app's HTTP URLs are mounted, with `ws/` appended, e.g. in `asgi.py`:
+
+    URLRouter(websocket_urls("queues/"))   # pages at /queues/…, sockets at /queues/ws/…
+"""
+
+from __future__ import annotations
+
+from channels.routing import URLRouter
+from django.urls import URLPattern, path
+
+from dashboard.consumers import JobConsumer, OverviewConsumer, QueueConsumer
+
+websocket_urlpatterns = [
+    path("", OverviewConsumer.as_asgi(), name="live-overview"),
+    path("<str:connection>/<str:queue_key>/", QueueConsumer.as_asgi(), name="live-queue"),
+    path("<str:connection>/<str:queue_key>/jobs/<path:job_id>", JobConsumer.as_asgi(), name="live-job"),
+]
+
+
+def websocket_urls(mount: str = "queues/") -> list[URLPattern]:
+    """The live routes under `<mount>ws/`, for the project's websocket URLRouter."""
+    return [path(f"{mount.strip('/')}/ws/" if mount.strip("/") else "ws/", URLRouter(websocket_urlpatterns))]
