@@ -183,6 +183,8 @@ class EventWatcher:
         self._resync_due = False
         # What the previous refreshes saw.
         self._last_counts: dict[QueueRef, tuple[tuple[tuple[str, int], ...], bool]] = {}
+        # The latest counts of every counted queue and when they were read, for page views.
+        self._counts: dict[QueueRef, tuple[QueueCounts, float]] = {}
         self._job_states: dict[JobRef, str] = {}
         self._read_at: dict[QueueRef | JobRef, float] = {}
         self._log_marks: dict[JobRef, tuple[int, str | None]] = {}
@@ -266,6 +268,34 @@ class EventWatcher:
                 self._dirty_jobs.discard(job)
         self._retarget()
 
+    def fresh_counts(self, queues: list[QueueRef]) -> dict[QueueRef, QueueCounts]:
+        """Counts this watcher knows to be current: read within the interval, or read since the last
+        event of the queue's stream (the stream is tailed, so a later change would have marked it).
+
+        Page views use these instead of reading Redis, so their cost does not grow with viewers.
+        """
+        now = time.monotonic()
+        fresh: dict[QueueRef, QueueCounts] = {}
+        for queue in queues:
+            known = self._counts.get(queue)
+            if known is None or queue.connection in self._down:
+                continue
+            row, read_at = known
+            quiet = queue not in self._dirty_queues and events_key(queue) in self._streams
+            if now - read_at < self.options.interval or (
+                quiet and now - read_at < self.options.resync_interval * 2
+            ):
+                fresh[queue] = row
+        return fresh
+
+    def remember_counts(self, rows: list[QueueCounts], read_at: float) -> None:
+        """Counts a page view read itself (at `read_at`, after the streams were tailed): kept like the
+        watcher's own reads, so the next view of a quiet queue needs no Redis read."""
+        for row in rows:
+            known = self._counts.get(row.queue)
+            if events_key(row.queue) in self._streams and (known is None or known[1] < read_at):
+                self._counts[row.queue] = (row, read_at)
+
     def counted_queues(self) -> list[QueueRef]:
         """Queues whose counts someone views, viewed queues first, at most `max_queues`."""
         wanted = dict.fromkeys(sorted(self._queue_viewers))
@@ -295,6 +325,7 @@ class EventWatcher:
             queue = self._streams.pop(key)
             self._offsets.pop(key, None)
             self._last_counts.pop(queue, None)
+            self._counts.pop(queue, None)
             self._read_at.pop(queue, None)
         for key in added:
             self._streams[key] = wanted[key]
@@ -621,7 +652,9 @@ class EventWatcher:
             jobs = jobs + await self._logs_moved(client, polled)
         counts = await fetch_counts(client, queues)
         details = await asyncio.gather(*(self._read_job(client, job) for job in jobs))
+        read_at = time.monotonic()
         for row in counts:
+            self._counts[row.queue] = (row, read_at)
             signature = (tuple(sorted(row.counts.items())), row.paused)
             if self._last_counts.get(row.queue) != signature:
                 update.changed.add(row.queue)

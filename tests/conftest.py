@@ -16,6 +16,15 @@ from queues.connections import close_clients
 from queues.throwaway_redis import ThrowawayRedis
 
 
+async def close_dashboard() -> None:
+    """Stop what page views started on this test's loop: the live hub's lease, discovery, clients."""
+    from dashboard.live.hub import get_hub
+
+    await get_hub().shutdown()
+    await stop_background_work()
+    await close_clients()
+
+
 def ensure_empty(url: str) -> None:
     """Refuse to run against a Redis DB holding keys this test session did not create."""
     client = redis.Redis.from_url(url)
@@ -78,16 +87,14 @@ async def client(redis_url: str, staff_user: Any) -> AsyncIterator[AsyncClient]:
     async_client = AsyncClient()
     await async_client.aforce_login(staff_user)
     yield async_client
-    await stop_background_work()
-    await close_clients()
+    await close_dashboard()
 
 
 @pytest.fixture
 async def anonymous_client(redis_url: str, transactional_db: None) -> AsyncIterator[AsyncClient]:
     """An AsyncClient with nobody logged in."""
     yield AsyncClient()
-    await stop_background_work()
-    await close_clients()
+    await close_dashboard()
 
 
 @pytest.fixture
@@ -105,5 +112,4 @@ async def admin_client(redis_url: str, superuser: Any) -> AsyncIterator[AsyncCli
     await async_client.aforce_login(superuser)
     yield async_client
     await wait_all()
-    await stop_background_work()
-    await close_clients()
+    await close_dashboard()

@@ -7,6 +7,8 @@ key with `{`, `:` or Unicode still makes a safe id; the data-* attributes stay a
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.template.loader import render_to_string
 
 from dashboard.live.groups import digest
@@ -17,6 +19,7 @@ from queues.states import STATES
 JOB_PARTS = ("state", "processed", "finished", "attempts", "progress", "failure", "log-count")
 
 
+@lru_cache(maxsize=8192)
 def queue_dom_id(queue: QueueRef) -> str:
     """The id part that names a queue in element ids."""
     return digest(queue.connection, queue.key, length=12)

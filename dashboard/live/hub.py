@@ -10,7 +10,9 @@ refresh (the page may be older than the watcher's last look).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +75,9 @@ class LiveHub:
 
     def __init__(self) -> None:
         self._views: dict[str, LiveView] = {}
+        # Page views without a socket (reloads, polling clients) keep the watcher for a while.
+        self._leases: dict[LiveView, float] = {}
+        self._lease_task: asyncio.Task[None] | None = None
         self._watcher: EventWatcher | None = None
         self._lock = asyncio.Lock()
         # (group, element id) -> the HTML last sent to that group, so only changed elements go out.
@@ -93,43 +98,88 @@ class LiveHub:
         """The Redis-down banner while a connection is unreachable."""
         return fragments.status_banner(sorted(self._down)) if self._down else None
 
+    async def _ensure_watcher(self) -> EventWatcher:
+        if self._watcher is None:
+            config = get_config()
+            self._watcher = EventWatcher(
+                config.connections,
+                self._publish,
+                list_queues=registry.all_queues,
+                on_status=self._status,
+                options=WatcherOptions(
+                    interval=config.live.refresh_interval,
+                    resync_interval=config.live.resync_interval,
+                    max_queues=config.live.max_queues,
+                    limits=config.limits,
+                ),
+            )
+            await self._watcher.start()
+        return self._watcher
+
     async def join(self, channel_name: str, view: LiveView) -> None:
         """Count a viewer in; the first one starts the watcher."""
         async with self._lock:
-            if self._watcher is None:
-                config = get_config()
-                self._watcher = EventWatcher(
-                    config.connections,
-                    self._publish,
-                    list_queues=registry.all_queues,
-                    on_status=self._status,
-                    options=WatcherOptions(
-                        interval=config.live.refresh_interval,
-                        resync_interval=config.live.resync_interval,
-                        max_queues=config.live.max_queues,
-                        limits=config.limits,
-                    ),
-                )
-                await self._watcher.start()
+            watcher = await self._ensure_watcher()
             self._views[channel_name] = view
-            await self._watcher.watch(view.interest(), token=channel_name)
+            await watcher.watch(view.interest(), token=channel_name)
 
     async def leave(self, channel_name: str) -> None:
-        """Count a viewer out; the last one stops the watcher."""
+        """Count a viewer out; the last one (with no page-view lease left) stops the watcher."""
         async with self._lock:
             view = self._views.pop(channel_name, None)
             if view is None or self._watcher is None:
                 return
             self._watcher.unwatch(view.interest())
-            if not self._views:
-                watcher, self._watcher = self._watcher, None
-                self._sent.clear()
-                self._down.clear()
-                await watcher.stop()
+            if not self._views and not self._leases:
+                await self._stop_if_unused()
                 return
             in_use = {group for other in self._views.values() for group in other.groups()}
             for key in [key for key in self._sent if key[0] not in in_use]:
                 del self._sent[key]
+
+    async def lease(self, view: LiveView, seconds: float) -> EventWatcher:
+        """Keep the watcher following what a page shows for `seconds` after a page view."""
+        async with self._lock:
+            watcher = await self._ensure_watcher()
+            if view not in self._leases:
+                await watcher.watch(view.interest())
+            self._leases[view] = time.monotonic() + seconds
+            if self._lease_task is None or self._lease_task.done():
+                self._lease_task = asyncio.get_running_loop().create_task(self._expire_leases())
+            return watcher
+
+    async def _expire_leases(self) -> None:
+        while self._leases:
+            await asyncio.sleep(min(1.0, max(0.05, min(self._leases.values()) - time.monotonic())))
+            async with self._lock:
+                now = time.monotonic()
+                for view in [view for view, until in self._leases.items() if until <= now]:
+                    del self._leases[view]
+                    if self._watcher is not None:
+                        self._watcher.unwatch(view.interest())
+                await self._stop_if_unused()
+
+    async def _stop_if_unused(self) -> None:
+        if self._views or self._leases or self._watcher is None:
+            return
+        watcher, self._watcher = self._watcher, None
+        self._sent.clear()
+        self._down.clear()
+        await watcher.stop()
+
+    async def shutdown(self) -> None:
+        """Drop every lease and stop the watcher if no socket uses it (tests and shutdown)."""
+        task, self._lease_task = self._lease_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with self._lock:
+            if self._watcher is not None:
+                for view in self._leases:
+                    self._watcher.unwatch(view.interest())
+            self._leases.clear()
+            await self._stop_if_unused()
 
     def _changed(self, group: str, elements: dict[str, str]) -> dict[str, str]:
         """The elements whose HTML differs from what the group was last sent (and remember them)."""
@@ -143,7 +193,7 @@ class LiveHub:
     async def _publish(self, update: LiveUpdate) -> None:
         """Render what changed once and send it to the groups; answer joining viewers directly."""
         layer = get_channel_layer()
-        if layer is None:
+        if layer is None or not self._views:
             return
         cells: dict[str, str] = {}
         for queue in sorted(update.changed | set(update.arrivals)):

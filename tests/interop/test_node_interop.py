@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from django.test import AsyncClient
 
-from dashboard.registry import stop_background_work
-from queues.connections import close_clients
 from queues.states import STATES
 from tests.asgi import asgi_get
+from tests.conftest import close_dashboard
 from tests.interop.conftest import NodeState
 
 pytestmark = pytest.mark.interop
@@ -24,8 +23,7 @@ async def api(node_redis: NodeState, staff_user: Any) -> Any:
     client = AsyncClient()
     await client.aforce_login(staff_user)
     yield client
-    await stop_background_work()
-    await close_clients()
+    await close_dashboard()
 
 
 async def all_ids(api: AsyncClient, jobs_url: str, state: str) -> list[str]:
