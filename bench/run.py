@@ -408,6 +408,24 @@ def viewers(run: Run) -> dict[str, Any]:
 SCENARIOS = ("overview", "jobs", "detail", "viewers")
 
 
+def rerender(date: str) -> int:
+    """Rewrite the summary and BENCHMARKS.md from a full run's stored results."""
+    results_dir = ROOT / "bench" / "results"
+    results = {
+        path.stem.removeprefix(f"{date}-"): json.loads(path.read_text())
+        for path in sorted(results_dir.glob(f"{date}-*.json"))
+    }
+    if not results:
+        print(f"no results of {date} in {results_dir}", file=sys.stderr)
+        return 2
+    meta = next(iter(results.values()))
+    section = report.markdown(meta, results)
+    (results_dir / f"{date}-summary.md").write_text(section + "\n")
+    report.update_benchmarks_md(ROOT / "BENCHMARKS.md", section)
+    print(section)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios and write their results."""
     parser = argparse.ArgumentParser(
@@ -421,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
         help="length of each viewers window (default 60; 5 for small)",
     )
     parser.add_argument("--viewer-mode", choices=sorted(VIEWER_MODES), default="poll")
+    parser.add_argument(
+        "--report-only",
+        metavar="DATE",
+        help="measure nothing: render BENCHMARKS.md again from bench/results/<DATE>-*.json",
+    )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
@@ -428,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-update", action="store_true", help="do not rewrite the results section of BENCHMARKS.md"
     )
     args = parser.parse_args(argv)
+    if args.report_only:
+        return rerender(args.report_only)
     sizes = SIZES[args.sizes]
     results_dir = args.results_dir or (
         BENCH / "results" if sizes.name == "full" else BENCH / "results" / "smoke"
