@@ -26,13 +26,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bullmq import Queue, Worker  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
+from config.site_process import prepare, site_env, wait_until_up  # noqa: E402
 from queues.throwaway_redis import ThrowawayRedis, free_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -111,47 +110,10 @@ class Traffic:
     produced: int = 0
 
 
-def site_env(tmp: Path, redis_url: str, interval: float) -> dict[str, str]:
-    """The standalone site's environment, DEBUG off."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_SECRET_KEY": "bench-live-secret",
-        "DJANGO_DEBUG": "0",
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "DJANGO_STATIC_ROOT": str(tmp / "static"),
-        "REDIS_URL": redis_url,
-        "DASHBOARD_LIVE_INTERVAL": str(interval),
-        "PYTHONWARNINGS": "ignore",
-    }
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    """A management command of the site."""
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Poll the login page until daphne answers."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/accounts/login/", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("daphne did not answer within 30 s")
-
-
 def start_site(tmp: Path, redis_url: str, interval: float) -> tuple[str, subprocess.Popen[bytes]]:
     """Migrate, collect static, create the staff user and start daphne; returns its URL and process."""
-    env = site_env(tmp, redis_url, interval)
-    manage(env, "migrate", "--noinput")
-    manage(env, "collectstatic", "--noinput")
-    login = {**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
-    manage(login, "createsuperuser", "--noinput", "--username", USERNAME, "--email", "bench@example.com")
+    env = site_env(tmp, redis_url, DASHBOARD_LIVE_INTERVAL=str(interval))
+    prepare(env, USERNAME, PASSWORD)
     port = free_port()
     with (tmp / "daphne.log").open("wb") as log:
         daphne = subprocess.Popen(

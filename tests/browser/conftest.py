@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from config.site_process import prepare, site_env, wait_until_up
 from queues.throwaway_redis import ThrowawayRedis, free_port
 from tests.interop.conftest import run_node
 
@@ -41,39 +40,6 @@ class LiveSite:
     redis_url: str
 
 
-def site_env(tmp: Path, redis_url: str) -> dict[str, str]:
-    """Environment of the standalone site as a deployment would set it (DEBUG off)."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_SECRET_KEY": "browser-tests-secret",
-        "DJANGO_DEBUG": "0",
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "DJANGO_STATIC_ROOT": str(tmp / "static"),
-        "REDIS_URL": redis_url,
-        "PYTHONWARNINGS": "ignore",
-    }
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    """Run a management command of the site."""
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Poll until the site answers."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/accounts/login/", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("daphne did not answer within 30 s")
-
-
 @pytest.fixture(scope="session")
 def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     """daphne on a free port, serving config.asgi against Node-built queues."""
@@ -84,12 +50,7 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         built = run_node("build_state.mjs", redis_server.url)
         (tmp / "queues.json").write_text(json.dumps(built))
         env = site_env(tmp, redis_server.url)
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
-        env_user = {**env, "DJANGO_SUPERUSER_PASSWORD": "browser-pw"}
-        manage(
-            env_user, "createsuperuser", "--noinput", "--username", "oncall", "--email", "oncall@example.com"
-        )
+        prepare(env, "oncall", "browser-pw")
         port = free_port()
         with (tmp / "daphne.log").open("wb") as log:
             process = subprocess.Popen(
