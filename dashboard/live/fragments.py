@@ -49,14 +49,23 @@ def overview_cells(row: QueueCounts) -> dict[str, str]:
     return cells
 
 
+def paused_dom_id(queue: QueueRef) -> str:
+    """The id of the paused flag in a queue page's heading."""
+    return f"paused-{queue_dom_id(queue)}"
+
+
 def tab_counts(row: QueueCounts) -> dict[str, str]:
-    """The queue page's tab counts, by element id."""
-    return {
+    """The queue page's tab counts and its heading's paused flag, by element id."""
+    elements = {
         count_dom_id(row.queue, state): _render(
             "tab_count.html", {"queue": row.queue, "tab": state, "count": row.counts.get(state, 0)}
         )
         for state in STATES
     }
+    elements[paused_dom_id(row.queue)] = _render(
+        "paused_flag.html", {"queue": row.queue, "paused": row.paused}
+    )
+    return elements
 
 
 def new_jobs_marker(queue: QueueRef, state: str, per_page: int, count: int) -> str:

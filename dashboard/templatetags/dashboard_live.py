@@ -23,6 +23,12 @@ def count_dom_id(queue: QueueRef, state: str) -> str:
 
 
 @register.simple_tag
+def paused_dom_id(queue: QueueRef) -> str:
+    """The id of the paused flag in a queue page's heading."""
+    return fragments.paused_dom_id(queue)
+
+
+@register.simple_tag
 def name_dom_id(queue: QueueRef) -> str:
     """The id of a queue's name cell on the overview."""
     return fragments.name_dom_id(queue)

@@ -238,6 +238,10 @@ async def test_queue_page_tab_counts_and_new_jobs_marker(
     await second.wait_for(count_cell(EMAIL, "waiting", 3))
     assert not any("live-new-jobs" in text for text in second.received)  # only the first page
 
+    await pause(live, "email")  # the heading's paused flag follows too
+    flag = await first.wait_for('data-state="paused-flag"')
+    assert 'class="badge paused"' in flag
+
 
 async def test_job_page_state_progress_logs_and_stack_trace(
     sockets: Callable[[str], LiveSocket], live: str
