@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from queues.throwaway_redis import free_port
+from queues.throwaway_redis import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -145,13 +145,8 @@ class Server:
 
     def stop(self) -> None:
         """Terminate the process (and wait for it)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, grace=15)
 
     def __exit__(
         self,

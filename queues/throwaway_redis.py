@@ -36,6 +36,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Terminate a child process, killing it when it has not exited after `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class ThrowawayRedis:
     """Starts redis-server on a free loopback port with no persistence; stops and deletes it on exit."""
 
@@ -91,13 +103,8 @@ class ThrowawayRedis:
 
     def stop(self) -> None:
         """Stop the server and remove its directory."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop_process(self._process)
         self._process = None
         if self._dir is not None:
             self._dir.cleanup()
