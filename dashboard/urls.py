@@ -26,6 +26,7 @@ urlpatterns = [
         actions.job_action,
         name="job-action",
     ),
+    path("<str:connection>/<str:queue_key>/find/", pages.find_job, name="find-job"),
     path("<str:connection>/<str:queue_key>/", pages.queue_page, name="queue"),
     path("<str:connection>/<str:queue_key>/jobs/<path:job_id>", pages.job_page, name="job"),
     path("<str:connection>/<str:queue_key>/logs/<path:job_id>", pages.job_logs, name="job-logs"),

@@ -9,6 +9,7 @@ from dashboard import available, links, registry
 from dashboard.conf import get_config
 from dashboard.overview import all_counts, group, totals
 from dashboard.views.base import (
+    BadRequest,
     NotFound,
     dashboard_view,
     load_job,
@@ -131,3 +132,15 @@ async def job_raw(
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"
     return response
+
+
+@dashboard_view()
+async def find_job(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """Jump to a job by its id (the id an on-call engineer found in a log line)."""
+    queue = await registry.find_queue(connection, queue_key)
+    job_id = request.GET.get("id", "").strip()
+    if not job_id:
+        raise BadRequest("Give the id of the job to open.")
+    if not await registry.client(connection).exists(queue.job_key(job_id)):
+        raise NotFound(f"No job {job_id!r} in queue {queue.key}.")
+    return HttpResponseRedirect(links.job_url(queue, job_id))

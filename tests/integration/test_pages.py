@@ -340,3 +340,17 @@ async def test_overview_counts_stay_current_without_rereading_quiet_queues(
     else:
         raise AssertionError("the overview never showed the new job")
     assert re.search(r'data-queue="bull:sms" data-state="waiting">\s*<a[^>]*>1</a>', html)
+
+
+async def test_open_a_job_by_id_from_the_queue_page(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "order:42/retry"})])
+    page = await client.get(links.queue_url(EMAIL))
+    assert b'name="id" placeholder="Open job by id"' in page.content
+    found = await client.get(
+        reverse("dashboard:find-job", args=["default", "bull:email"]), {"id": "order:42/retry"}
+    )
+    assert found.status_code == 302 and found["Location"] == links.job_url(EMAIL, "order:42/retry")
+    missing = await client.get(reverse("dashboard:find-job", args=["default", "bull:email"]), {"id": "nope"})
+    assert missing.status_code == 404 and b"No job" in missing.content
+    empty = await client.get(reverse("dashboard:find-job", args=["default", "bull:email"]))
+    assert empty.status_code == 400
