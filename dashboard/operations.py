@@ -9,6 +9,7 @@ runs it; the result is in the audit log either way).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -62,7 +63,8 @@ def start(
         finally:
             await on_finish(operation)
 
-    operation.task = asyncio.get_running_loop().create_task(run())
+    # A fresh context: the task outlives the request, whose thread-sensitive executor it must not use.
+    operation.task = asyncio.get_running_loop().create_task(run(), context=contextvars.Context())
     _operations[operation.id] = operation
     while len(_operations) > MAX_KEPT:
         oldest = next(iter(_operations))

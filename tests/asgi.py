@@ -8,13 +8,31 @@ from django.test import AsyncClient
 from config.asgi import application
 
 
-async def asgi_get(client: AsyncClient, url: str) -> tuple[int, bytes]:
-    """GET through config.asgi with the client's session, the way daphne builds the scope."""
+async def asgi_request(
+    client: AsyncClient,
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> dict[str, object]:
+    """One request through config.asgi with the client's cookies: the ASGI status, headers and body."""
     cookie = "; ".join(f"{key}={morsel.value}" for key, morsel in client.cookies.items())
     communicator = HttpCommunicator(
-        application, "GET", url, headers=[(b"host", b"localhost"), (b"cookie", cookie.encode())]
+        application,
+        method,
+        url,
+        body=body,
+        headers=[(b"host", b"localhost"), (b"cookie", cookie.encode()), *(headers or [])],
     )
-    response = await communicator.get_response(timeout=10)
+    response: dict[str, object] = await communicator.get_response(timeout=10)
     await communicator.send_input({"type": "http.disconnect"})
     await communicator.wait(timeout=10)
-    return response["status"], response["body"]
+    return response
+
+
+async def asgi_get(client: AsyncClient, url: str) -> tuple[int, bytes]:
+    """GET through config.asgi with the client's session, the way daphne builds the scope."""
+    response = await asgi_request(client, "GET", url)
+    status, body = response["status"], response["body"]
+    assert isinstance(status, int) and isinstance(body, bytes)
+    return status, body
