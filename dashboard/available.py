@@ -7,7 +7,7 @@ from typing import Any
 from dashboard import links
 from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS
 from dashboard.permissions import apermitted
-from queues.models import JobDetail, QueueCounts, QueueRef
+from queues.models import JobDetail, QueueCounts
 
 
 async def job_actions(user: Any, job: JobDetail) -> dict[str, str]:
@@ -17,18 +17,37 @@ async def job_actions(user: Any, job: JobDetail) -> dict[str, str]:
     return {name: links.job_action_url(job.queue, name, job.id) for name in candidates if name in allowed}
 
 
-async def queue_actions(user: Any, counts: QueueCounts) -> dict[str, str]:
-    """Queue actions (pause or resume, by the paused flag) and `bulk`, as the user may take them."""
+def _queue_candidates(counts: QueueCounts) -> list[str]:
     skip = "pause" if counts.paused else "resume"
-    candidates = [name for name in QUEUE_ACTIONS if name != skip]
-    allowed = await apermitted(user, [*candidates, "bulk"], counts.queue)
-    result = {name: links.queue_action_url(counts.queue, name) for name in candidates if name in allowed}
+    return [name for name in QUEUE_ACTIONS if name != skip]
+
+
+def _row_candidates(state: str) -> list[str]:
+    return [name for name in BULK_ACTIONS if state in ACTIONS[name].states]
+
+
+def _queue_map(counts: QueueCounts, allowed: set[str]) -> dict[str, str]:
+    result = {
+        name: links.queue_action_url(counts.queue, name)
+        for name in _queue_candidates(counts)
+        if name in allowed
+    }
     if "bulk" in allowed:
         result["bulk"] = links.bulk_url(counts.queue)
     return result
 
 
-async def row_actions(user: Any, queue: QueueRef, state: str) -> set[str]:
-    """The per-row (and bulk) job actions for a list of jobs in `state`."""
-    candidates = [name for name in BULK_ACTIONS if state in ACTIONS[name].states]
-    return await apermitted(user, candidates, queue)
+async def queue_actions(user: Any, counts: QueueCounts) -> dict[str, str]:
+    """Queue actions (pause or resume, by the paused flag) and `bulk`, as the user may take them."""
+    allowed = await apermitted(user, [*_queue_candidates(counts), "bulk"], counts.queue)
+    return _queue_map(counts, allowed)
+
+
+async def queue_page_actions(user: Any, counts: QueueCounts, state: str) -> tuple[dict[str, str], set[str]]:
+    """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`.
+
+    One question to the permission callable for both: each costs a thread hop.
+    """
+    rows = _row_candidates(state)
+    allowed = await apermitted(user, [*_queue_candidates(counts), "bulk", *rows], counts.queue)
+    return _queue_map(counts, allowed), {name for name in rows if name in allowed}

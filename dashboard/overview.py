@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import groupby
 
-from django.template.loader import render_to_string
-from django.urls import get_script_prefix
 from django.utils.safestring import SafeString
 
 from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.live.hub import OVERVIEW, LiveView, get_hub
+from dashboard.row_cache import RowCache
 from queues.counts import fetch_counts
 from queues.events import EventWatcher
 from queues.models import QueueCounts, QueueRef
@@ -38,24 +36,13 @@ class QueueGroup:
 # How long a page view keeps the events watcher following the overview's queues without a socket.
 LEASE_SECONDS = 60.0
 
-# Rendering 200 rows of 9 cells was nine tenths of the overview's time, and between two views most
-# counts are unchanged: a row is rendered once per (queue, counts, paused) and reused.
-_ROWS: OrderedDict[tuple[object, ...], SafeString] = OrderedDict()
-MAX_CACHED_ROWS = 5000
+_ROWS = RowCache("dashboard/partials/overview_row.html", size=5000)
 
 
 def row_html(row: QueueCounts) -> SafeString:
     """One overview row, from the same partials the live updates push."""
-    key = (get_script_prefix(), row.queue, tuple(row.counts.get(state, 0) for state in STATES), row.paused)
-    html = _ROWS.get(key)
-    if html is None:
-        html = render_to_string("dashboard/partials/overview_row.html", {"row": row, "states": STATES})
-        _ROWS[key] = html
-        if len(_ROWS) > MAX_CACHED_ROWS:
-            _ROWS.popitem(last=False)
-    else:
-        _ROWS.move_to_end(key)
-    return html
+    key = (row.queue, tuple(row.counts.get(state, 0) for state in STATES), row.paused)
+    return _ROWS.render(key, {"row": row, "states": STATES})
 
 
 async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:

@@ -50,5 +50,12 @@ def permitted(user: Any, actions: Iterable[str], queue: QueueRef | None) -> set[
     return {action for action in actions if has_permission(user, action, queue)}
 
 
+def viewer(request: Any) -> tuple[Any, bool]:
+    """The request's user (loaded now, with its session) and whether it may view the dashboard."""
+    user = request.user
+    return user, bool(user.is_authenticated) and has_permission(user, VIEW, None)
+
+
 apermitted = sync_to_async(permitted)
+aviewer = sync_to_async(viewer)
 ahas_permission = sync_to_async(has_permission)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from dashboard import links
-from queues.models import QueueRef
+from dashboard.job_rows import job_rows as rendered_job_rows
+from queues.models import JobSummary, QueueRef
 
 register = template.Library()
 
@@ -119,3 +121,11 @@ def number(value: int | None) -> str:
 def job_action_url(queue: QueueRef, action: str, job_id: str) -> str:
     """POST URL of a job action."""
     return links.job_action_url(queue, action, job_id)
+
+
+@register.simple_tag
+def job_rows(
+    queue: QueueRef, state: str, jobs: list[JobSummary], row_actions: Iterable[str], bulk: object
+) -> SafeString:
+    """The rows of a job list (rendered from partials/job_row.html, reused while unchanged)."""
+    return rendered_job_rows(queue, state, jobs, row_actions or (), bool(bulk))

@@ -24,7 +24,7 @@ async def queue_detail(request: HttpRequest, connection: str, queue_key: str) ->
     """One queue's counts and the URL of its jobs."""
     queue = await registry.find_queue(connection, queue_key)
     (counts,) = await fetch_counts(registry.client(connection), [queue])
-    actions = await available.queue_actions(await request.auser(), counts)
+    actions = await available.queue_actions(request.user, counts)
     return JsonResponse(serializers.queue_detail_json(counts, actions=actions))
 
 
@@ -47,5 +47,5 @@ async def job_list(request: HttpRequest, connection: str, queue_key: str) -> Htt
 async def job_detail(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
     """The full job, with values over the display limit cut and linked to their raw form."""
     job, known = await load_job(request, connection, queue_key, job_id)
-    actions = await available.job_actions(await request.auser(), job)
+    actions = await available.job_actions(request.user, job)
     return JsonResponse(serializers.detail_json(job, known, actions=actions))

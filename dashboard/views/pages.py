@@ -51,11 +51,11 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     counts, jobs = await fetch_queue_page(
         registry.client(connection), queue, state, page, per_page, get_config().limits
     )
-    user = await request.auser()
+    actions, row_actions = await available.queue_page_actions(request.user, counts, state)
     context = {
         "queue": queue,
-        "actions": await available.queue_actions(user, counts),
-        "row_actions": await available.row_actions(user, queue, state),
+        "actions": actions,
+        "row_actions": row_actions,
         "clean_states": CLEANABLE_STATES,
         "counts": counts,
         "state": state,
@@ -88,7 +88,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id
     queue = job.queue
     context = {
         "queue": queue,
-        "actions": await available.job_actions(await request.auser(), job),
+        "actions": await available.job_actions(request.user, job),
         "job": job,
         "logs": job.logs,
         "children": [(child, resolve_job_key(known, child.job_key)) for child in job.children],

@@ -354,3 +354,26 @@ async def test_open_a_job_by_id_from_the_queue_page(client: AsyncClient, redis_u
     assert missing.status_code == 404 and b"No job" in missing.content
     empty = await client.get(reverse("dashboard:find-job", args=["default", "bull:email"]))
     assert empty.status_code == 400
+
+
+async def test_job_rows_show_what_changed_and_what_the_user_may_do(
+    client: AsyncClient, admin_client: AsyncClient, redis_url: str
+) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "r1"})])
+    reasons = iter(["first reason", "second reason"])
+
+    async def fail(job, token):
+        raise RuntimeError(next(reasons))
+
+    await process(redis_url, "email", fail, until=1)
+    failed = links.queue_url(EMAIL) + "?state=failed"
+    assert "first reason" in (await admin_client.get(failed)).content.decode()
+    retry = links.job_action_url(EMAIL, "retry", "r1")
+    assert (await admin_client.post(retry, HTTP_ACCEPT="application/json")).status_code == 200
+    await process(redis_url, "email", fail, until=1)
+
+    admin_html = (await admin_client.get(failed)).content.decode()
+    assert "second reason" in admin_html and "first reason" not in admin_html
+    assert f'hx-post="{retry}"' in admin_html
+    staff_html = (await client.get(failed)).content.decode()
+    assert "second reason" in staff_html and f'hx-post="{retry}"' not in staff_html
