@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -25,9 +26,12 @@ def _reverse(view: str, *args: str) -> str:
     return _cached_reverse(get_script_prefix(), get_urlconf(), view, args)
 
 
+def _head(view: str, *args: str) -> str:
+    return _reverse(view, *args, _PLACEHOLDER)[: -len(_PLACEHOLDER)]
+
+
 def _with_job_id(view: str, job_id: str, *args: str) -> str:
-    head = _reverse(view, *args, _PLACEHOLDER)[: -len(_PLACEHOLDER)]
-    return head + quote(job_id, safe=_SAFE)
+    return _head(view, *args) + quote(job_id, safe=_SAFE)
 
 
 def queue_url(queue: QueueRef) -> str:
@@ -53,6 +57,12 @@ def jobs_api_url(queue: QueueRef) -> str:
 def job_api_url(queue: QueueRef, job_id: str) -> str:
     """The job's JSON."""
     return _with_job_id("dashboard:api-job", job_id, queue.connection, queue.key)
+
+
+def job_api_urls(queue: QueueRef) -> Callable[[str], str]:
+    """job_api_url for the jobs of one queue, reversed once (a list page links every row)."""
+    head = _head("dashboard:api-job", queue.connection, queue.key)
+    return lambda job_id: head + quote(job_id, safe=_SAFE)
 
 
 def raw_field_url(queue: QueueRef, job_id: str, field: str) -> str:

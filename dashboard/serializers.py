@@ -29,7 +29,7 @@ def queue_detail_json(counts: QueueCounts, actions: dict[str, str]) -> dict[str,
     return {**queue_json(counts), "jobs_url": links.jobs_api_url(counts.queue), "actions": actions}
 
 
-def summary_json(queue: QueueRef, job: JobSummary) -> dict[str, Any]:
+def summary_json(job: JobSummary, api_url: str) -> dict[str, Any]:
     """One row of a job list."""
     return {
         "id": job.id,
@@ -40,19 +40,20 @@ def summary_json(queue: QueueRef, job: JobSummary) -> dict[str, Any]:
         "attemptsMade": job.attempts_made,
         "failedReason": job.failed_reason,
         "progress": job.progress,
-        "api_url": links.job_api_url(queue, job.id),
+        "api_url": api_url,
     }
 
 
 def page_json(page: JobPage) -> dict[str, Any]:
     """A page of a state's jobs."""
+    api_url = links.job_api_urls(page.queue)
     return {
         "state": page.state,
         "total": page.total,
         "page": page.page,
         "per_page": page.per_page,
         "pages": page.pages,
-        "jobs": [summary_json(page.queue, job) for job in page.jobs],
+        "jobs": [summary_json(job, api_url(job.id)) for job in page.jobs],
     }
 
 

@@ -122,22 +122,24 @@ async def fetch_queue_page(
 def parse_summary(row: list[Any]) -> JobSummary:
     """A JobSummary from one row of job_page.lua: id, summary values, opts.attempts."""
     job_id, values, attempts = row[0], row[1], row[2] if len(row) > 2 else None
-    fields = dict(zip(SUMMARY_FIELDS, values, strict=False))
-    attempts_made = integer(fields.get("atm"))
+    # In SUMMARY_FIELDS order; a short row (it should not happen) leaves the rest missing.
+    padded = [*values[: len(SUMMARY_FIELDS)], *[None] * (len(SUMMARY_FIELDS) - len(values))]
+    name, timestamp, processed_on, finished_on, atm, old_atm, job_progress, delay, priority, reason = padded
+    attempts_made = integer(atm)
     if attempts_made is None:
-        attempts_made = integer(fields.get("attemptsMade")) or 0
+        attempts_made = integer(old_atm) or 0
     return JobSummary(
         id=text(job_id),
-        name=text(fields.get("name")),
-        timestamp=integer(fields.get("timestamp")),
-        processed_on=integer(fields.get("processedOn")),
-        finished_on=integer(fields.get("finishedOn")),
+        name=text(name),
+        timestamp=integer(timestamp),
+        processed_on=integer(processed_on),
+        finished_on=integer(finished_on),
         attempts_made=attempts_made,
         attempts_allowed=integer(attempts),
-        progress=progress(fields.get("progress")),
-        delay=integer(fields.get("delay")) or 0,
-        priority=integer(fields.get("priority")) or 0,
-        failed_reason=first_line(text(fields.get("failedReason"))),
+        progress=progress(job_progress),
+        delay=integer(delay) or 0,
+        priority=integer(priority) or 0,
+        failed_reason=first_line(text(reason)),
     )
 
 

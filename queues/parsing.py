@@ -19,6 +19,12 @@ def text(value: object) -> str:
 
 def integer(value: object) -> int | None:
     """An int from a Redis reply, or None when missing or not a number (floats are floored)."""
+    if isinstance(value, bytes | int) and not isinstance(value, bool):
+        # Most replies are plain decimal bytes; int() reads them without decoding (a page has hundreds).
+        try:
+            return int(value)
+        except ValueError:
+            pass
     raw = text(value).strip()
     if not raw:
         return None

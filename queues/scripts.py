@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ class ReadScript:
     name: str
     source: str
 
-    @property
+    @cached_property
     def sha(self) -> str:
         """SHA1 of the source, as SCRIPT LOAD and EVALSHA name it."""
         return hashlib.sha1(self.source.encode()).hexdigest()

@@ -11,9 +11,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from dashboard import links
-from dashboard.job_rows import job_rows as rendered_job_rows
-from queues.models import JobSummary, QueueRef
+from dashboard import links, queue_fragments
+from queues.models import JobSummary, QueueCounts, QueueRef
 
 register = template.Library()
 
@@ -128,4 +127,10 @@ def job_rows(
     queue: QueueRef, state: str, jobs: list[JobSummary], row_actions: Iterable[str], bulk: object
 ) -> SafeString:
     """The rows of a job list (rendered from partials/job_row.html, reused while unchanged)."""
-    return rendered_job_rows(queue, state, jobs, row_actions or (), bool(bulk))
+    return queue_fragments.job_rows(queue, state, jobs, row_actions or (), bool(bulk))
+
+
+@register.simple_tag
+def queue_tabs(queue: QueueRef, state: str, counts: QueueCounts, per_page: int) -> SafeString:
+    """The state tabs of a queue page (rendered from partials/queue_tabs.html, reused while unchanged)."""
+    return queue_fragments.queue_tabs(queue, state, counts, per_page)

@@ -16,6 +16,7 @@ from dashboard.views.base import (
     parse_per_page,
     parse_positive,
     parse_state,
+    partial_response,
     wants_partial,
 )
 from queues.actions import CLEANABLE_STATES
@@ -35,10 +36,9 @@ async def overview(request: HttpRequest) -> HttpResponse:
         "states": STATES,
         "query": request.GET.get("q", ""),
     }
-    template = (
-        "dashboard/partials/overview_groups.html" if wants_partial(request) else "dashboard/overview.html"
-    )
-    return TemplateResponse(request, template, context)
+    if wants_partial(request):
+        return partial_response(request, "dashboard/partials/overview_groups.html", context)
+    return TemplateResponse(request, "dashboard/overview.html", context)
 
 
 @dashboard_view()
@@ -64,8 +64,9 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         "page_sizes": get_config().page_sizes,
         "page_links": page_numbers(jobs.page, jobs.pages),
     }
-    template = "dashboard/partials/queue_body.html" if wants_partial(request) else "dashboard/queue.html"
-    return TemplateResponse(request, template, context)
+    if wants_partial(request):
+        return partial_response(request, "dashboard/partials/queue_body.html", context)
+    return TemplateResponse(request, "dashboard/queue.html", context)
 
 
 def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
@@ -114,7 +115,7 @@ async def job_logs(request: HttpRequest, connection: str, queue_key: str, job_id
     if not wants_partial(request):
         return HttpResponseRedirect(f"{links.job_url(queue, job_id)}?log_page={page}#logs")
     logs = await fetch_logs(registry.client(connection), queue, job_id, page, get_config().limits)
-    return TemplateResponse(
+    return partial_response(
         request, "dashboard/partials/logs.html", {"queue": queue, "job_id": job_id, "logs": logs}
     )
 

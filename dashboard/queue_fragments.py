@@ -1,4 +1,4 @@
-"""The rows of a job list, rendered once per distinct content (see dashboard.row_cache)."""
+"""Queue page fragments rendered once per distinct content (see dashboard.row_cache): job rows, state tabs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from collections.abc import Hashable, Iterable
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.row_cache import RowCache
-from queues.models import JobSummary, QueueRef
+from queues.models import JobSummary, QueueCounts, QueueRef
+from queues.states import STATES
 
 _ROWS = RowCache("dashboard/partials/job_row.html", size=5000)
+_TABS = RowCache("dashboard/partials/queue_tabs.html", size=1000)
 
 
 def summary_key(job: JobSummary) -> Hashable:
@@ -45,3 +47,10 @@ def job_rows(
     ]
     # Each row is autoescaped template output; joining them must not escape them again.
     return mark_safe("".join(rows))
+
+
+def queue_tabs(queue: QueueRef, state: str, counts: QueueCounts, per_page: int) -> SafeString:
+    """The state tabs with their counts, the current one marked."""
+    key = (queue, state, per_page, tuple(counts.counts.get(tab, 0) for tab in STATES))
+    context = {"queue": queue, "state": state, "counts": counts, "per_page": per_page, "states": STATES}
+    return _TABS.render(key, context)
