@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dashboard import links
 from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS
-from dashboard.permissions import apermitted
 from queues.models import JobDetail, QueueCounts
 
 
-async def job_actions(user: Any, job: JobDetail) -> dict[str, str]:
-    """Job actions that apply in the job's state and that the user may take."""
+def job_actions(allowed: frozenset[str], job: JobDetail) -> dict[str, str]:
+    """Job actions that apply in the job's state, of those `allowed` on its queue."""
     candidates = [name for name in JOB_ACTIONS if job.state in ACTIONS[name].states]
-    allowed = await apermitted(user, candidates, job.queue)
     return {name: links.job_action_url(job.queue, name, job.id) for name in candidates if name in allowed}
 
 
@@ -26,7 +22,7 @@ def _row_candidates(state: str) -> list[str]:
     return [name for name in BULK_ACTIONS if state in ACTIONS[name].states]
 
 
-def _queue_map(counts: QueueCounts, allowed: set[str]) -> dict[str, str]:
+def _queue_map(counts: QueueCounts, allowed: frozenset[str]) -> dict[str, str]:
     result = {
         name: links.queue_action_url(counts.queue, name)
         for name in _queue_candidates(counts)
@@ -37,17 +33,13 @@ def _queue_map(counts: QueueCounts, allowed: set[str]) -> dict[str, str]:
     return result
 
 
-async def queue_actions(user: Any, counts: QueueCounts) -> dict[str, str]:
-    """Queue actions (pause or resume, by the paused flag) and `bulk`, as the user may take them."""
-    allowed = await apermitted(user, [*_queue_candidates(counts), "bulk"], counts.queue)
+def queue_actions(allowed: frozenset[str], counts: QueueCounts) -> dict[str, str]:
+    """Queue actions (pause or resume, by the paused flag) and `bulk`, of those `allowed`."""
     return _queue_map(counts, allowed)
 
 
-async def queue_page_actions(user: Any, counts: QueueCounts, state: str) -> tuple[dict[str, str], set[str]]:
-    """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`.
-
-    One question to the permission callable for both: each costs a thread hop.
-    """
-    rows = _row_candidates(state)
-    allowed = await apermitted(user, [*_queue_candidates(counts), "bulk", *rows], counts.queue)
-    return _queue_map(counts, allowed), {name for name in rows if name in allowed}
+def queue_page_actions(
+    allowed: frozenset[str], counts: QueueCounts, state: str
+) -> tuple[dict[str, str], set[str]]:
+    """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`."""
+    return _queue_map(counts, allowed), {name for name in _row_candidates(state) if name in allowed}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -33,8 +35,14 @@ def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
 
 def has_permission(user: Any, action: str, queue: QueueRef | None = None) -> bool:
     """Ask the configured permission callable (it may touch the database: call from sync code)."""
-    check = import_string(get_config().permission)
-    return bool(check(user, action, queue))
+    return bool(_callable(get_config().permission)(user, action, queue))
+
+
+@cache
+def _callable(path: str) -> Callable[[Any, str, QueueRef | None], Any]:
+    # Resolved once per path: a page asks for every action's permission.
+    check: Callable[[Any, str, QueueRef | None], Any] = import_string(path)
+    return check
 
 
 def read_only(queue: QueueRef | None) -> bool:
@@ -50,12 +58,27 @@ def permitted(user: Any, actions: Iterable[str], queue: QueueRef | None) -> set[
     return {action for action in actions if has_permission(user, action, queue)}
 
 
-def viewer(request: Any) -> tuple[Any, bool]:
-    """The request's user (loaded now, with its session) and whether it may view the dashboard."""
+@dataclass(frozen=True)
+class Access:
+    """What one request may do: its user, whether it may view, the actions it may take on its queue."""
+
+    user: Any
+    may_view: bool
+    allowed: frozenset[str] = frozenset()
+
+
+def access(request: Any, queue: QueueRef | None) -> Access:
+    """The request's user (loaded now, with its session) and, given a queue, every action it may take there.
+
+    Asked together because each question costs a thread hop from async views (the permission
+    callable may use the database).
+    """
     user = request.user
-    return user, bool(user.is_authenticated) and has_permission(user, VIEW, None)
+    may_view = bool(user.is_authenticated) and has_permission(user, VIEW, None)
+    if not may_view or queue is None:
+        return Access(user, may_view)
+    return Access(user, may_view, frozenset(permitted(user, [*ACTIONS, "bulk"], queue)))
 
 
-apermitted = sync_to_async(permitted)
-aviewer = sync_to_async(viewer)
+aaccess = sync_to_async(access)
 ahas_permission = sync_to_async(has_permission)

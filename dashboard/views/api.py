@@ -7,7 +7,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.overview import all_counts
-from dashboard.views.base import dashboard_view, load_job, parse_per_page, parse_positive, parse_state
+from dashboard.views.base import (
+    access_of,
+    dashboard_view,
+    load_job,
+    parse_per_page,
+    parse_positive,
+    parse_state,
+)
 from queues.counts import fetch_counts
 from queues.jobs import fetch_job_page
 
@@ -19,12 +26,12 @@ async def queue_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"queues": [serializers.queue_json(row) for row in rows]})
 
 
-@dashboard_view(api=True)
+@dashboard_view(api=True, actions=True)
 async def queue_detail(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
     """One queue's counts and the URL of its jobs."""
     queue = await registry.find_queue(connection, queue_key)
     (counts,) = await fetch_counts(registry.client(connection), [queue])
-    actions = await available.queue_actions(request.user, counts)
+    actions = available.queue_actions(access_of(request).allowed, counts)
     return JsonResponse(serializers.queue_detail_json(counts, actions=actions))
 
 
@@ -43,9 +50,9 @@ async def job_list(request: HttpRequest, connection: str, queue_key: str) -> Htt
     return JsonResponse(serializers.page_json(page))
 
 
-@dashboard_view(api=True)
+@dashboard_view(api=True, actions=True)
 async def job_detail(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
     """The full job, with values over the display limit cut and linked to their raw form."""
     job, known = await load_job(request, connection, queue_key, job_id)
-    actions = await available.job_actions(request.user, job)
+    actions = available.job_actions(access_of(request).allowed, job)
     return JsonResponse(serializers.detail_json(job, known, actions=actions))

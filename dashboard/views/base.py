@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import registry
 from dashboard.conf import get_config
-from dashboard.permissions import aviewer
+from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
 from queues.jobs import fetch_job
 from queues.models import JobDetail, QueueRef
@@ -37,20 +37,25 @@ class NotFound(LookupError):
     """A job or page that does not exist; shown as a 404 with this message."""
 
 
-def dashboard_view(*, api: bool = False) -> Callable[[View], View]:
-    """Require a permitted user and answer faults with a clear page (or JSON) instead of a traceback."""
+def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[View], View]:
+    """Require a permitted user and answer faults with a clear page (or JSON) instead of a traceback.
+
+    With `actions`, the actions the user may take on the URL's queue are found in the same thread hop
+    (see access_of).
+    """
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            # Session, user and permission in one thread hop (each alone costs one); request.user is
+            # Session, user and permissions in one thread hop (each alone costs one); request.user is
             # loaded from here on, so views and templates read it without touching the database.
-            user, may_view = await aviewer(request)
-            if not user.is_authenticated:
+            access = await aaccess(request, await _url_queue(kwargs) if actions else None)
+            request.dashboard_access = access  # type: ignore[attr-defined]
+            if not access.user.is_authenticated:
                 if api:
                     return error_response(request, 401, "Log in to use the API.", api=True)
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-            if not may_view:
+            if not access.may_view:
                 return error_response(request, 403, "You may not view the queue dashboard.", api=api)
             try:
                 return await view(request, *args, **kwargs)
@@ -78,6 +83,22 @@ def dashboard_view(*, api: bool = False) -> Callable[[View], View]:
         return wrapper
 
     return decorate
+
+
+async def _url_queue(kwargs: dict[str, Any]) -> QueueRef | None:
+    """The queue a URL names, if it exists; the view reports a bad one, after the login check."""
+    if "connection" not in kwargs or "queue_key" not in kwargs:
+        return None
+    try:
+        return await registry.find_queue(kwargs["connection"], kwargs["queue_key"])
+    except (UnknownConnection, UnknownQueue, RedisError, OSError):
+        return None
+
+
+def access_of(request: HttpRequest) -> Access:
+    """What dashboard_view found this request may do."""
+    access: Access = getattr(request, "dashboard_access")  # noqa: B009
+    return access
 
 
 def error_response(

@@ -11,6 +11,7 @@ from dashboard.overview import all_counts, group, totals
 from dashboard.views.base import (
     BadRequest,
     NotFound,
+    access_of,
     dashboard_view,
     load_job,
     parse_per_page,
@@ -41,7 +42,7 @@ async def overview(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "dashboard/overview.html", context)
 
 
-@dashboard_view()
+@dashboard_view(actions=True)
 async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
     """One queue: tabs per state and a page of jobs, newest first."""
     queue = await registry.find_queue(connection, queue_key)
@@ -51,7 +52,7 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     counts, jobs = await fetch_queue_page(
         registry.client(connection), queue, state, page, per_page, get_config().limits
     )
-    actions, row_actions = await available.queue_page_actions(request.user, counts, state)
+    actions, row_actions = available.queue_page_actions(access_of(request).allowed, counts, state)
     context = {
         "queue": queue,
         "actions": actions,
@@ -82,14 +83,14 @@ def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
     return result
 
 
-@dashboard_view()
+@dashboard_view(actions=True)
 async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
     """One job: fields, data, traces, logs and flow links."""
     job, known = await load_job(request, connection, queue_key, job_id)
     queue = job.queue
     context = {
         "queue": queue,
-        "actions": await available.job_actions(request.user, job),
+        "actions": available.job_actions(access_of(request).allowed, job),
         "job": job,
         "logs": job.logs,
         "children": [(child, resolve_job_key(known, child.job_key)) for child in job.children],
