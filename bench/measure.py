@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import redis
+from websockets.sync.client import ClientConnection, connect
 
 from bench.client import HttpClient, Response
 
@@ -100,6 +103,37 @@ def time_alternating(targets: list[Target], rounds: int, warmup: int = 3) -> dic
     }
 
 
+def time_pages(targets: list[Target], pages: range) -> dict[str, dict[str, Any]]:
+    """Wall time of each target over pages never asked before (its path has a `{page}` field)."""
+    times: dict[str, list[float]] = {target.label: [] for target in targets}
+    for page in pages:
+        for target in targets:
+            times[target.label].append(replace(target, path=target.path.format(page=page)).fetch().seconds)
+    return {
+        target.label: {"pages": f"{pages.start}-{pages.stop - 1}", **summary(times[target.label])}
+        for target in targets
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (/proc/<pid>/stat), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(target: Target, pid: int, requests: int) -> float:
+    """Server CPU milliseconds one request costs: the server process's CPU time over `requests` requests.
+
+    Unlike wall time it does not count waiting for the other processes on the machine (the client, the
+    other server), so it is steadier on a busy 2-core machine.
+    """
+    target.fetch()
+    before = cpu_seconds(pid)
+    for _ in range(requests):
+        target.fetch()
+    return round((cpu_seconds(pid) - before) * 1000 / requests, 3)
+
+
 def commands_per_request(stats: CommandStats, target: Target, requests: int) -> dict[str, Any]:
     """Redis commands one request costs: INFO commandstats delta around `requests` requests, / requests."""
     target.fetch()  # warm: scripts loaded, connections open
@@ -119,6 +153,9 @@ def commands_per_request(stats: CommandStats, target: Target, requests: int) -> 
 class Viewer(Protocol):
     """One open dashboard tab for the length of a viewers window."""
 
+    def open(self, record: ViewerRecord) -> None:
+        """Get to the state of an open tab before the window starts (load the page, open a socket)."""
+
     def run(self, start: float, end: float, record: ViewerRecord) -> None:
         """Do what the tab does from `start` to `end` (time.monotonic), recording what it fetched."""
 
@@ -129,7 +166,13 @@ class ViewerRecord:
 
     seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    messages: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def message(self) -> None:
+        """One websocket message received."""
+        with self.lock:
+            self.messages += 1
 
     def add(self, seconds: float) -> None:
         """One answered request."""
@@ -154,6 +197,9 @@ class PollingViewer:
     interval: float
     offset: float
 
+    def open(self, record: ViewerRecord) -> None:
+        """Nothing to do: a polling tab is the same at any moment."""
+
     def run(self, start: float, end: float, record: ViewerRecord) -> None:
         """Poll at start + offset + k·interval until `end`."""
         due = start + self.offset
@@ -173,8 +219,43 @@ class PollingViewer:
         self.target.client.close()
 
 
-# TODO(issue 5): a WebSocketViewer that opens the overview page's websocket (/queues/ws/…), counts
-# the messages it receives and keeps the socket open until `end`; add it to VIEWER_MODES in run.py.
+@dataclass
+class WebSocketViewer:
+    """A tab of our overview as a browser holds it: the page loaded once, then its live socket open.
+
+    The socket's pushes are counted; the tab sends nothing and polls nothing while the socket is up.
+    """
+
+    page: Target
+    socket_url: str
+    _socket: ClientConnection | None = None
+
+    def open(self, record: ViewerRecord) -> None:
+        """Load the page and open its socket (the server answers a new socket with the current counts)."""
+        try:
+            record.add(self.page.fetch().seconds)
+            cookies = "; ".join(f"{name}={value}" for name, value in self.page.client.cookies.items())
+            headers = {"Cookie": cookies, "Origin": self.page.client.base}
+            self._socket = connect(self.socket_url, additional_headers=headers, open_timeout=60)
+        except Exception as exc:  # a viewer counts failures instead of stopping the window
+            record.fail(f"{type(exc).__name__}: {exc}"[:200])
+
+    def run(self, start: float, end: float, record: ViewerRecord) -> None:
+        """Receive until `end`, then close."""
+        if self._socket is None:
+            return
+        try:
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    self._socket.recv(timeout=left)
+                except TimeoutError:
+                    break
+                record.message()
+        except Exception as exc:
+            record.fail(f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            self._socket.close()
+            self.page.client.close()
 
 
 def viewers_window(
@@ -183,6 +264,12 @@ def viewers_window(
     """Redis commands per second while `count` viewers are open for `seconds` seconds."""
     record = ViewerRecord()
     viewers = [make_viewer(index, count) for index in range(count)]
+    opening = [threading.Thread(target=viewer.open, args=(record,), daemon=True) for viewer in viewers]
+    for thread in opening:
+        thread.start()
+    for thread in opening:
+        thread.join(timeout=600)
+    time.sleep(2.0)  # let what opening the tabs started settle (socket joins, first counts)
     before = stats.snapshot()
     start = time.monotonic()
     end = start + seconds
@@ -205,6 +292,7 @@ def viewers_window(
         "commands_per_second": round(total / elapsed, 1),
         "top_commands": dict(top),
         "requests": len(record.seconds),
+        "messages": record.messages,
         "errors": len(record.errors),
         "first_errors": record.errors[:3],
         "request_time": summary(record.seconds),

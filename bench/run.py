@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,11 @@ from bench.measure import (
     PollingViewer,
     Target,
     Viewer,
+    WebSocketViewer,
     commands_per_request,
+    cpu_per_request,
     time_alternating,
+    time_pages,
     viewers_window,
 )
 from bench.servers import (
@@ -268,35 +271,46 @@ def profile_overview(run: Run, sc: Scenario) -> dict[str, Any]:
 
 
 def job_list(run: Run, count: int) -> dict[str, Any]:
-    """One queue with N completed jobs: page 5 of 25, ours vs Bull Board."""
+    """One queue with N completed jobs: page 5 of 25, ours vs Bull Board; then pages never shown before."""
     name = f"jobs-{short(count)}"
     with Scenario(run, name, {"kind": "completed", "queue": "jobs", "count": count}) as sc:
-        query = "state=completed&page=5&per_page=25"
-        targets = [
+        query = "state=completed&page={page}&per_page=25"
+        board_query = "activeQueue=jobs&status=completed&page={page}&jobsPerPage=25"
+        # ours-partial is what paging sends from the queue page (htmx); ours-html a full page load.
+        pages = [
             Target("ours-html", "ours", sc.me, f"/queues/default/bull:jobs/?{query}"),
+            Target("ours-partial", "ours", sc.me.clone(), f"/queues/default/bull:jobs/?{query}", HTMX),
             Target("ours-api", "ours", sc.me.clone(), f"/queues/api/queues/default/bull:jobs/jobs/?{query}"),
-            Target(
-                "bullboard",
-                "bullboard",
-                HttpClient(sc.board.base),
-                "/api/queues?activeQueue=jobs&status=completed&page=5&jobsPerPage=25",
-            ),
+            Target("bullboard", "bullboard", HttpClient(sc.board.base), f"/api/queues?{board_query}"),
         ]
+        targets = [replace(target, path=target.path.format(page=5)) for target in pages]
         say(f"{name}: timing {run.sizes.job_rounds} rounds of {len(targets)} requests")
         timing = time_alternating(targets, run.sizes.job_rounds)
         commands = {target.label: commands_per_request(sc.stats, target, 10) for target in targets}
-        ours_ids = [job["id"] for job in json.loads(targets[1].fetch().body)["jobs"]]
-        board = json.loads(targets[2].fetch().body)
+        pids = {"ours": sc.ours.pid, "bullboard": sc.board.pid}
+        cpu = {
+            target.label: cpu_per_request(target, pids[target.server], run.sizes.job_rounds)
+            for target in targets
+        }
+        # Pages 6, 7, … were never asked for: nothing of them is rendered or cached yet on our side.
+        first_new = 6
+        say(f"{name}: {run.sizes.job_rounds} pages never shown before, alternating")
+        walk = time_pages(pages, range(first_new, first_new + run.sizes.job_rounds))
+        ours_ids = [job["id"] for job in json.loads(targets[2].fetch().body)["jobs"]]
+        board = json.loads(targets[3].fetch().body)
         board_ids = [job["id"] for job in board["queues"][0]["jobs"]]
         for target in targets:
             say(
-                f"{name}: {target.label:10} median {timing[target.label]['median_ms']:7.2f} ms, "
-                f"p95 {timing[target.label]['p95_ms']:7.2f} ms, "
+                f"{name}: {target.label:12} median {timing[target.label]['median_ms']:7.2f} ms "
+                f"(new pages {walk[target.label]['median_ms']:7.2f} ms), "
+                f"server CPU {cpu[target.label]:6.2f} ms, "
                 f"{commands[target.label]['commands_per_request']:6,.0f} commands"
             )
         return sc.result(
             jobs=count,
             timing=timing,
+            new_pages=walk,
+            cpu_ms_per_request=cpu,
             commands=commands,
             same_ids=ours_ids == board_ids and len(ours_ids) == 25,
             page_ids=ours_ids,
@@ -359,9 +373,20 @@ def polling_viewers(sc: Scenario) -> dict[str, Callable[[int, int], Viewer]]:
     return {"ours": ours, "bullboard": board}
 
 
-# How each kind of viewer is made. TODO(issue 5): add "ws" (ours over the websocket; Bull Board has
-# no websocket and keeps polling) — see bench/README.md.
+def socket_viewers(sc: Scenario) -> dict[str, Callable[[int, int], Viewer]]:
+    """Ours as a browser tab keeps it (the overview's live socket open); Bull Board has none and polls."""
+    socket_url = sc.ours.base.replace("http://", "ws://", 1) + "/queues/ws/"
+
+    def ours(index: int, count: int) -> Viewer:
+        return WebSocketViewer(Target("ours", "ours", sc.me.clone(), "/queues/"), socket_url)
+
+    return {"ours": ours, "bullboard": polling_viewers(sc)["bullboard"]}
+
+
+# How each kind of viewer is made: `ws` is how our pages run; `poll` makes our tabs poll like Bull
+# Board's (the fallback our pages use when websockets are blocked).
 VIEWER_MODES: dict[str, Callable[[Scenario], dict[str, Callable[[int, int], Viewer]]]] = {
+    "ws": socket_viewers,
     "poll": polling_viewers,
 }
 
@@ -438,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="length of each viewers window (default 60; 5 for small)",
     )
-    parser.add_argument("--viewer-mode", choices=sorted(VIEWER_MODES), default="poll")
+    parser.add_argument("--viewer-mode", choices=sorted(VIEWER_MODES), default="ws")
     parser.add_argument(
         "--report-only",
         metavar="DATE",
