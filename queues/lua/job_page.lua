@@ -46,30 +46,25 @@ local function cut(value)
   return value
 end
 
-local function optsAttempts(jobKey)
-  -- opts is written by other programs: only decode it when small, and survive invalid JSON.
-  if rcall("HSTRLEN", jobKey, "opts") > 65536 then
+local function attemptsOf(opts)
+  -- opts is written by other programs: survive invalid JSON.
+  if not opts then
     return false
   end
-  local raw = rcall("HGET", jobKey, "opts")
-  if not raw then
-    return false
-  end
-  local ok, decoded = pcall(cjson.decode, raw)
+  local ok, decoded = pcall(cjson.decode, opts)
   if ok and type(decoded) == "table" and type(decoded["attempts"]) == "number" then
     return decoded["attempts"]
   end
   return false
 end
 
+-- Fields that can be long are measured first and cut here; opts is read only when small enough to
+-- decode. The rest are small numbers. Five commands per job: four HSTRLEN and one HMGET.
 local LONG = {name = true, progress = true, failedReason = true}
+local MAX_OPTS = 65536
 
 local function summary(id)
   local jobKey = p .. id
-  if rcall("EXISTS", jobKey) == 0 then
-    return nil
-  end
-  -- Fields that can be long are measured first and cut here; the rest are small numbers.
   local wanted = {}
   local cutNames = {}
   for _, name in ipairs(SUMMARY) do
@@ -80,15 +75,26 @@ local function summary(id)
       wanted[#wanted + 1] = name
     end
   end
+  wanted[#wanted + 1] = rcall("HSTRLEN", jobKey, "opts") > MAX_OPTS and "\0absent" or "opts"
   local values = rcall("HMGET", jobKey, unpack(wanted))
+  local opts = table.remove(values)
+  local empty = not opts
   for i, name in ipairs(SUMMARY) do
     if cutNames[name] then
       values[i] = cut(rcall("HGET", jobKey, name))
+      empty = false
     elseif not values[i] then
       values[i] = false
+    else
+      empty = false
     end
   end
-  return {id, values, optsAttempts(jobKey)}
+  -- Every field missing: either the hash is gone (skipped, as Node's getJobs skips it) or it holds
+  -- none of these fields (listed, as Node lists it). Only then is EXISTS worth a command.
+  if empty and rcall("EXISTS", jobKey) == 0 then
+    return nil
+  end
+  return {id, values, attemptsOf(opts)}
 end
 
 local function fetchIds(sliceStart, sliceEnd)
