@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
         # Counts and watched jobs are re-read at most once per this many seconds.
         "REFRESH_INTERVAL": 1.0,
         # At most this many queues' event streams are tailed per process.
-        "MAX_QUEUES": 500,
+        "MAX_QUEUES": 2000,
         # Viewed queues are re-counted this often even without events (heals trimmed or missed events).
         "RESYNC_INTERVAL": 10.0,
         # While the socket is down, pages poll their live parts this often (seconds).
@@ -54,7 +54,7 @@ class LiveSettings:
 
     enabled: bool = True
     refresh_interval: float = 1.0
-    max_queues: int = 500
+    max_queues: int = 2000
     resync_interval: float = 10.0
     poll_interval: float = 5.0
 

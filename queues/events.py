@@ -117,7 +117,7 @@ class WatcherOptions:
 
     interval: float = 1.0
     resync_interval: float = 10.0
-    max_queues: int = 500
+    max_queues: int = 2000
     block_ms: int = 1000
     batch: int = 500
     limits: ReadLimits = field(default_factory=ReadLimits)
