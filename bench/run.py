@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import paging, report
 from bench.client import HttpClient, login
 from bench.measure import (
     CommandStats,
@@ -72,6 +72,7 @@ class Sizes:
     job_rounds: int
     detail_rounds: int
     profile_rounds: int
+    paging_steps: int
     overview_budget: int  # rounds x queues per overview scenario (fewer rounds for more queues)
 
     def overview_rounds(self, queues: int) -> int:
@@ -97,6 +98,7 @@ SIZES = {
         job_rounds=100,
         detail_rounds=20,
         profile_rounds=20,
+        paging_steps=30,
         overview_budget=8000,
     ),
     "small": Sizes(
@@ -112,6 +114,7 @@ SIZES = {
         job_rounds=20,
         detail_rounds=5,
         profile_rounds=10,
+        paging_steps=10,
         overview_budget=200,
     ),
 }
@@ -299,6 +302,7 @@ def job_list(run: Run, count: int) -> dict[str, Any]:
         ours_ids = [job["id"] for job in json.loads(targets[2].fetch().body)["jobs"]]
         board = json.loads(targets[3].fetch().body)
         board_ids = [job["id"] for job in board["queues"][0]["jobs"]]
+        clicks = browser_paging(run, sc, count) if count == max(run.sizes.job_counts) else None
         for target in targets:
             say(
                 f"{name}: {target.label:12} median {timing[target.label]['median_ms']:7.2f} ms "
@@ -314,8 +318,31 @@ def job_list(run: Run, count: int) -> dict[str, Any]:
             commands=commands,
             same_ids=ours_ids == board_ids and len(ours_ids) == 25,
             page_ids=ours_ids,
+            paging_in_chromium=clicks,
             rss_kib_after=sc.rss(),
         )
+
+
+def browser_paging(run: Run, sc: Scenario, count: int) -> dict[str, Any] | None:
+    """Click "next page" in Chromium on both dashboards, from a page far from those timed above."""
+    if not Path(paging.CHROMIUM).exists():
+        say(f"jobs-{short(count)}: no {paging.CHROMIUM}, paging in Chromium skipped")
+        return None
+    steps = run.sizes.paging_steps
+    first = min(1000, count // 25 - steps - 1)
+    api = HttpClient(sc.ours.base, dict(sc.me.cookies))
+    first_ids = {}
+    for page in range(first + 1, first + 1 + steps):
+        path = f"/queues/api/queues/default/bull:jobs/jobs/?state=completed&per_page=25&page={page}"
+        first_ids[page] = json.loads(api.get(path).body)["jobs"][0]["id"]
+    api.close()
+    say(f"jobs-{short(count)}: paging in Chromium, {steps} clicks on each dashboard from page {first}")
+    result = paging.measure(sc.ours.base, dict(sc.me.cookies), sc.board.base, first, first_ids)
+    say(
+        f"jobs-{short(count)}: click to next page: ours {result['ours']['median_ms']:.1f} ms, "
+        f"Bull Board {result['bullboard']['median_ms']:.1f} ms (medians)"
+    )
+    return result
 
 
 def job_detail(run: Run) -> dict[str, Any]:

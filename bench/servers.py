@@ -81,9 +81,10 @@ class SiteDatabase:
         }
 
     def prepare(self) -> None:
-        """Migrate and create the staff user."""
+        """Migrate, collect the static files (pages in Chromium load htmx) and create the staff user."""
         env = self.env("redis://127.0.0.1:1/0")
         self._manage(env, "migrate", "--noinput")
+        self._manage(env, "collectstatic", "--noinput")
         self._manage(
             {**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
             "createsuperuser",
