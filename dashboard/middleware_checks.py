@@ -17,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, Warning, register
 from django.core.checks.security import base, csrf
-from django.test.utils import override_settings
 
 from dashboard.middleware import REPLACES
 
@@ -48,6 +47,9 @@ def check_inline_middleware(app_configs: Any = None, **kwargs: Any) -> list[Chec
     listed = list(settings.MIDDLEWARE)
     if not any(path in REPLACES for path in listed):
         return []
+    # Imported here: django.test is for checks and tests, not for every process that serves pages.
+    from django.test.utils import override_settings
+
     as_django = [REPLACES.get(path, path) for path in listed]
     with override_settings(MIDDLEWARE=as_django):
         found = [message for check in CHECKS for message in check(app_configs=app_configs)]
