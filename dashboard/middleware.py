@@ -6,7 +6,8 @@ request: more time than the dashboard's whole Redis read and JSON of a job list 
 the Django class it names, with the same hooks; a hook runs inline when it cannot touch the database or
 a file, and in Django's thread as before when it might (a session to save, messages to store, CSRF
 tokens kept in the session). Listing them in MIDDLEWARE instead of Django's is the whole change; Django's
-system checks that look for the originals by dotted path are run for them by `dashboard.checks`.
+system checks that look for the originals by dotted path are run for them by
+`dashboard.middleware_checks`.
 """
 
 from __future__ import annotations
