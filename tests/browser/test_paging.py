@@ -1,0 +1,85 @@
+"""Paging a long list in Chromium: htmx swaps, shareable URLs, history, and the refresh after an action."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import LiveSite
+
+pytestmark = pytest.mark.browser
+INTEROP = Path(__file__).resolve().parents[1] / "interop"
+QUEUE = "browser-paging"
+
+
+@pytest.fixture(scope="module")
+def completed(live_site: LiveSite) -> int:
+    """Thirty jobs completed by a real Node worker on queue browser-paging."""
+    subprocess.run(
+        [
+            "node",
+            "worker.mjs",
+            live_site.redis_url,
+            QUEUE,
+            "--produce",
+            "30",
+            "--until-idle",
+            "--max-ms",
+            "15000",
+        ],
+        cwd=INTEROP,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return 30
+
+
+def page_ids(page, live_site: LiveSite, number: int) -> list[str]:
+    """The ids of a page of 10 completed jobs, as the JSON API lists them."""
+    api = f"{live_site.url}/queues/api/queues/default/bull:{QUEUE}/jobs/"
+    query = f"?state=completed&per_page=10&page={number}"
+    return [job["id"] for job in json.loads(page.request.get(api + query).text())["jobs"]]
+
+
+def shown_ids(page) -> list[str]:
+    return page.locator("tr.job-row").evaluate_all("rows => rows.map(row => row.dataset.jobId)")
+
+
+def current_page(page) -> str:
+    return page.locator("nav.pagination .page.current").inner_text().strip()
+
+
+def test_paging_swaps_the_list_keeps_urls_and_survives_a_refresh(
+    page, live_site: LiveSite, completed: int
+) -> None:
+    page.goto(f"{live_site.url}/queues/default/bull:{QUEUE}/?state=completed&per_page=10")
+    assert shown_ids(page) == page_ids(page, live_site, 1)
+
+    page.click('nav.pagination a.page:text-is("2")')
+    page.wait_for_url(re.compile(r"page=2"))
+    page.wait_for_function(
+        "() => document.querySelector('nav.pagination .page.current').textContent.trim() === '2'"
+    )
+    assert shown_ids(page) == page_ids(page, live_site, 2)
+
+    page.go_back()  # history restore asks for the whole page again
+    page.wait_for_function(
+        "() => document.querySelector('nav.pagination .page.current').textContent.trim() === '1'"
+    )
+    assert shown_ids(page) == page_ids(page, live_site, 1)
+
+    page.goto(f"{live_site.url}/queues/default/bull:{QUEUE}/?state=completed&per_page=10&page=3")
+    retried = shown_ids(page)[0]
+    page.locator(f'tr.job-row[data-job-id="{retried}"] button', has_text="Retry").click()
+    page.wait_for_selector(".toast-ok", state="visible")
+    # The refresh after the action re-reads the page shown, not the first one.
+    page.wait_for_function(f"() => !document.querySelector('tr.job-row[data-job-id=\"{retried}\"]')")
+    assert current_page(page) == "3"
+    assert shown_ids(page) == page_ids(page, live_site, 3)
+    assert page.dialogs == []
