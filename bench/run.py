@@ -54,6 +54,8 @@ POLL_INTERVAL = 5.0  # Bull Board's default pollingInterval (seconds), and our o
 # axios leaves them out; page and jobsPerPage are the UI's defaults.
 BOARD_LIST = "/api/queues?page=1&jobsPerPage=10"
 HTMX = {"HX-Request": "true"}
+# What a click on a page number sends from our queue page: htmx swaps only the job list.
+PAGING = {"HX-Request": "true", "HX-Target": "job-list"}
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ def job_list(run: Run, count: int) -> dict[str, Any]:
         # ours-partial is what paging sends from the queue page (htmx); ours-html a full page load.
         pages = [
             Target("ours-html", "ours", sc.me, f"/queues/default/bull:jobs/?{query}"),
-            Target("ours-partial", "ours", sc.me.clone(), f"/queues/default/bull:jobs/?{query}", HTMX),
+            Target("ours-partial", "ours", sc.me.clone(), f"/queues/default/bull:jobs/?{query}", PAGING),
             Target("ours-api", "ours", sc.me.clone(), f"/queues/api/queues/default/bull:jobs/jobs/?{query}"),
             Target("bullboard", "bullboard", HttpClient(sc.board.base), f"/api/queues?{board_query}"),
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dashboard import links
 from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS
-from queues.models import JobDetail, QueueCounts
+from queues.models import JobDetail, QueueCounts, QueueRef
 
 
 def job_actions(allowed: frozenset[str], job: JobDetail) -> dict[str, str]:
@@ -43,3 +43,9 @@ def queue_page_actions(
 ) -> tuple[dict[str, str], set[str]]:
     """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`."""
     return _queue_map(counts, allowed), {name for name in _row_candidates(state) if name in allowed}
+
+
+def list_actions(allowed: frozenset[str], queue: QueueRef, state: str) -> tuple[dict[str, str], set[str]]:
+    """What a job list alone shows: `bulk` (when allowed) and the per-row job actions for `state`."""
+    bulk = {"bulk": links.bulk_url(queue)} if "bulk" in allowed else {}
+    return bulk, {name for name in _row_candidates(state) if name in allowed}

@@ -168,6 +168,12 @@ def wants_partial(request: HttpRequest) -> bool:
     return htmx is not None and bool(htmx) and not htmx.history_restore_request
 
 
+def swaps_only(request: HttpRequest, element_id: str) -> bool:
+    """An htmx swap of the element `element_id` alone (its HX-Target)."""
+    htmx = getattr(request, "htmx", None)
+    return wants_partial(request) and htmx is not None and htmx.target == element_id
+
+
 async def load_job(
     request: HttpRequest, connection: str, queue_key: str, job_id: str
 ) -> tuple[JobDetail, list[QueueRef]]:

@@ -18,11 +18,12 @@ from dashboard.views.base import (
     parse_positive,
     parse_state,
     partial_response,
+    swaps_only,
     wants_partial,
 )
 from queues.actions import CLEANABLE_STATES
-from queues.jobs import fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
-from queues.models import QueueRef
+from queues.jobs import fetch_job_page, fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
+from queues.models import JobPage, QueueRef
 from queues.states import STATES
 
 
@@ -49,25 +50,42 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     state = parse_state(request)
     page = parse_positive(request, "page", 1)
     per_page = parse_per_page(request)
+    allowed = access_of(request).allowed
+    if swaps_only(request, "job-list"):
+        # Paging swaps only the list: no counts to read, no tabs or queue actions to render.
+        jobs = await fetch_job_page(
+            registry.client(connection), queue, state, page, per_page, get_config().limits
+        )
+        actions, row_actions = available.list_actions(allowed, queue, state)
+        context = {**_list_context(queue, state, jobs, actions, row_actions), "list_only": True}
+        return partial_response(request, "dashboard/partials/job_list.html", context)
     counts, jobs = await fetch_queue_page(
         registry.client(connection), queue, state, page, per_page, get_config().limits
     )
-    actions, row_actions = available.queue_page_actions(access_of(request).allowed, counts, state)
+    actions, row_actions = available.queue_page_actions(allowed, counts, state)
     context = {
-        "queue": queue,
-        "actions": actions,
-        "row_actions": row_actions,
+        **_list_context(queue, state, jobs, actions, row_actions),
         "clean_states": CLEANABLE_STATES,
         "counts": counts,
-        "state": state,
-        "jobs": jobs,
         "states": STATES,
-        "page_sizes": get_config().page_sizes,
-        "page_links": page_numbers(jobs.page, jobs.pages),
     }
     if wants_partial(request):
         return partial_response(request, "dashboard/partials/queue_body.html", context)
     return TemplateResponse(request, "dashboard/queue.html", context)
+
+
+def _list_context(
+    queue: QueueRef, state: str, jobs: JobPage, actions: dict[str, str], row_actions: set[str]
+) -> dict[str, object]:
+    return {
+        "queue": queue,
+        "actions": actions,
+        "row_actions": row_actions,
+        "state": state,
+        "jobs": jobs,
+        "page_sizes": get_config().page_sizes,
+        "page_links": page_numbers(jobs.page, jobs.pages),
+    }
 
 
 def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:

@@ -381,3 +381,16 @@ async def test_job_rows_show_what_changed_and_what_the_user_may_do(
     assert f'hx-post="{retry}"' in admin_html
     staff_html = (await client.get(failed)).content.decode()
     assert "second reason" in staff_html and f'hx-post="{retry}"' not in staff_html
+
+
+async def test_paging_swaps_only_the_list_and_moves_the_refresh(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {}) for _ in range(30)])
+    url = links.queue_url(EMAIL) + "?state=waiting&per_page=10&page=2"
+    html = (await client.get(url, headers={"HX-Request": "true", "HX-Target": "job-list"})).content.decode()
+    assert html.startswith('<div id="job-list"'), html[:200]
+    assert 'id="queue-body"' not in html
+    assert 'class="tabs"' not in html and "live-socket" in html
+    refresh = re.search(r'<div id="queue-refresh" hx-get="([^"]+)"[^>]*hx-swap-oob="true"', html)
+    assert refresh is not None and refresh.group(1).replace("&amp;", "&") == url
+    body = (await client.get(url, headers={"HX-Request": "true"})).content.decode()
+    assert 'id="queue-body"' in body and 'class="tabs"' in body and "hx-swap-oob" not in body
