@@ -41,10 +41,9 @@ sys.path.insert(0, str(ROOT))
 from bullmq import Queue, Worker  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from config.site_process import prepare, site_env, wait_until_up  # noqa: E402
+from config.site_process import CHROMIUM, CHROMIUM_ARGS, prepare, site_env, wait_until_up  # noqa: E402
 from queues.throwaway_redis import ThrowawayRedis, free_port  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 USERNAME, PASSWORD = "bench", "bench-live-password"
 TRAFFIC_QUEUES = [f"traffic-{index}" for index in range(4)]
 LATENCY_QUEUE = "latency"
@@ -294,9 +293,7 @@ async def measure(
     producer = asyncio.ensure_future(traffic(redis_url, stop, counter))
     try:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-            )
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
             await log_in(context, base)
 

@@ -16,16 +16,8 @@ from typing import Any
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.measure import summary
+from config.site_process import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The page is loaded and htmx has processed it (its links would otherwise navigate).
 READY = (
     "() => document.readyState === 'complete' && !!window.htmx && !document.querySelector('.htmx-request')"

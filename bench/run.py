@@ -47,6 +47,7 @@ from bench.servers import (
     build_data,
     rss_kib,
 )
+from config.site_process import CHROMIUM
 from queues.throwaway_redis import ThrowawayRedis
 
 POLL_INTERVAL = 5.0  # Bull Board's default pollingInterval (seconds), and our overview's refresh
@@ -327,8 +328,8 @@ def job_list(run: Run, count: int) -> dict[str, Any]:
 
 def browser_paging(run: Run, sc: Scenario, count: int) -> dict[str, Any] | None:
     """Click "next page" in Chromium on both dashboards, from a page far from those timed above."""
-    if not Path(paging.CHROMIUM).exists():
-        say(f"jobs-{short(count)}: no {paging.CHROMIUM}, paging in Chromium skipped")
+    if not Path(CHROMIUM).exists():
+        say(f"jobs-{short(count)}: no {CHROMIUM}, paging in Chromium skipped")
         return None
     steps = run.sizes.paging_steps
     first = min(1000, count // 25 - steps - 1)

@@ -13,20 +13,11 @@ from typing import Any
 
 import pytest
 
-from config.site_process import prepare, site_env, wait_until_up
+from config.site_process import CHROMIUM, CHROMIUM_ARGS, prepare, site_env, wait_until_up
 from queues.throwaway_redis import ThrowawayRedis, free_port
 from tests.interop.conftest import run_node
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -76,6 +67,20 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
             finally:
                 process.terminate()
                 process.wait(timeout=10)
+
+
+def run_worker(redis_url: str, queue: str, *options: str) -> dict[str, Any]:
+    """Run tests/interop/worker.mjs (a real Node BullMQ producer and worker) until the queue is idle."""
+    result = subprocess.run(
+        ["node", "worker.mjs", redis_url, queue, *options, "--until-idle", "--max-ms", "15000"],
+        cwd=ROOT / "tests" / "interop",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return summary
 
 
 @pytest.fixture(scope="module")

@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, LiveSite
+from tests.browser.conftest import ARTIFACTS, LiveSite, run_worker
 
 pytestmark = pytest.mark.browser
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
 
 
 @pytest.fixture(scope="module")
 def failed_jobs(live_site: LiveSite) -> list[str]:
     """Six jobs run by a real Node worker on queue browser-actions; s-0, s-2 and s-4 failed."""
-    result = subprocess.run(
-        [
-            "node",
-            "worker.mjs",
-            live_site.redis_url,
-            "browser-actions",
-            "--produce",
-            "6",
-            "--fail-every",
-            "2",
-            "--until-idle",
-            "--max-ms",
-            "15000",
-        ],
-        cwd=INTEROP,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return sorted(json.loads(result.stdout.strip().splitlines()[-1])["failed"])
+    summary = run_worker(live_site.redis_url, "browser-actions", "--produce", "6", "--fail-every", "2")
+    return sorted(summary["failed"])
 
 
 def count(page, state: str) -> str:

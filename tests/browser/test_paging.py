@@ -4,39 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import LiveSite
+from tests.browser.conftest import LiveSite, run_worker
 
 pytestmark = pytest.mark.browser
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
 QUEUE = "browser-paging"
 
 
 @pytest.fixture(scope="module")
 def completed(live_site: LiveSite) -> int:
     """Thirty jobs completed by a real Node worker on queue browser-paging."""
-    subprocess.run(
-        [
-            "node",
-            "worker.mjs",
-            live_site.redis_url,
-            QUEUE,
-            "--produce",
-            "30",
-            "--until-idle",
-            "--max-ms",
-            "15000",
-        ],
-        cwd=INTEROP,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    run_worker(live_site.redis_url, QUEUE, "--produce", "30")
     return 30
 
 
