@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -45,10 +46,14 @@ class ReadScript:
         pipe.evalsha(self.sha, len(keys), *keys, *args)
 
 
+INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
+
+
 @cache
 def script(name: str) -> ReadScript:
-    """The script `queues/lua/<name>.lua`."""
-    return ReadScript(name, (LUA_DIR / f"{name}.lua").read_text())
+    """The script `queues/lua/<name>.lua`; each `-- @include <file>` line becomes lua/includes/<file>.lua."""
+    source = (LUA_DIR / f"{name}.lua").read_text()
+    return ReadScript(name, INCLUDE.sub(lambda m: (LUA_DIR / "includes" / f"{m[1]}.lua").read_text(), source))
 
 
 def _is_noscript(result: object) -> bool:

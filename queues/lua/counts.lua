@@ -7,17 +7,7 @@
 local rcall = redis.call
 local p = KEYS[1]
 
--- BullMQ < 5 kept a marker entry "0:<ts>" at the tail of wait/paused; it is not a job.
-local function listCount(key)
-  local n = rcall("LLEN", key)
-  if n > 0 then
-    local tail = rcall("LINDEX", key, -1)
-    if tail and string.sub(tail, 1, 2) == "0:" then
-      n = n - 1
-    end
-  end
-  return n
-end
+-- @include list_count
 
 local meta = rcall("HMGET", p .. "meta", "paused", "version")
 return {

@@ -26,15 +26,11 @@ local maxIterations = tonumber(ARGV[6])
 local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
                  "progress", "delay", "priority", "failedReason"}
 
+-- @include list_count
+
 local total
 if isList then
-  total = rcall("LLEN", stateKey)
-  if total > 0 then
-    local tail = rcall("LINDEX", stateKey, -1)
-    if tail and string.sub(tail, 1, 2) == "0:" then
-      total = total - 1
-    end
-  end
+  total = listCount(stateKey)
 else
   total = rcall("ZCARD", stateKey)
 end

@@ -394,3 +394,15 @@ async def test_paging_swaps_only_the_list_and_moves_the_refresh(client: AsyncCli
     assert refresh is not None and refresh.group(1).replace("&amp;", "&") == url
     body = (await client.get(url, headers={"HX-Request": "true"})).content.decode()
     assert 'id="queue-body"' in body and 'class="tabs"' in body and "hx-swap-oob" not in body
+
+
+async def test_a_legacy_wait_marker_is_neither_counted_nor_listed(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": f"m{i}"}) for i in range(3)])
+    # Written raw on purpose: BullMQ < 5 left a "0:<timestamp>" marker at the tail of wait.
+    await redis_client.rpush("bull:email:wait", "0:1700000000000")
+    counts = (await client.get(links.queue_api_url(EMAIL))).json()["counts"]
+    page = (await client.get(links.jobs_api_url(EMAIL) + "?state=waiting")).json()
+    assert counts["waiting"] == 3 and page["total"] == 3
+    assert sorted(job["id"] for job in page["jobs"]) == ["m0", "m1", "m2"]
