@@ -22,7 +22,8 @@ def _row_candidates(state: str) -> list[str]:
     return [name for name in BULK_ACTIONS if state in ACTIONS[name].states]
 
 
-def _queue_map(counts: QueueCounts, allowed: frozenset[str]) -> dict[str, str]:
+def queue_actions(allowed: frozenset[str], counts: QueueCounts) -> dict[str, str]:
+    """Queue actions (pause or resume, by the paused flag) and `bulk`, of those `allowed`."""
     result = {
         name: links.queue_action_url(counts.queue, name)
         for name in _queue_candidates(counts)
@@ -33,16 +34,11 @@ def _queue_map(counts: QueueCounts, allowed: frozenset[str]) -> dict[str, str]:
     return result
 
 
-def queue_actions(allowed: frozenset[str], counts: QueueCounts) -> dict[str, str]:
-    """Queue actions (pause or resume, by the paused flag) and `bulk`, of those `allowed`."""
-    return _queue_map(counts, allowed)
-
-
 def queue_page_actions(
     allowed: frozenset[str], counts: QueueCounts, state: str
 ) -> tuple[dict[str, str], set[str]]:
     """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`."""
-    return _queue_map(counts, allowed), {name for name in _row_candidates(state) if name in allowed}
+    return queue_actions(allowed, counts), {name for name in _row_candidates(state) if name in allowed}
 
 
 def list_actions(allowed: frozenset[str], queue: QueueRef, state: str) -> tuple[dict[str, str], set[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from dataclasses import fields
 
 from django.utils.safestring import SafeString, mark_safe
 
@@ -14,23 +15,18 @@ _ROWS = RowCache("dashboard/partials/job_row.html", size=5000)
 _TABS = RowCache("dashboard/partials/queue_tabs.html", size=1000)
 
 
+# Every field of JobSummary, so a field added to it (and to the row) can never be left out of the key.
+_SUMMARY_FIELDS = tuple(field.name for field in fields(JobSummary))
+
+
 def summary_key(job: JobSummary) -> Hashable:
-    """Every value of a row; object or list progress (parsed JSON) by its repr, as it is unhashable."""
-    progress = job.progress if not isinstance(job.progress, dict | list) else repr(job.progress)
-    return (
-        job.id,
-        job.name,
-        job.timestamp,
-        job.processed_on,
-        job.finished_on,
-        job.attempts_made,
-        job.attempts_allowed,
-        type(progress),
-        progress,
-        job.delay,
-        job.priority,
-        job.failed_reason,
-    )
+    """Every value of a row; types kept (True and 1 render differently), parsed JSON by its repr."""
+    return tuple(_hashable(getattr(job, name)) for name in _SUMMARY_FIELDS)
+
+
+def _hashable(value: object) -> tuple[type, object]:
+    # Field values are str, int, None or parsed JSON; only JSON objects and arrays are unhashable.
+    return type(value), repr(value) if isinstance(value, dict | list) else value
 
 
 def job_rows(
