@@ -119,6 +119,19 @@ def job_ids(params: dict[str, Any]) -> list[str]:
     return ids
 
 
+def for_audit(params: dict[str, Any], *dropped: str) -> dict[str, Any]:
+    """The parameters an audit entry keeps: never the CSRF token, nor `dropped` (job data: large or
+    sensitive; bulk ids: the outcome lists those done)."""
+    return {key: value for key, value in params.items() if key not in {"csrfmiddlewaretoken", *dropped}}
+
+
+def unknown_action(kind: str, action: str) -> JsonResponse:
+    """404 for an action name the URL made up."""
+    return JsonResponse(
+        {"ok": False, "action": action, "message": f"Unknown {kind} action {action!r}."}, status=404
+    )
+
+
 def flag(params: dict[str, Any], name: str) -> bool:
     """A boolean parameter (true/1/on/yes)."""
     value = params.get(name)
@@ -212,16 +225,14 @@ async def job_action(
 ) -> HttpResponse:
     """retry, remove, promote, change_priority, update_data or duplicate one job."""
     if action not in JOB_ACTIONS:
-        return JsonResponse(
-            {"ok": False, "action": action, "message": f"Unknown job action {action!r}."}, status=404
-        )
+        return unknown_action("job", action)
     try:
         user, queue = await _guard(request, action, connection, queue_key)
         params = params_of(request)
     except Refusal as refusal:
         return await _refused(request, action, queue_key, connection, refusal)
     settings = get_config().connections[connection]
-    audit_params = {key: value for key, value in params.items() if key not in {"data", "csrfmiddlewaretoken"}}
+    audit_params = for_audit(params, "data")
     try:
         async with writer(settings, queue) as queue_writer:
             outcome = await _run_job_action(queue_writer, action, job_id, params)
@@ -269,9 +280,7 @@ async def _run_job_action(
 async def queue_action(request: HttpRequest, connection: str, queue_key: str, action: str) -> HttpResponse:
     """pause, resume, clean, retry_all, promote_all, drain, obliterate or add on a queue."""
     if action not in QUEUE_ACTIONS:
-        return JsonResponse(
-            {"ok": False, "action": action, "message": f"Unknown queue action {action!r}."}, status=404
-        )
+        return unknown_action("queue", action)
     try:
         user, queue = await _guard(request, action, connection, queue_key)
         params = params_of(request)
@@ -284,7 +293,7 @@ async def queue_action(request: HttpRequest, connection: str, queue_key: str, ac
             request, user, action, QueueRef.from_key(connection, queue_key), "invalid", str(exc)
         )
         return render(request, Answer(400, action, str(exc)))
-    audit_params = {key: value for key, value in params.items() if key not in {"data", "csrfmiddlewaretoken"}}
+    audit_params = for_audit(params, "data")
     return await _run_operation(request, user, action, queue, audit_params, work)
 
 
@@ -349,7 +358,7 @@ async def bulk_action(request: HttpRequest, connection: str, queue_key: str) -> 
             request, user, f"bulk_{sub_action}", QueueRef.from_key(connection, queue_key), "invalid", str(exc)
         )
         return render(request, Answer(400, "bulk", str(exc)))
-    audit_params = {key: value for key, value in params.items() if key not in {"ids", "csrfmiddlewaretoken"}}
+    audit_params = for_audit(params, "ids")
     return await _run_operation(request, user, f"bulk_{sub_action}", queue, audit_params, work)
 
 
