@@ -1,11 +1,11 @@
 /*
  * BullMQ dashboard behaviour. Plain ES2017, no dependencies; load with `defer` after htmx.
- * No inline handlers: everything is bound here, so a strict CSP only needs 'self' for scripts
- * (plus a hash or nonce for the one-line <head> snippet below).
+ * No inline handlers: everything is bound here, so a strict CSP only needs 'self' for scripts.
  *
- * Put this in <head>, before the stylesheet, so a stored theme applies before first paint:
+ * theme.js (loaded in <head> without defer, before the stylesheet) applies a stored theme before
+ * first paint:
  *
- *   <script>try{var t=localStorage.getItem("dashboard-theme");if(t==="dark"||t==="light")document.documentElement.dataset.theme=t}catch(e){}</script>
+ *   <script src="{% static 'dashboard/theme.js' %}"></script>
  *
  * What it does:
  *   - #theme-toggle cycles auto -> dark -> light -> auto (localStorage "dashboard-theme",
