@@ -7,21 +7,10 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.environment import env_flag, env_list
+from config.security_headers import DEFAULT_POLICY as DEFAULT_CSP
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_flag(name: str, default: bool = False) -> bool:
-    """A boolean environment variable: 1/true/yes/on."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    """A comma-separated environment variable."""
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
 
 DEBUG = env_flag("DJANGO_DEBUG")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -50,6 +39,7 @@ INSTALLED_APPS = [
 # dotted path; dashboard.middleware_checks runs them for these and reports missing ones itself.
 MIDDLEWARE = [
     "dashboard.middleware.SecurityMiddleware",
+    "config.security_headers.ContentSecurityPolicyMiddleware",
     "dashboard.middleware.SessionMiddleware",
     "dashboard.middleware.CommonMiddleware",
     "dashboard.middleware.CsrfViewMiddleware",
@@ -137,6 +127,9 @@ CSRF_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES")
 SESSION_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# config.security_headers sends it on every HTML response; DJANGO_CSP replaces the whole policy.
+CONTENT_SECURITY_POLICY = os.environ.get("DJANGO_CSP", "").strip() or DEFAULT_CSP
 
 # Websocket fan-out. In-memory is right for one daphne process; with several processes behind a
 # balancer set CHANNEL_REDIS_URL (channels-redis). Either way each process runs one events watcher.
