@@ -14,6 +14,7 @@ COPY dashboard ./dashboard
 COPY config ./config
 COPY demo ./demo
 COPY static ./static
+COPY templates ./templates
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
     && DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0 \
@@ -23,5 +24,9 @@ RUN pip install --no-cache-dir . \
 USER dashboard
 VOLUME ["/data"]
 EXPOSE 8000
-# Migrate the small auth/audit database on start, then serve HTTP and websockets with daphne.
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 config.asgi:application"]
+# /healthz answers before Django (config/health.py): no database, no Redis, any Host header.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
+# Migrate the small auth/audit database on start, then serve HTTP and websockets with daphne
+# (config/serve.py adds --proxy-headers when DJANGO_BEHIND_PROXY=1).
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m config.serve --bind 0.0.0.0 --port 8000"]

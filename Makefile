@@ -26,12 +26,13 @@ npm: tests/interop/node_modules/.package-lock.json
 demo: install
 	DJANGO_DEBUG=1 $(PY) -m demo
 
-## make run: serve the dashboard on an existing Redis (REDIS_URL required); writes nothing to Redis
+## make run: serve the dashboard on an existing Redis (REDIS_URL required); writes nothing to Redis.
+## DJANGO_BEHIND_PROXY=1 adds daphne's --proxy-headers (config/serve.py).
 run: install
 	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL, e.g. REDIS_URL=redis://localhost:6379/0 make run"; exit 1; }
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) -m daphne -b $${HOST:-127.0.0.1} -p $${PORT:-8000} config.asgi:application
+	$(PY) -m config.serve --bind $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -116,6 +116,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# collectstatic writes content-hashed copies (and .gz) that config.static_files serves with a cache
+# lifetime of years; with DEBUG off, pages need collectstatic to have run (the manifest).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "/accounts/login/"
@@ -127,6 +133,15 @@ CSRF_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES")
 SESSION_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# HTTPS. Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 (the proxy must set
+# X-Forwarded-Proto and strip it from clients) and DJANGO_BEHIND_PROXY=1 (daphne --proxy-headers).
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_flag("DJANGO_SECURE_HSTS_PRELOAD")
+SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT")
+if env_flag("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # config.security_headers sends it on every HTML response; DJANGO_CSP replaces the whole policy.
 CONTENT_SECURITY_POLICY = os.environ.get("DJANGO_CSP", "").strip() or DEFAULT_CSP

@@ -1,11 +1,13 @@
-"""URLs of the standalone site: the dashboard at /queues/, Django's login and admin, static files."""
+"""URLs of the standalone site: the dashboard at /queues/, Django's login and admin.
 
-from django.conf import settings
+Static files and /healthz are answered in config/asgi.py before Django; with DEBUG on, /static/ comes
+here instead and staticfiles serves the apps' files without collectstatic (`make demo`).
+"""
+
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import include, path, re_path
+from django.urls import include, path
 from django.views.generic import RedirectView
-from django.views.static import serve
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/queues/", permanent=False)),
@@ -14,11 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-# daphne serves no files of its own: the site serves its few static assets itself, from the app
-# directories while debugging and from STATIC_ROOT (collectstatic) otherwise.
-if settings.DEBUG:
-    urlpatterns += staticfiles_urlpatterns()
-else:
-    urlpatterns += [
-        re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}),
-    ]
+# Empty unless DEBUG is on.
+urlpatterns += staticfiles_urlpatterns()
