@@ -146,6 +146,10 @@ if env_flag("DJANGO_SECURE_PROXY_SSL_HEADER"):
 # config.security_headers sends it on every HTML response; DJANGO_CSP replaces the whole policy.
 CONTENT_SECURITY_POLICY = os.environ.get("DJANGO_CSP", "").strip() or DEFAULT_CSP
 
+# Error reports (DEBUG pages, admin mails) show connection URLs with their passwords masked.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.RedactingExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.RedactingExceptionReporter"
+
 # Websocket fan-out. In-memory is right for one daphne process; with several processes behind a
 # balancer set CHANNEL_REDIS_URL (channels-redis). Either way each process runs one events watcher.
 if os.environ.get("CHANNEL_REDIS_URL"):
