@@ -360,9 +360,9 @@ def job_detail(run: Run) -> dict[str, Any]:
     with Scenario(run, name, spec) as sc:
         job_id = str(sc.built["jobIds"]["big"])
         targets = [
-            Target("ours-job-html", "ours", sc.me, f"/queues/default/bull:big/jobs/{job_id}"),
+            Target("ours-job-html", "ours", sc.me, f"/queues/default/bull:big/job/?id={job_id}"),
             Target(
-                "ours-job-api", "ours", sc.me.clone(), f"/queues/api/queues/default/bull:big/jobs/{job_id}"
+                "ours-job-api", "ours", sc.me.clone(), f"/queues/api/queues/default/bull:big/job/?id={job_id}"
             ),
             Target("bullboard-job", "bullboard", HttpClient(sc.board.base), f"/api/queues/big/{job_id}"),
             Target(

@@ -1,64 +1,348 @@
-"""The actions an operator can take: names, scopes, the Django permission each needs, when each applies."""
+"""The actions an operator can take, one spec each: what it acts on, the permission it needs, the states
+it applies to, how its parameters are read, the work it runs and where that work can reach.
+
+The views dispatch from this table only: an action name that is not in it is an error, never a
+fall-through to another action.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from redis.asyncio import Redis
+
+from queues.actions import (
+    CLEANABLE_STATES,
+    EDITABLE_STATES,
+    PRIORITY_STATES,
+    PROMOTABLE_STATES,
+    RETRYABLE_STATES,
+    CleanRequest,
+    Invalid,
+    NewJob,
+    Outcome,
+    Progress,
+    QueueWriter,
+    check_json,
+    check_priority,
+    check_retry_state,
+    job_options,
+)
+from queues.flows import FlowReach, job_reach, states_reach
+from queues.models import QueueRef
 from queues.states import STATES
 
 ANY_STATE = tuple(STATES)
+# What a state-wide removal touches: BullMQ's drain empties these (delayed unless kept).
+DRAINED_STATES = ("waiting", "prioritized", "delayed")
+
+
+class Scope(StrEnum):
+    """What an action acts on."""
+
+    JOB = "job"
+    QUEUE = "queue"
+    LIST = "list"
+
+
+Params = dict[str, Any]
+Work = Callable[[QueueWriter, Progress], Awaitable[Outcome]]
+ReachCheck = Callable[[Redis], Awaitable[FlowReach]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated action: the work to run, where its effects can reach through flows, and the
+    parameters its audit entry keeps."""
+
+    work: Work
+    reach: ReachCheck | None = None
+    audit_params: Params = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an action request names: the queue, the job (for job actions) and the parameters."""
+
+    queue: QueueRef
+    params: Params
+    job_id: str = ""
 
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One action: its API name, what it acts on, its permission codename and the states it applies to."""
+    """One action: its API name, scope, permission codename, label, states, and its preparation."""
 
     name: str
-    scope: str  # "job", "queue" or "list"
+    scope: Scope
     permission: str
     label: str
+    prepare: Callable[[Target], Prepared]
     states: tuple[str, ...] = ANY_STATE
     destructive: bool = False
+    # Long work that runs in batches: a background operation with progress.
+    background: bool = False
+
+
+# ---- reading parameters (form fields or a JSON body; a wrong one is Invalid, a 400) ----
+
+
+def integer(params: Params, name: str, default: int | None = None) -> int:
+    """An integer parameter (Invalid when missing without default or not a number)."""
+    value = params.get(name)
+    if value in (None, ""):
+        if default is None:
+            raise Invalid(f"{name} is required.")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Invalid(f"{name} must be a whole number.")
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(f"{name} must be a whole number.") from None
+
+
+def json_param(params: Params, name: str, default: Any = None) -> Any:
+    """A JSON value: as given in a JSON body, or parsed from a form field (with the parse error)."""
+    import json
+
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise Invalid(
+            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise Invalid(f"{name} is nested too deeply.") from None
+
+
+def flag(params: Params, name: str) -> bool:
+    """A boolean parameter (true/1/on/yes)."""
+    value = params.get(name)
+    return value is True or str(value).lower() in {"1", "true", "on", "yes"}
+
+
+def text_param(params: Params, name: str, default: str = "") -> str:
+    """A string parameter."""
+    value = params.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise Invalid(f"{name} must be a string.")
+    return str(value)
+
+
+def kept(params: Params, *names: str) -> Params:
+    """The parameters an audit entry keeps (never job data: large or sensitive)."""
+    return {name: params[name] for name in names if name in params}
+
+
+# ---- flow reach ----
+
+
+def _job_reach(target: Target, descendants: bool) -> ReachCheck:
+    return lambda client: job_reach(client, target.queue, target.job_id, descendants=descendants)
+
+
+def _states_reach(target: Target, states: tuple[str, ...]) -> ReachCheck:
+    return lambda client: states_reach(client, target.queue, states)
+
+
+# ---- preparations: validate now (a 400 before anything runs), return the work ----
+
+
+def _retry(target: Target) -> Prepared:
+    return Prepared(lambda w, _p: w.retry(target.job_id), _job_reach(target, descendants=False))
+
+
+def _remove(target: Target) -> Prepared:
+    children = not flag(target.params, "keep_children")
+    return Prepared(
+        lambda w, _p: w.remove(target.job_id, remove_children=children),
+        _job_reach(target, descendants=children),
+        {"keep_children": not children},
+    )
+
+
+def _promote(target: Target) -> Prepared:
+    return Prepared(lambda w, _p: w.promote(target.job_id))
+
+
+def _change_priority(target: Target) -> Prepared:
+    priority = check_priority(integer(target.params, "priority"))
+    return Prepared(lambda w, _p: w.change_priority(target.job_id, priority), None, {"priority": priority})
+
+
+def _update_data(target: Target) -> Prepared:
+    if "data" not in target.params:
+        raise Invalid("data is required.")
+    data = json_param(target.params, "data")
+    check_json(data)
+    return Prepared(lambda w, _p: w.update_data(target.job_id, data))
+
+
+def _duplicate(target: Target) -> Prepared:
+    data = json_param(target.params, "data")
+    if data is not None:
+        check_json(data)
+    new_id = text_param(target.params, "jobId") or None
+    job_options({"jobId": new_id})  # a refused id is a 400 before anything is read
+    return Prepared(
+        lambda w, _p: w.duplicate(target.job_id, data, new_id), None, kept(target.params, "jobId")
+    )
+
+
+def _pause(target: Target) -> Prepared:
+    return Prepared(lambda w, _p: w.pause())
+
+
+def _resume(target: Target) -> Prepared:
+    return Prepared(lambda w, _p: w.resume())
+
+
+def _clean(target: Target) -> Prepared:
+    request = CleanRequest(
+        text_param(target.params, "state"), integer(target.params, "grace"), integer(target.params, "limit")
+    )
+    return Prepared(
+        lambda w, progress: w.clean(request, progress),
+        _states_reach(target, (request.state,)),
+        {"state": request.state, "grace": request.grace_ms, "limit": request.limit},
+    )
+
+
+def _retry_all(target: Target) -> Prepared:
+    state = check_retry_state(text_param(target.params, "state", "failed") or "failed")
+    return Prepared(
+        lambda w, progress: w.retry_all(state, progress), _states_reach(target, (state,)), {"state": state}
+    )
+
+
+def _promote_all(target: Target) -> Prepared:
+    return Prepared(lambda w, progress: w.promote_all(progress))
+
+
+def _drain(target: Target) -> Prepared:
+    delayed = not flag(target.params, "keep_delayed")
+    states = DRAINED_STATES if delayed else DRAINED_STATES[:2]
+    return Prepared(
+        lambda w, _p: w.drain(delayed), _states_reach(target, states), {"keep_delayed": not delayed}
+    )
+
+
+def _obliterate(target: Target) -> Prepared:
+    if target.params.get("confirm") != target.queue.name:
+        raise Invalid(f"Type the queue name ({target.queue.name}) to confirm obliterate.")
+    force = flag(target.params, "force")
+    return Prepared(lambda w, _p: w.obliterate(force), _states_reach(target, ANY_STATE), {"force": force})
+
+
+def _add(target: Target) -> Prepared:
+    params = target.params
+    opts = {
+        key: params.get(key)
+        for key in ("delay", "priority", "attempts", "jobId")
+        if params.get(key) not in (None, "")
+    }
+    job = NewJob(text_param(params, "name").strip(), json_param(params, "data", {}), job_options(opts))
+    return Prepared(lambda w, _p: w.add(job), None, {"name": job.name, **job.opts})
 
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
     for spec in (
-        ActionSpec("retry", "job", "retry_job", "Retry", ("failed", "completed")),
-        ActionSpec("remove", "job", "remove_job", "Remove", destructive=True),
-        ActionSpec("promote", "job", "promote_job", "Promote", ("delayed",)),
+        ActionSpec("retry", Scope.JOB, "retry_job", "Retry", _retry, RETRYABLE_STATES),
+        ActionSpec("remove", Scope.JOB, "remove_job", "Remove", _remove, destructive=True),
+        ActionSpec("promote", Scope.JOB, "promote_job", "Promote", _promote, PROMOTABLE_STATES),
         ActionSpec(
-            "change_priority", "job", "change_job_priority", "Change priority", ("waiting", "prioritized")
+            "change_priority",
+            Scope.JOB,
+            "change_job_priority",
+            "Change priority",
+            _change_priority,
+            PRIORITY_STATES,
+        ),
+        ActionSpec("update_data", Scope.JOB, "update_job_data", "Edit data", _update_data, EDITABLE_STATES),
+        ActionSpec("duplicate", Scope.JOB, "duplicate_job", "Duplicate", _duplicate),
+        ActionSpec("pause", Scope.QUEUE, "pause_queue", "Pause", _pause),
+        ActionSpec("resume", Scope.QUEUE, "resume_queue", "Resume", _resume),
+        ActionSpec("clean", Scope.QUEUE, "clean_queue", "Clean", _clean, destructive=True, background=True),
+        ActionSpec(
+            "retry_all", Scope.QUEUE, "retry_all_jobs", "Retry all failed", _retry_all, background=True
         ),
         ActionSpec(
-            "update_data",
-            "job",
-            "update_job_data",
-            "Edit data",
-            ("waiting", "delayed", "failed", "prioritized"),
+            "promote_all",
+            Scope.QUEUE,
+            "promote_all_jobs",
+            "Promote all delayed",
+            _promote_all,
+            background=True,
         ),
-        ActionSpec("duplicate", "job", "duplicate_job", "Duplicate"),
-        ActionSpec("pause", "queue", "pause_queue", "Pause"),
-        ActionSpec("resume", "queue", "resume_queue", "Resume"),
-        ActionSpec("clean", "queue", "clean_queue", "Clean", destructive=True),
-        ActionSpec("retry_all", "queue", "retry_all_jobs", "Retry all failed"),
-        ActionSpec("promote_all", "queue", "promote_all_jobs", "Promote all delayed"),
-        ActionSpec("drain", "queue", "drain_queue", "Drain", destructive=True),
-        ActionSpec("obliterate", "queue", "obliterate_queue", "Obliterate", destructive=True),
-        ActionSpec("add", "queue", "add_job", "Add job"),
-        # A bulk selection needs the permission of what it does (retry_job, remove_job, promote_job).
-        ActionSpec("bulk", "list", "", "Bulk action"),
+        ActionSpec("drain", Scope.QUEUE, "drain_queue", "Drain", _drain, destructive=True, background=True),
+        ActionSpec(
+            "obliterate",
+            Scope.QUEUE,
+            "obliterate_queue",
+            "Obliterate",
+            _obliterate,
+            destructive=True,
+            background=True,
+        ),
+        ActionSpec("add", Scope.QUEUE, "add_job", "Add job", _add),
     )
 }
 
-JOB_ACTIONS = tuple(name for name, spec in ACTIONS.items() if spec.scope == "job")
-QUEUE_ACTIONS = tuple(name for name, spec in ACTIONS.items() if spec.scope == "queue")
-# What a bulk selection can do, and the job action whose permission each needs.
-BULK_ACTIONS = {"retry": "retry", "remove": "remove", "promote": "promote"}
+JOB_ACTIONS = tuple(name for name, spec in ACTIONS.items() if spec.scope is Scope.JOB)
+QUEUE_ACTIONS = tuple(name for name, spec in ACTIONS.items() if spec.scope is Scope.QUEUE)
+# What a bulk selection can do: the job action each selected id gets, and for "all N in this state"
+# the queue action that does it (with its own, queue-level permission).
+BULK_ACTIONS = ("retry", "remove", "promote")
+BULK = "bulk"
+MAX_SELECTED = 10_000
+
+
+def bulk_all(sub_action: str, state: str) -> tuple[ActionSpec, Params]:
+    """The queue action and parameters that apply a bulk action to every job of a state."""
+    if sub_action == "retry" and state in RETRYABLE_STATES:
+        return ACTIONS["retry_all"], {"state": state}
+    if sub_action == "promote" and state == "delayed":
+        return ACTIONS["promote_all"], {}
+    if sub_action == "remove" and state in CLEANABLE_STATES:
+        return ACTIONS["clean"], {"state": state, "grace": 0, "limit": 0}
+    raise Invalid(f"Cannot {sub_action} all {state or '?'} jobs.")
+
+
+def selected_ids(params: Params, *, encoded: bool) -> list[str]:
+    """The selected job ids: a JSON list of ids, or form fields `ids` holding percent-encoded ids (so
+    that HTML attribute and form newline rules cannot change an id on its way back)."""
+    from urllib.parse import unquote
+
+    raw = params.get("ids") or []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise Invalid("ids must be a list of job ids (strings).")
+    if encoded:
+        try:
+            raw = [unquote(item, errors="strict") for item in raw]
+        except UnicodeDecodeError:
+            raise Invalid("A selected job id is not valid UTF-8.") from None
+    ids = list(dict.fromkeys(raw))
+    if len(ids) > MAX_SELECTED:
+        raise Invalid(f"Select at most {MAX_SELECTED:,} jobs, or use “all matching”.")
+    if any(not job_id for job_id in ids):
+        raise Invalid("A selected job id is empty.")
+    return ids
+
 
 PERMISSIONS: list[tuple[str, Any]] = [
-    (spec.permission, f"Can {spec.label.lower()} ({spec.scope})")
-    for spec in ACTIONS.values()
-    if spec.permission
+    (spec.permission, f"Can {spec.label.lower()} ({spec.scope})") for spec in ACTIONS.values()
 ]

@@ -13,3 +13,4 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         """Connect checks and the settings-changed receiver."""
         from dashboard import checks, conf, middleware_checks  # noqa: F401
+        from dashboard.live import sessions  # noqa: F401

@@ -1,8 +1,16 @@
-"""Recording actions: one AuditEntry row and one line on the `dashboard.audit` logger each."""
+"""Recording actions: an AuditEntry row written before a change starts and completed after it, and one
+line on the `dashboard.audit` logger each.
+
+What is stored is bounded (ids, parameters, messages), so no request can make a row large. Refusals
+of anonymous requests (a bot posting to action URLs) never reach the table: they go to the log, at
+most a few lines a minute per address; a logged-in user's refusals are stored, a few a minute.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from typing import Any
 
 from django.http import HttpRequest
@@ -11,45 +19,162 @@ from dashboard.models import AuditEntry
 from queues.models import QueueRef
 
 logger = logging.getLogger("dashboard.audit")
+
 MAX_IDS = 1000
+MAX_ID_LENGTH = 256
+MAX_PARAMS = 20
+MAX_PARAM_LENGTH = 500
+MAX_MESSAGE = 2000
+# Refusals recorded per minute for one user (stored) or one anonymous address (logged).
+REFUSALS_PER_MINUTE = 10
 
 
-async def record(
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def bounded_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """At most MAX_PARAMS parameters, each a short string, number, boolean or None."""
+    kept: dict[str, Any] = {}
+    for name, value in list((params or {}).items())[:MAX_PARAMS]:
+        key = _cut(str(name), 64)
+        if value is None or isinstance(value, bool | int | float):
+            kept[key] = value
+        else:
+            kept[key] = _cut(str(value), MAX_PARAM_LENGTH)
+    return kept
+
+
+def bounded_ids(job_ids: list[str] | tuple[str, ...]) -> list[str]:
+    """At most MAX_IDS ids, each cut to MAX_ID_LENGTH characters."""
+    return [_cut(str(job_id), MAX_ID_LENGTH) for job_id in list(job_ids)[:MAX_IDS]]
+
+
+class _RateLimit:
+    """At most `per_minute` events per key in any minute; remembers a bounded number of keys."""
+
+    def __init__(self, per_minute: int, keys: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self.keys = keys
+        self._events: OrderedDict[str, list[float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        """True if another event for `key` fits in the last minute (and count it)."""
+        now = time.monotonic()
+        recent = [moment for moment in self._events.pop(key, []) if now - moment < 60]
+        allowed = len(recent) < self.per_minute
+        if allowed:
+            recent.append(now)
+        self._events[key] = recent
+        while len(self._events) > self.keys:
+            self._events.popitem(last=False)
+        return allowed
+
+
+_refusals = _RateLimit(REFUSALS_PER_MINUTE)
+
+
+def reset_rate_limits() -> None:
+    """Forget counted refusals (tests)."""
+    _refusals._events.clear()
+
+
+def _address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+async def begin(
     request: HttpRequest,
     user: Any,
     action: str,
-    queue: QueueRef | None,
+    queue: QueueRef,
+    *,
+    job_ids: list[str] | tuple[str, ...] = (),
+    params: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Store an entry for a change about to start (result "started")."""
+    return await AuditEntry.objects.acreate(
+        user=user,
+        username=user.get_username(),
+        action=_cut(action, 40),
+        connection=_cut(queue.connection, 100),
+        queue=_cut(queue.key, 500),
+        job_ids=bounded_ids(job_ids),
+        result=AuditEntry.Result.STARTED,
+        message="",
+        params=bounded_params(params),
+        remote_addr=_address(request),
+    )
+
+
+async def complete(
+    entry: AuditEntry,
     result: str,
     message: str,
     *,
-    job_ids: list[str] | tuple[str, ...] = (),
+    job_ids: list[str] | tuple[str, ...] | None = None,
     count: int = 0,
     skipped: int = 0,
-    params: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Store and log one action or refusal."""
+) -> None:
+    """Complete a started entry with what happened, and log it."""
+    entry.result = result
+    entry.message = _cut(message, MAX_MESSAGE)
+    entry.count = count
+    entry.skipped = skipped
+    fields = ["result", "message", "count", "skipped"]
+    if job_ids is not None:
+        entry.job_ids = bounded_ids(job_ids)
+        fields.append("job_ids")
+    await entry.asave(update_fields=fields)
+    _log(entry)
+
+
+async def refused(
+    request: HttpRequest, user: Any, action: str, queue_label: str, connection: str, status: int, message: str
+) -> None:
+    """Record a refusal: stored for a logged-in user, logged for anonymous requests; rate-limited."""
     authenticated = bool(getattr(user, "is_authenticated", False))
+    who = f"user:{user.pk}" if authenticated else f"addr:{_address(request)}"
+    if not _refusals.allow(who):
+        return
+    if not authenticated:
+        logger.info(
+            "anonymous %s %s refused (%d) from %s: %s",
+            _cut(action, 40),
+            _cut(queue_label, 200) or "-",
+            status,
+            _address(request) or "?",
+            message,
+        )
+        return
     entry = await AuditEntry.objects.acreate(
-        user=user if authenticated else None,
-        username=user.get_username() if authenticated else "",
-        action=action[:40],
-        connection=queue.connection if queue else "",
-        queue=queue.key if queue else "",
-        job_ids=list(job_ids)[:MAX_IDS],
-        count=count,
-        skipped=skipped,
-        result=result,
-        message=message[:2000],
-        params=params or {},
-        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        user=user,
+        username=user.get_username(),
+        action=_cut(action, 40),
+        connection=_cut(connection, 100),
+        queue=_cut(queue_label, 500),
+        result=AuditEntry.Result.INVALID if status == 400 else AuditEntry.Result.REFUSED,
+        message=_cut(message, MAX_MESSAGE),
+        params={"status": status},
+        remote_addr=_address(request),
     )
+    _log(entry)
+
+
+def _log(entry: AuditEntry) -> None:
     logger.info(
         "%s %s %s %s: %s",
         entry.username or "anonymous",
-        action,
+        entry.action,
         entry.queue or "-",
-        result,
-        message,
-        extra={"audit": {"id": entry.pk, "job_ids": entry.job_ids, "count": count, "skipped": skipped}},
+        entry.result,
+        entry.message,
+        extra={
+            "audit": {
+                "id": entry.pk,
+                "job_ids": entry.job_ids,
+                "count": entry.count,
+                "skipped": entry.skipped,
+            }
+        },
     )
-    return entry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashboard import links
-from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS
+from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS, bulk_all
 from queues.models import JobDetail, QueueCounts, QueueRef
 
 
@@ -20,6 +20,19 @@ def _queue_candidates(counts: QueueCounts) -> list[str]:
 
 def _row_candidates(state: str) -> list[str]:
     return [name for name in BULK_ACTIONS if state in ACTIONS[name].states]
+
+
+def all_actions(allowed: frozenset[str], state: str) -> set[str]:
+    """Bulk actions this user may apply to every job of `state` (each needs its queue permission)."""
+    result = set()
+    for name in BULK_ACTIONS:
+        try:
+            spec, _params = bulk_all(name, state)
+        except ValueError:
+            continue
+        if spec.name in allowed:
+            result.add(name)
+    return result
 
 
 def queue_actions(allowed: frozenset[str], counts: QueueCounts) -> dict[str, str]:

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
         "RESYNC_INTERVAL": 10.0,
         # While the socket is down, pages poll their live parts this often (seconds).
         "POLL_INTERVAL": 5.0,
+        # An open socket re-checks its session and view permission this often (seconds).
+        "RECHECK_INTERVAL": 15.0,
+        # Sockets one user may have open in one process; more are refused (close code 4429).
+        "MAX_SOCKETS_PER_USER": 30,
     },
 }
 
@@ -57,6 +61,8 @@ class LiveSettings:
     max_queues: int = 2000
     resync_interval: float = 10.0
     poll_interval: float = 5.0
+    recheck_interval: float = 15.0
+    max_sockets_per_user: int = 30
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ def live_settings(raw: dict[str, Any]) -> LiveSettings:
         max_queues=max(1, int(live["MAX_QUEUES"])),
         resync_interval=max(0.1, float(live["RESYNC_INTERVAL"])),
         poll_interval=max(1.0, float(live["POLL_INTERVAL"])),
+        recheck_interval=max(0.1, float(live["RECHECK_INTERVAL"])),
+        max_sockets_per_user=max(1, int(live["MAX_SOCKETS_PER_USER"])),
     )
 
 

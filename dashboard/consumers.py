@@ -1,25 +1,35 @@
 """Websocket consumers of live pages: they join the groups of what their page shows and relay fragments.
 
 Every message a page receives is HTML made of elements with ids the page has; the htmx ws extension
-swaps them out of band. Refused sockets are closed before the handshake completes, with a code:
-4401 nobody logged in, 4403 no view permission, 4404 unknown connection or queue, 4410 live
-updates disabled in settings (or no channel layer configured).
+swaps them out of band. A socket gets exactly what its user may see on the page: the same view
+permission as the page, per queue. Refused sockets are closed before the handshake completes, with
+a code: 4401 nobody logged in, 4403 no view permission, 4404 unknown connection, queue or job id,
+4410 live updates disabled in settings (or no channel layer configured), 4429 too many sockets open
+for this user. An open socket is closed (4401/4403) at once when its session logs out, and within
+`LIVE["RECHECK_INTERVAL"]` seconds when its user loses the permission or the session ends otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import Counter
+from importlib import import_module
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from dashboard import registry
 from dashboard.conf import get_config
-from dashboard.live import fragments
+from dashboard.live import fragments, groups
 from dashboard.live.hub import JOB, OVERVIEW, QUEUE, LiveView, get_hub
 from dashboard.permissions import VIEW, has_permission
 from queues.events import REDIS_FAULTS
+from queues.keys import not_a_job
 from queues.models import QueueRef
 from queues.states import STATES
 
@@ -27,44 +37,76 @@ CLOSE_ANONYMOUS = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_DISABLED = 4410
+CLOSE_TOO_MANY = 4429
+
+# Open sockets per user in this process (their key: the user's primary key).
+_open_sockets: Counter[object] = Counter()
 
 
 class Refused(Exception):
-    """The socket may not open; carries the close code."""
+    """The socket may not open (or stay open); carries the close code."""
 
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
 
 
+def _may_view(user: Any, queue: QueueRef | None) -> bool:
+    """May view the dashboard and, given a queue, that queue."""
+    return has_permission(user, VIEW, None) and (queue is None or has_permission(user, VIEW, queue))
+
+
+_amay_view = database_sync_to_async(_may_view)
+
+
 class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """The part every live page shares: access checks, joining the hub and relaying fragments."""
 
     view: LiveView | None = None
+    user_key: object = None
+    recheck: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         """Check the user like the pages do, then join the groups and the hub."""
         try:
-            await self.check_access()
+            user = self.check_login()
+            if not get_config().live.enabled or self.channel_layer is None:
+                raise Refused(CLOSE_DISABLED)
+            if not await _amay_view(user, None):
+                raise Refused(CLOSE_FORBIDDEN)
             view = await self.resolve_view()
+            if not await _amay_view(user, view.queue):
+                raise Refused(CLOSE_FORBIDDEN if view.queue is None else CLOSE_NOT_FOUND)
+            self.take_slot(user)
         except Refused as refused:
             await self.close(code=refused.code)
             return
         await self.accept()
         self.view = view
-        for group in view.groups():
+        for group in [*view.groups(), *self.session_groups()]:
             await self.channel_layer.group_add(group, self.channel_name)
         hub = get_hub()
         await hub.join(self.channel_name, view)
+        self.recheck = asyncio.get_running_loop().create_task(self.recheck_access())
         banner = hub.status_html()
         if banner:
             await self.send(text_data=banner)
 
     async def disconnect(self, code: int) -> None:
         """Leave the groups and the hub (the last viewer stops the watcher)."""
+        if self.recheck is not None and self.recheck is not asyncio.current_task():
+            self.recheck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.recheck
+        self.recheck = None
+        if self.user_key is not None:
+            _open_sockets[self.user_key] -= 1
+            if _open_sockets[self.user_key] <= 0:
+                del _open_sockets[self.user_key]
+            self.user_key = None
         if self.view is None:
             return
-        for group in self.view.groups():
+        for group in [*self.view.groups(), *self.session_groups()]:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.view = None
         await get_hub().leave(self.channel_name)
@@ -72,15 +114,43 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Pages send nothing that matters; ignore whatever arrives."""
 
-    async def check_access(self) -> None:
-        """Refuse anonymous users, users without the view permission, and disabled live updates."""
+    def check_login(self) -> Any:
+        """The logged-in user of the socket's session, or Refused(4401)."""
         user = self.scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False):
             raise Refused(CLOSE_ANONYMOUS)
-        if not await database_sync_to_async(has_permission)(user, VIEW, None):
-            raise Refused(CLOSE_FORBIDDEN)
-        if not get_config().live.enabled or self.channel_layer is None:
-            raise Refused(CLOSE_DISABLED)
+        return user
+
+    def take_slot(self, user: Any) -> None:
+        """Count this socket for its user; Refused(4429) beyond the per-user cap."""
+        key = user.pk
+        if _open_sockets[key] >= get_config().live.max_sockets_per_user:
+            raise Refused(CLOSE_TOO_MANY)
+        _open_sockets[key] += 1
+        self.user_key = key
+
+    def session_groups(self) -> list[str]:
+        """The group that hears when this socket's session logs out."""
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        return [groups.session_group(key)] if key else []
+
+    async def recheck_access(self) -> None:
+        """Close the socket once its session no longer has a user allowed to see the page."""
+        interval = get_config().live.recheck_interval
+        while True:
+            await asyncio.sleep(interval)
+            view = self.view
+            if view is None:
+                return
+            user = await get_user(fresh_session_scope(self.scope))
+            if not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) != self.user_key:
+                await self.close(code=CLOSE_ANONYMOUS)
+                return
+            self.scope["user"] = user
+            if not await _amay_view(user, view.queue):
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
 
     async def resolve_view(self) -> LiveView:
         """What this socket's page shows, from its URL."""
@@ -113,27 +183,57 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if event.get("html"):
             await self.send(text_data=event["html"])
 
+    async def live_logout(self, event: dict[str, Any]) -> None:
+        """The session logged out: close at once."""
+        await self.close(code=CLOSE_ANONYMOUS)
+
 
 class OverviewConsumer(LiveConsumer):
-    """The overview: counts and paused flags of every queue the page lists."""
+    """The overview: counts and paused flags of every queue the page lists and its user may view."""
 
     known: set[str] | None = None
+    visible: dict[str, bool]
     noted_new = False
 
     async def resolve_view(self) -> LiveView:
         """The overview; remembers the queues its page lists, to push only cells it has."""
+        self.visible = {}
         try:
-            self.known = {fragments.queue_dom_id(queue) for queue in await registry.all_queues()}
+            queues = await registry.all_queues()
         except REDIS_FAULTS:
-            self.known = None  # the page could not list queues either; accept every cell
+            self.known = None  # the page could not list queues either; cells are checked one by one
+            return LiveView(OVERVIEW)
+        user = self.scope["user"]
+        shown = await database_sync_to_async(lambda: [q for q in queues if has_permission(user, VIEW, q)])()
+        self.known = {fragments.queue_dom_id(queue) for queue in shown}
         return LiveView(OVERVIEW)
+
+    async def may_see(self, queue_id: str, parts: list[str] | None) -> bool:
+        """Whether this socket's user may view the queue of an element id (asked once per queue)."""
+        if queue_id not in self.visible:
+            try:
+                queue = QueueRef(*parts) if parts and len(parts) == 3 else None
+            except TypeError:
+                queue = None
+            self.visible[queue_id] = queue is not None and await _amay_view(self.scope["user"], queue)
+        return self.visible[queue_id]
 
     async def live_overview(self, event: dict[str, Any]) -> None:
         """Count cells by queue; cells of queues the page does not list become a "new queues" note."""
         cells: dict[str, str] = event.get("cells", {})
+        queues: dict[str, list[str]] = event.get("queues", {})
         known = self.known
-        html = "".join(cell for queue_id, cell in cells.items() if known is None or queue_id in known)
-        if known is not None and not self.noted_new and any(queue_id not in known for queue_id in cells):
+        html = ""
+        appeared = False
+        for queue_id, cell in cells.items():
+            if known is not None and queue_id in known:
+                html += cell
+            elif await self.may_see(queue_id, queues.get(queue_id)):
+                if known is None:
+                    html += cell
+                else:
+                    appeared = True
+        if appeared and not self.noted_new:
             self.noted_new = True
             html += fragments.new_queues_note()
         if html:
@@ -173,16 +273,34 @@ class QueueConsumer(LiveConsumer):
 
 
 class JobConsumer(LiveConsumer):
-    """A job page: state, timings, attempts, progress, failure and the last page of logs."""
+    """A job page (`?id=`): state, timings, attempts, progress, failure and the last page of logs."""
 
     async def resolve_view(self) -> LiveView:
         """The job the page shows."""
         kwargs = self.url_kwargs()
         queue = await self.find_queue(kwargs.get("connection", ""), kwargs.get("queue_key", ""))
-        job_id = kwargs.get("job_id", "")
-        if not job_id:
+        job_id = socket_job_id(self.scope.get("query_string", b""))
+        if job_id is None or not_a_job(job_id) is not None:
             raise Refused(CLOSE_NOT_FOUND)
         return LiveView(JOB, queue, job_id=job_id)
+
+
+def fresh_session_scope(scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope with its session read again from the store (the scope's own is cached since connect)."""
+    key = getattr(scope.get("session"), "session_key", None)
+    if not key:
+        return scope
+    return {**scope, "session": import_module(settings.SESSION_ENGINE).SessionStore(key)}
+
+
+def socket_job_id(query_string: bytes) -> str | None:
+    """The one `id` of a socket URL's query, percent-decoded as strict UTF-8 (None when not so)."""
+    try:
+        pairs = parse_qsl(query_string.decode("ascii"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    values = [value for name, value in pairs if name == "id"]
+    return values[0] if len(values) == 1 and values[0] else None
 
 
 def positive(raw: str, default: int) -> int:

@@ -1,4 +1,5 @@
-"""URLs of queues and jobs; job ids are arbitrary strings and are always percent-encoded here."""
+"""URLs of queues and jobs. A job id is data: it goes into the query string (`?id=`), percent-encoded
+with nothing left as is, never into a path (see dashboard.urls)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,8 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.http import RFC3986_SUBDELIMS
 
 from queues.models import QueueRef
-
-# A list page links every row several times; reverse() per link was a third of its render time, so the
-# part before the job id is reversed once per queue and the id is quoted exactly as reverse() quotes.
-_PLACEHOLDER = "__job_id__"
-_SAFE = RFC3986_SUBDELIMS + "/~:@"
 
 
 @lru_cache(maxsize=4096)
@@ -23,15 +18,18 @@ def _cached_reverse(script_prefix: str, urlconf: str | None, view: str, args: tu
 
 
 def _reverse(view: str, *args: str) -> str:
+    # A list page links every row several times; reverse() per link was a third of its render time.
     return _cached_reverse(get_script_prefix(), get_urlconf(), view, args)
 
 
-def _head(view: str, *args: str) -> str:
-    return _reverse(view, *args, _PLACEHOLDER)[: -len(_PLACEHOLDER)]
+def id_query(job_id: str) -> str:
+    """`?id=<job id>`, every character but unreserved ASCII percent-encoded (so `+`, `&`, `#` too)."""
+    return "?id=" + quote(job_id, safe="")
 
 
-def _with_job_id(view: str, job_id: str, *args: str) -> str:
-    return _head(view, *args) + quote(job_id, safe=_SAFE)
+def _job_link(view: str, queue: QueueRef, *args: str) -> Callable[[str], str]:
+    head = _reverse(view, queue.connection, queue.key, *args)
+    return lambda job_id: head + id_query(job_id)
 
 
 def queue_url(queue: QueueRef) -> str:
@@ -39,9 +37,19 @@ def queue_url(queue: QueueRef) -> str:
     return _reverse("dashboard:queue", queue.connection, queue.key)
 
 
+def find_job_url(queue: QueueRef) -> str:
+    """The "open job by id" form's target."""
+    return _reverse("dashboard:find-job", queue.connection, queue.key)
+
+
 def job_url(queue: QueueRef, job_id: str) -> str:
     """The job page."""
-    return _with_job_id("dashboard:job", job_id, queue.connection, queue.key)
+    return _job_link("dashboard:job", queue)(job_id)
+
+
+def job_urls(queue: QueueRef) -> Callable[[str], str]:
+    """job_url for the jobs of one queue, reversed once (a list page links every row)."""
+    return _job_link("dashboard:job", queue)
 
 
 def queue_api_url(queue: QueueRef) -> str:
@@ -56,28 +64,32 @@ def jobs_api_url(queue: QueueRef) -> str:
 
 def job_api_url(queue: QueueRef, job_id: str) -> str:
     """The job's JSON."""
-    return _with_job_id("dashboard:api-job", job_id, queue.connection, queue.key)
+    return _job_link("dashboard:api-job", queue)(job_id)
 
 
 def job_api_urls(queue: QueueRef) -> Callable[[str], str]:
     """job_api_url for the jobs of one queue, reversed once (a list page links every row)."""
-    head = _head("dashboard:api-job", queue.connection, queue.key)
-    return lambda job_id: head + quote(job_id, safe=_SAFE)
+    return _job_link("dashboard:api-job", queue)
 
 
 def raw_field_url(queue: QueueRef, job_id: str, field: str) -> str:
     """The full stored value of one job field, as text."""
-    return _with_job_id("dashboard:job-raw", job_id, queue.connection, queue.key, field)
+    return job_url_of("dashboard:job-raw", queue, job_id) + "&field=" + quote(field, safe="")
 
 
 def logs_url(queue: QueueRef, job_id: str) -> str:
     """The job's log pager partial."""
-    return _with_job_id("dashboard:job-logs", job_id, queue.connection, queue.key)
+    return job_url_of("dashboard:job-logs", queue, job_id)
 
 
 def job_action_url(queue: QueueRef, action: str, job_id: str) -> str:
     """POST here to take a job action."""
-    return _with_job_id("dashboard:job-action", job_id, queue.connection, queue.key, action)
+    return _job_link("dashboard:job-action", queue, action)(job_id)
+
+
+def job_url_of(view: str, queue: QueueRef, job_id: str) -> str:
+    """The URL of any per-job view of the dashboard."""
+    return _job_link(view, queue)(job_id)
 
 
 def queue_action_url(queue: QueueRef, action: str) -> str:
@@ -93,3 +105,9 @@ def bulk_url(queue: QueueRef) -> str:
 def operation_url(operation_id: str) -> str:
     """The progress of a long action."""
     return reverse("dashboard:operation", args=[operation_id])
+
+
+def bulk_value(job_id: str) -> str:
+    """A job id as the value of a bulk checkbox: percent-encoded, so that HTML attribute parsing and
+    form encoding (which turn CR into LF, and LF into CR LF) cannot change it on the way back."""
+    return quote(job_id, safe="")

@@ -12,6 +12,8 @@ class AuditEntry(models.Model):
     """Who did (or tried) what to which queue or jobs, when, and with what result."""
 
     class Result(models.TextChoices):
+        # Written before the change starts; completed with one of the others once it ended.
+        STARTED = "started", "started"
         DONE = "done", "done"
         REFUSED = "refused", "refused"
         CONFLICT = "conflict", "conflict"

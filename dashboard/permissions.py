@@ -12,13 +12,17 @@ from django.utils.module_loading import import_string
 
 from dashboard.actions import ACTIONS, BULK_ACTIONS
 from dashboard.conf import get_config
+from queues.flows import FlowReach
 from queues.models import QueueRef
 
 VIEW = "view"
+# The audit log shows every queue's actions and who took them: a permission of its own.
+VIEW_AUDIT = "view_audit"
 
 
 def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
-    """Active staff may view; each action needs its permission (e.g. `dashboard.retry_job`) or superuser."""
+    """Active staff may view (every queue); the audit log needs `dashboard.view_auditentry`; each action
+    needs its permission (e.g. `dashboard.retry_job`); superusers may do everything."""
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return False
     if user.is_superuser:
@@ -27,6 +31,8 @@ def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
         return False
     if action == VIEW:
         return True
+    if action == VIEW_AUDIT:
+        return bool(user.has_perm("dashboard.view_auditentry"))
     if action == "bulk":
         return any(default_permission(user, name, queue) for name in BULK_ACTIONS)
     spec = ACTIONS.get(action)
@@ -51,6 +57,28 @@ def read_only(queue: QueueRef | None) -> bool:
     return config.read_only or (queue is not None and queue.key in config.read_only_queues)
 
 
+def read_only_reached(reach: FlowReach) -> str | None:
+    """Why an action whose flow links reach these jobs may not run (a read-only queue among them, or
+    too many links to tell), or None."""
+    protected = get_config().read_only_queues
+    if not protected:
+        return None
+    for job_key in sorted(reach.job_keys):
+        for queue_key in protected:
+            if job_key.startswith(queue_key + ":"):
+                job_id = job_key[len(queue_key) + 1 :]
+                return (
+                    f"{queue_key} is read-only here, and this action would change its job {job_id} "
+                    "(a flow parent or child of the jobs acted on). Nothing was changed."
+                )
+    if not reach.complete:
+        return (
+            "The jobs acted on have more flow parents or children than can be checked against the "
+            "read-only queues; nothing was changed."
+        )
+    return None
+
+
 def permitted(user: Any, actions: Iterable[str], queue: QueueRef | None) -> set[str]:
     """The subset of `actions` this user may take on this queue now (read-only mode allows none)."""
     if read_only(queue):
@@ -60,15 +88,18 @@ def permitted(user: Any, actions: Iterable[str], queue: QueueRef | None) -> set[
 
 @dataclass(frozen=True)
 class Access:
-    """What one request may do: its user, whether it may view, the actions it may take on its queue."""
+    """What one request may do: its user, whether it may open the dashboard, whether it may view the
+    URL's queue, and the actions it may take there."""
 
     user: Any
     may_view: bool
+    may_view_queue: bool = False
     allowed: frozenset[str] = frozenset()
 
 
-def access(request: Any, queue: QueueRef | None) -> Access:
-    """The request's user (loaded now, with its session) and, given a queue, every action it may take there.
+def access(request: Any, queue: QueueRef | None, with_actions: bool = False) -> Access:
+    """The request's user (loaded now, with its session), and, given the queue a URL names (parsed
+    from the URL, not looked up in Redis yet), whether it may view it and which actions it may take.
 
     Asked together because each question costs a thread hop from async views (the permission
     callable may use the database).
@@ -77,8 +108,17 @@ def access(request: Any, queue: QueueRef | None) -> Access:
     may_view = bool(user.is_authenticated) and has_permission(user, VIEW, None)
     if not may_view or queue is None:
         return Access(user, may_view)
-    return Access(user, may_view, frozenset(permitted(user, [*ACTIONS, "bulk"], queue)))
+    if not has_permission(user, VIEW, queue):
+        return Access(user, True, may_view_queue=False)
+    allowed = frozenset(permitted(user, [*ACTIONS, "bulk"], queue)) if with_actions else frozenset()
+    return Access(user, True, may_view_queue=True, allowed=allowed)
+
+
+def visible(user: Any, queues: Iterable[QueueRef]) -> list[QueueRef]:
+    """The queues this user may view, in order (the permission callable is asked for each)."""
+    return [queue for queue in queues if has_permission(user, VIEW, queue)]
 
 
 aaccess = sync_to_async(access)
 ahas_permission = sync_to_async(has_permission)
+avisible = sync_to_async(visible)

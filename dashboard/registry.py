@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from dashboard.conf import get_config
 from queues.connections import client_for
-from queues.discovery import Directory, confirm
+from queues.discovery import Directory, confirm, in_scope
 from queues.models import QueueRef
 
 _directories: dict[str, Directory] = {}
@@ -55,18 +55,22 @@ async def all_queues() -> list[QueueRef]:
 
 
 async def find_queue(alias: str, key: str) -> QueueRef:
-    """The queue named by a URL's connection alias and `<prefix>:<name>`."""
+    """The queue named by a URL's connection alias and `<prefix>:<name>`.
+
+    Only a queue inside the connection's configured prefixes (or queue list) and confirmed as a
+    BullMQ queue is found. A queue created since the last SCAN is confirmed with one O(1) read and
+    not added to the listing: what one URL opens never changes what the overview shows others.
+    """
     try:
         wanted = QueueRef.from_key(alias, key)
     except ValueError as exc:
         raise UnknownQueue(key) from exc
     found = directory(alias)
-    queues = await found.get()
-    if wanted in queues:
+    if not in_scope(found.settings, wanted):
+        raise UnknownQueue(key)
+    if wanted in await found.get():
         return wanted
-    # A queue created since the last SCAN: check its own keys (O(1)), never a new SCAN per 404.
     if not found.settings.queues and await confirm(client(alias), [wanted]):
-        found.add(wanted)
         return wanted
     raise UnknownQueue(key)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from channels.routing import URLRouter
 from django.urls import URLPattern, path
 
+from dashboard import converters  # noqa: F401 - registers the queue key converter
 from dashboard.consumers import JobConsumer, OverviewConsumer, QueueConsumer
 
 websocket_urlpatterns = [
     path("", OverviewConsumer.as_asgi(), name="live-overview"),
-    path("<str:connection>/<str:queue_key>/", QueueConsumer.as_asgi(), name="live-queue"),
-    path("<str:connection>/<str:queue_key>/jobs/<path:job_id>", JobConsumer.as_asgi(), name="live-job"),
+    path("<str:connection>/<bullmq_queue:queue_key>/", QueueConsumer.as_asgi(), name="live-queue"),
+    path("<str:connection>/<bullmq_queue:queue_key>/job/", JobConsumer.as_asgi(), name="live-job"),
 ]
 
 

@@ -6,11 +6,12 @@ from typing import Any
 
 from dashboard import links
 from queues.jobs import resolve_job_key
-from queues.models import JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
+from queues.keys import not_a_job
+from queues.models import ChildRef, JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
 
 
 def queue_json(counts: QueueCounts) -> dict[str, Any]:
-    """One queue with its counts."""
+    """One queue with its counts; `problem` says what is wrong with its keys (or null)."""
     queue = counts.queue
     return {
         "name": queue.name,
@@ -19,6 +20,7 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "key": queue.key,
         "paused": counts.paused,
         "counts": counts.counts,
+        "problem": counts.problem or None,
         "api_url": links.queue_api_url(queue),
         "html_url": links.queue_url(queue),
     }
@@ -29,8 +31,10 @@ def queue_detail_json(counts: QueueCounts, actions: dict[str, str]) -> dict[str,
     return {**queue_json(counts), "jobs_url": links.jobs_api_url(counts.queue), "actions": actions}
 
 
-def summary_json(job: JobSummary, api_url: str) -> dict[str, Any]:
-    """One row of a job list."""
+def summary_json(job: JobSummary, api_url: str | None) -> dict[str, Any]:
+    """One row of a job list; a row that is not a job says why, and has no URL."""
+    if job.problem:
+        return {"id": job.id, "problem": job.problem, "api_url": None}
     return {
         "id": job.id,
         "name": job.name,
@@ -49,11 +53,12 @@ def page_json(page: JobPage) -> dict[str, Any]:
     api_url = links.job_api_urls(page.queue)
     return {
         "state": page.state,
+        "problem": page.problem or None,
         "total": page.total,
         "page": page.page,
         "per_page": page.per_page,
         "pages": page.pages,
-        "jobs": [summary_json(job, api_url(job.id)) for job in page.jobs],
+        "jobs": [summary_json(job, None if job.problem else api_url(job.id)) for job in page.jobs],
     }
 
 
@@ -88,15 +93,14 @@ def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) 
         "processedBy": job.processed_by or None,
         "logs": {"count": job.logs.count, "items": job.logs.items},
         "parent": parent_json(job, known),
-        "children": [
-            child_json(child.job_key, child.processed, child.failed, known) for child in job.children
-        ],
+        "children": [child_json(child, known) for child in job.children],
         "childrenCounts": job.children_counts,
         "truncated": {
             name: {"size": size, "raw_url": links.raw_field_url(queue, job.id, name)}
             for name, size in truncated.items()
         },
         "extra": {name: value.value for name, value in job.extra_fields.items()},
+        "hiddenFields": job.hidden_fields,
         "actions": actions,
         "api_url": links.job_api_url(queue, job.id),
         "html_url": links.job_url(queue, job.id),
@@ -112,16 +116,16 @@ def parent_json(job: JobDetail, known: list[QueueRef]) -> dict[str, Any] | None:
         parent_queue = QueueRef.from_key(job.queue.connection, job.parent.queue_key)
     except ValueError:
         return result
-    if parent_queue in known:
+    if parent_queue in known and not_a_job(job.parent.job_id) is None:
         result["api_url"] = links.job_api_url(parent_queue, job.parent.job_id)
         result["html_url"] = links.job_url(parent_queue, job.parent.job_id)
     return result
 
 
-def child_json(key: str, processed: bool, failed: bool, known: list[QueueRef]) -> dict[str, Any]:
-    """A flow child with links when its queue is known."""
-    result: dict[str, Any] = {"key": key, "processed": processed, "failed": failed}
-    resolved = resolve_job_key(known, key)
+def child_json(child: ChildRef, known: list[QueueRef]) -> dict[str, Any]:
+    """A flow child with links when its queue is known and its key can be linked."""
+    result: dict[str, Any] = {"key": child.job_key, "processed": child.processed, "failed": child.failed}
+    resolved = resolve_job_key(known, child.job_key) if child.addressable else None
     if resolved is not None:
         queue, job_id = resolved
         result.update(

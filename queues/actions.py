@@ -2,7 +2,9 @@
 
 Nothing here edits a key by hand, so Node and Python workers keep working on the same queues. Each
 script checks the job's state atomically; when it says the job moved on (a worker took it, another
-operator removed it) the call raises `Conflict` and nothing has changed.
+operator removed it) the call raises `Conflict` and nothing has changed. Writes go over the
+connection's own write client (`queues.connections.writer_client_for`): the configured URL, timeouts,
+TLS and ACL options, and no retries, so a write whose answer is lost is never sent twice.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bullmq import Job, Queue
+from bullmq import Queue
 
-from queues.connections import ConnectionSettings
-from queues.models import QueueRef
+from queues.connections import ConnectionSettings, writer_client_for
+from queues.jobs import fetch_job_state
+from queues.keys import new_job_id_problem
+from queues.models import NotAJob, QueueRef
+from queues.parsing import integer, text
+from queues.scripts import script
 
 # Jobs a batch script call moves or deletes at once: large enough to be quick, small enough that
 # one call never blocks Redis for long (BullMQ itself uses 1000).
@@ -26,8 +32,15 @@ CLEANABLE_STATES = ("completed", "failed", "delayed", "waiting", "prioritized")
 RETRYABLE_STATES = ("failed", "completed")
 EDITABLE_STATES = ("waiting", "delayed", "failed", "prioritized")
 PRIORITY_STATES = ("waiting", "prioritized")
+PROMOTABLE_STATES = ("delayed",)
 # BullMQ's limit for priorities (2 ** 21).
 MAX_PRIORITY = 2_097_152
+# The most of a job's data or options an action reads to copy or re-add it.
+MAX_COPIED_BYTES = 16 * 1024 * 1024
+# BullMQ's removeJob answer for the current run of a job scheduler, which it does not remove.
+SCHEDULER_JOB = -8
+
+JOB_PAYLOAD = script("job_payload")
 
 Progress = Callable[[int], Awaitable[None]]
 
@@ -50,14 +63,103 @@ class Outcome:
     job_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CleanRequest:
+    """A valid clean: jobs of `state` older than `grace_ms`, at most `limit` (0 = all)."""
+
+    state: str
+    grace_ms: int
+    limit: int
+
+    def __post_init__(self) -> None:
+        if self.state not in CLEANABLE_STATES:
+            raise Invalid(f"state must be one of {', '.join(CLEANABLE_STATES)}.")
+        if self.grace_ms < 0 or self.limit < 0:
+            raise Invalid("grace and limit must not be negative.")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A valid job to add: name, JSON data and the options a user may set."""
+
+    name: str
+    data: Any
+    opts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise Invalid("name is required.")
+        check_json(self.data)
+
+
+def check_retry_state(state: str) -> str:
+    """`state` when jobs can be retried from it."""
+    if state not in RETRYABLE_STATES:
+        raise Invalid("state must be failed or completed.")
+    return state
+
+
+def check_priority(priority: int) -> int:
+    """`priority` when BullMQ accepts it."""
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise Invalid(f"priority must be between 0 and {MAX_PRIORITY}.")
+    return priority
+
+
+# Options a duplicate keeps; ids, timestamps and parent links belong to the original only.
+COPIED_OPTIONS = frozenset({"attempts", "backoff", "priority", "removeOnComplete", "removeOnFail", "lifo"})
+ADD_OPTIONS = {"delay": int, "priority": int, "attempts": int, "jobId": str, "lifo": bool}
+
+
+def job_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The options a user may set when adding a job, validated (a custom jobId as Node BullMQ and the
+    queue's own key names allow it)."""
+    clean: dict[str, Any] = {}
+    for name, value in opts.items():
+        if value in (None, ""):
+            continue
+        kind = ADD_OPTIONS.get(name)
+        if kind is None:
+            raise Invalid(f"Unknown job option {name!r}; use {', '.join(ADD_OPTIONS)}.")
+        if kind is str and not isinstance(value, str):
+            raise Invalid(f"{name} must be a string.")
+        try:
+            clean[name] = kind(value)
+        except (TypeError, ValueError):
+            raise Invalid(f"{name} must be {kind.__name__}.") from None
+    if clean.get("delay", 0) < 0 or clean.get("attempts", 1) < 1:
+        raise Invalid("delay must be ≥ 0 and attempts ≥ 1.")
+    check_priority(clean.get("priority", 0))
+    if "jobId" in clean:
+        problem = new_job_id_problem(clean["jobId"])
+        if problem is not None:
+            raise Invalid(problem)
+    return clean
+
+
+def check_json(data: Any) -> None:
+    """Refuse values JSON cannot carry (NaN, infinities) before they reach a script."""
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise Invalid(f"data is not valid JSON: {exc}") from exc
+
+
 @asynccontextmanager
 async def writer(settings: ConnectionSettings, queue: QueueRef) -> AsyncIterator[QueueWriter]:
-    """A QueueWriter with its own BullMQ connection, closed when the block ends."""
-    bullmq_queue = Queue(queue.name, {"connection": settings.url, "prefix": queue.prefix})
-    try:
-        yield QueueWriter(queue, bullmq_queue)
-    finally:
-        await bullmq_queue.close()
+    """A QueueWriter on the connection's shared write client."""
+    # The bullmq Queue only wraps the client (its scripts are registered on it); closing it would
+    # close the shared client, so it is dropped instead.
+    bullmq_queue = Queue(queue.name, {"connection": writer_client_for(settings), "prefix": queue.prefix})
+    yield QueueWriter(queue, bullmq_queue)
+
+
+@dataclass(frozen=True)
+class _JobHandle:
+    """What BullMQ's reprocessJob reads of a Job: its id and options."""
+
+    id: str
+    opts: dict[str, Any]
 
 
 class QueueWriter:
@@ -67,43 +169,62 @@ class QueueWriter:
         self.queue = queue
         self.bullmq = bullmq_queue
 
+    @property
+    def client(self) -> Any:
+        """The write client (replies decoded as str)."""
+        return self.bullmq.client
+
     async def state(self, job_id: str) -> str:
-        """The job's state as BullMQ's getState script reports it ("unknown" when it is gone)."""
-        state = await self.bullmq.getJobState(job_id)
-        return str(state)
+        """The job's state, bounded like the pages read it; NotAJob for a key that is no job."""
+        state = await fetch_job_state(self.client, self.queue, job_id)
+        if state == "not-a-job":
+            raise NotAJob(f"{job_id!r} does not name a job of {self.queue.key}.")
+        return state
 
     async def require_state(self, job_id: str, allowed: tuple[str, ...]) -> str:
         """The job's state, or Conflict when it is not one of `allowed`."""
         state = await self.state(job_id)
-        if state == "unknown":
+        if state in ("none", "unknown"):
             raise Conflict(f"Job {job_id} no longer exists.")
         if state not in allowed:
             raise Conflict(f"Job {job_id} is {state} now; this needs it {' or '.join(allowed)}.")
         return state
 
+    async def _fields(self, job_id: str, *names: str) -> list[str | None]:
+        """Some fields of a job's hash, read boundedly; None for a value over MAX_COPIED_BYTES."""
+        reply = await JOB_PAYLOAD.call(self.client, [self.queue.job_key(job_id)], [MAX_COPIED_BYTES, *names])
+        if not reply:
+            raise Conflict(f"Job {job_id} no longer exists.")
+        return [None if value is None else text(value) for value in reply]
+
+    async def _opts(self, job_id: str) -> dict[str, Any]:
+        (raw,) = await self._fields(job_id, "opts")
+        return _json_object(raw)
+
     async def retry(self, job_id: str) -> Outcome:
         """Move a failed or completed job back to wait (BullMQ reprocessJob)."""
         state = await self.require_state(job_id, RETRYABLE_STATES)
-        job = await Job.fromId(self.bullmq, job_id)
-        if job is None:
-            raise Conflict(f"Job {job_id} no longer exists.")
+        opts = await self._opts(job_id)
         try:
-            await job.retry(state)
-        except Exception as exc:  # the script refuses a job that left `state` meanwhile
-            raise Conflict(f"Job {job_id} could not be retried: {exc}") from exc
+            await self.bullmq.backend.reprocessJob(_JobHandle(job_id, opts), state, {})
+        except TypeError as exc:  # BullMQ's finishedErrors: the job left `state` meanwhile
+            raise Conflict(f"Job {job_id} could not be retried: {str(exc).split('. ')[0]}.") from exc
         return Outcome(1, 0, f"Job {job_id} moved from {state} to waiting.", (job_id,))
 
     async def remove(self, job_id: str, remove_children: bool = True) -> Outcome:
         """Remove a job, its logs and (by BullMQ's choice) its children (BullMQ removeJob)."""
-        if await self.state(job_id) == "unknown":
+        if await self.state(job_id) == "none":
             raise Conflict(f"Job {job_id} no longer exists.")
-        removed = await self.bullmq.remove(job_id, {"removeChildren": remove_children})
+        removed = integer(await self.bullmq.remove(job_id, {"removeChildren": remove_children}))
+        if removed == SCHEDULER_JOB:
+            raise Conflict(f"Job {job_id} is the next run of a job scheduler; remove the scheduler instead.")
         if not removed:
             raise Conflict(f"Job {job_id} is locked by a worker and was not removed.")
         return Outcome(1, 0, f"Job {job_id} removed.", (job_id,))
 
     async def promote(self, job_id: str) -> Outcome:
         """Move a delayed job to wait now (BullMQ promote)."""
+        await self.require_state(job_id, PROMOTABLE_STATES)
         try:
             await self.bullmq.backend.promote(job_id)
         except TypeError as exc:  # BullMQ's finishedErrors: missing or not delayed
@@ -112,8 +233,7 @@ class QueueWriter:
 
     async def change_priority(self, job_id: str, priority: int) -> Outcome:
         """Give a waiting job a new priority (BullMQ changePriority)."""
-        if not 0 <= priority <= MAX_PRIORITY:
-            raise Invalid(f"priority must be between 0 and {MAX_PRIORITY}.")
+        check_priority(priority)
         await self.require_state(job_id, PRIORITY_STATES)
         try:
             await self.bullmq.backend.changePriority(job_id, priority, False)
@@ -131,22 +251,33 @@ class QueueWriter:
             raise Conflict(str(exc).split(". ")[0] + ".") from exc
         return Outcome(1, 0, f"Data of job {job_id} updated.", (job_id,))
 
-    async def add(self, name: str, data: Any, opts: dict[str, Any]) -> Outcome:
-        """Add a new job (BullMQ addStandardJob / addDelayedJob / addPrioritizedJob)."""
-        check_json(data)
-        job = await self.bullmq.add(name, data, job_options(opts))
-        return Outcome(1, 0, f"Job {job.id} added.", (str(job.id),))
+    async def add(self, job: NewJob, copied_opts: dict[str, Any] | None = None) -> Outcome:
+        """Add a new job (BullMQ addStandardJob / addDelayedJob / addPrioritizedJob); `copied_opts` are
+        options taken over from another job as they are."""
+        opts = {**(copied_opts or {}), **job_options(job.opts)}
+        custom_id = opts.get("jobId")
+        if custom_id is not None and await self.client.exists(self.queue.job_key(custom_id)):
+            message = f"A job with id {custom_id} already exists in {self.queue.key}; nothing was added."
+            raise Conflict(message)
+        added = await self.bullmq.add(job.name, job.data, opts)
+        return Outcome(1, 0, f"Job {added.id} added.", (str(added.id),))
 
-    async def duplicate(self, job_id: str, data: Any | None = None) -> Outcome:
-        """Add a copy of a job (same name and options, optionally new data) with a new id."""
-        job = await Job.fromId(self.bullmq, job_id)
-        if job is None:
-            raise Conflict(f"Job {job_id} no longer exists.")
-        opts = {key: value for key, value in dict(job.opts).items() if key in COPIED_OPTIONS}
-        new_data = job.data if data is None else data
-        check_json(new_data)
-        copy = await self.bullmq.add(job.name, new_data, opts)
-        return Outcome(1, 0, f"Job {job_id} duplicated as {copy.id}.", (str(copy.id),))
+    async def duplicate(self, job_id: str, data: Any | None = None, new_id: str | None = None) -> Outcome:
+        """Add a copy of a job (same name and retry options, optionally new data and a chosen id)."""
+        own_opts: dict[str, Any] = {"jobId": new_id} if new_id else {}
+        job_options(own_opts)  # refuses ids BullMQ or the queue's keys cannot take, before any read
+        name, raw_data, raw_opts = await self._fields(job_id, "name", "data", "opts")
+        if data is None:
+            if raw_data is None:
+                raise Invalid(f"The data of job {job_id} is too large to copy here; give the copy new data.")
+            try:
+                data = json.loads(raw_data) if raw_data else None
+            except (ValueError, RecursionError):
+                message = f"The data of job {job_id} is not valid JSON; give the copy new data."
+                raise Invalid(message) from None
+        copied = {key: value for key, value in _json_object(raw_opts).items() if key in COPIED_OPTIONS}
+        outcome = await self.add(NewJob(name or job_id, data, own_opts), copied)
+        return Outcome(1, 0, f"Job {job_id} duplicated as {outcome.job_ids[0]}.", outcome.job_ids)
 
     async def pause(self) -> Outcome:
         """Pause the queue: workers take no new jobs (BullMQ pause)."""
@@ -158,32 +289,27 @@ class QueueWriter:
         await self.bullmq.resume()
         return Outcome(1, 0, f"Queue {self.queue.name} resumed.")
 
-    async def clean(self, state: str, grace_ms: int, limit: int, progress: Progress | None = None) -> Outcome:
+    async def clean(self, request: CleanRequest, progress: Progress | None = None) -> Outcome:
         """Remove up to `limit` jobs older than `grace_ms` from a state, in batches (cleanJobsInSet)."""
-        if state not in CLEANABLE_STATES:
-            raise Invalid(f"state must be one of {', '.join(CLEANABLE_STATES)}.")
-        if grace_ms < 0 or limit < 0:
-            raise Invalid("grace and limit must not be negative.")
-        key_type = "wait" if state == "waiting" else state
+        key_type = "wait" if request.state == "waiting" else request.state
         removed: list[str] = []
         # limit 0 means "all": go batch by batch so no single script call runs long.
-        remaining = limit if limit else math.inf
+        remaining = request.limit if request.limit else math.inf
         while remaining > 0:
             batch = int(min(BATCH_SIZE, remaining))
-            ids = await self.bullmq.clean(grace_ms, batch, key_type)
+            ids = await self.bullmq.clean(request.grace_ms, batch, key_type)
             removed.extend(str(job_id) for job_id in ids)
             remaining -= len(ids)
             if progress is not None:
                 await progress(len(removed))
             if len(ids) < batch:
                 break
-        message = f"Removed {len(removed)} {state} jobs from {self.queue.name}."
+        message = f"Removed {len(removed)} {request.state} jobs from {self.queue.name}."
         return Outcome(len(removed), 0, message, tuple(removed))
 
     async def retry_all(self, state: str = "failed", progress: Progress | None = None) -> Outcome:
         """Move every failed (or completed) job back to wait, 1000 per script call (moveJobsToWait)."""
-        if state not in RETRYABLE_STATES:
-            raise Invalid("state must be failed or completed.")
+        check_retry_state(state)
         return await self._move_all(
             state, progress, lambda: self.bullmq.backend.retryJobs(state, BATCH_SIZE, 0)
         )
@@ -196,66 +322,42 @@ class QueueWriter:
         self, state: str, progress: Progress | None, step: Callable[[], Awaitable[Any]]
     ) -> Outcome:
         key = self.queue.key_prefix + state
-        client = self.bullmq.client
-        before = int(await client.zcard(key))
+        before = int(await self.client.zcard(key))
         while True:
             cursor = await step()
             if progress is not None:
-                await progress(before - int(await client.zcard(key)))
+                await progress(before - int(await self.client.zcard(key)))
             if not cursor:
                 break
-        moved = before - int(await client.zcard(key))
-        return Outcome(
-            max(moved, 0), 0, f"Moved {max(moved, 0)} {state} jobs of {self.queue.name} to waiting."
-        )
+        moved = max(before - int(await self.client.zcard(key)), 0)
+        return Outcome(moved, 0, f"Moved {moved} {state} jobs of {self.queue.name} to waiting.")
 
     async def drain(self, delayed: bool = True) -> Outcome:
         """Remove all waiting (and delayed) jobs; active, completed and failed stay (BullMQ drain)."""
-        client = self.bullmq.client
         keys = [self.queue.key_prefix + suffix for suffix in ("wait", "prioritized", "delayed")]
-        before = [int(await client.llen(keys[0])), *[int(await client.zcard(key)) for key in keys[1:]]]
+        before = await self._sizes(keys)
         await self.bullmq.drain(delayed)
-        after = [int(await client.llen(keys[0])), *[int(await client.zcard(key)) for key in keys[1:]]]
-        removed = sum(before) - sum(after)
-        return Outcome(max(removed, 0), 0, f"Drained {max(removed, 0)} jobs from {self.queue.name}.")
+        removed = max(before - await self._sizes(keys), 0)
+        return Outcome(removed, 0, f"Drained {removed} jobs from {self.queue.name}.")
+
+    async def _sizes(self, keys: list[str]) -> int:
+        return int(await self.client.llen(keys[0])) + sum([int(await self.client.zcard(k)) for k in keys[1:]])
 
     async def obliterate(self, force: bool = False) -> Outcome:
         """Delete the queue and all its jobs, in batches (BullMQ obliterate; pauses it first)."""
         try:
             await self.bullmq.obliterate(force)
-        except Exception as exc:  # BullMQ refuses with active jobs unless forced
-            raise Conflict(str(exc)) from exc
+        except Exception as exc:
+            if type(exc) is not Exception:  # Redis errors and the like: not BullMQ's refusal
+                raise
+            raise Conflict(str(exc)) from exc  # BullMQ refuses with active jobs unless forced
         return Outcome(1, 0, f"Queue {self.queue.name} obliterated.")
 
 
-# Options a duplicate keeps; ids, timestamps and parent links belong to the original only.
-COPIED_OPTIONS = frozenset({"attempts", "backoff", "priority", "removeOnComplete", "removeOnFail", "lifo"})
-ADD_OPTIONS = {"delay": int, "priority": int, "attempts": int, "jobId": str, "lifo": bool}
-
-
-def job_options(opts: dict[str, Any]) -> dict[str, Any]:
-    """The options a user may set when adding a job, validated."""
-    clean: dict[str, Any] = {}
-    for name, value in opts.items():
-        if value in (None, ""):
-            continue
-        kind = ADD_OPTIONS.get(name)
-        if kind is None:
-            raise Invalid(f"Unknown job option {name!r}; use {', '.join(ADD_OPTIONS)}.")
-        try:
-            clean[name] = kind(value)
-        except (TypeError, ValueError):
-            raise Invalid(f"{name} must be {kind.__name__}.") from None
-    if clean.get("delay", 0) < 0 or clean.get("attempts", 1) < 1:
-        raise Invalid("delay must be ≥ 0 and attempts ≥ 1.")
-    if not 0 <= clean.get("priority", 0) <= MAX_PRIORITY:
-        raise Invalid(f"priority must be between 0 and {MAX_PRIORITY}.")
-    return clean
-
-
-def check_json(data: Any) -> None:
-    """Refuse values JSON cannot carry (NaN, infinities) before they reach a script."""
+def _json_object(raw: str | None) -> dict[str, Any]:
+    """A JSON object field written by another program; {} when it is missing, too long or malformed."""
     try:
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise Invalid(f"data is not valid JSON: {exc}") from exc
+        parsed = json.loads(raw) if raw else {}
+    except (ValueError, RecursionError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

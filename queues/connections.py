@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from queues.models import QueueRef
 
@@ -17,7 +22,7 @@ class ConnectionSettings:
     """Where one named Redis is and which of its queues the dashboard shows."""
 
     alias: str
-    url: str
+    url: str = field(repr=False)  # may hold a password: see safe_url
     # Discovery only looks under these prefixes when given (`bull`, `{tenant-a}` ...).
     prefixes: tuple[str, ...] = ()
     # An explicit list of `<prefix>:<name>` replaces discovery altogether.
@@ -49,29 +54,69 @@ def redacted_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, ""))
 
 
+class PoolBusy(RedisError):
+    """Every connection of the dashboard's pool for this Redis is in use: the dashboard is busy, Redis
+    may be fine. Raised after a bounded wait instead of opening more connections."""
+
+
+class BoundedPool(BlockingConnectionPool):
+    """A connection pool that waits a bounded time for a free connection, then raises PoolBusy."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        """A free connection, or PoolBusy after `timeout` seconds."""
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except RedisConnectionError as exc:
+            if isinstance(exc.__cause__, asyncio.TimeoutError | TimeoutError):
+                raise PoolBusy(
+                    f"All {self.max_connections} of the dashboard's connections to this Redis are in use;"
+                    " try again in a moment."
+                ) from exc
+            raise
+
+
 # redis.asyncio pools belong to the loop that created them; daphne has one loop, tests have many.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ConnectionSettings, Redis]] = (
-    weakref.WeakKeyDictionary()
-)
+_Clients = dict[tuple[ConnectionSettings, bool], Redis]
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clients] = weakref.WeakKeyDictionary()
+
+
+def _new_client(settings: ConnectionSettings, *, writes: bool) -> Redis:
+    # Reads may be repeated once after a dropped connection (a restarted Redis); writes never are:
+    # a write whose answer was lost may have run, and running it again could add a job twice.
+    retries = 0 if writes else 1
+    retry = Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,))
+    pool = BoundedPool.from_url(
+        settings.url,
+        decode_responses=writes,  # the bullmq package reads its replies as str
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.connect_timeout,
+        max_connections=settings.max_connections,
+        timeout=settings.connect_timeout,  # the pool's wait for a free connection
+        health_check_interval=30,
+        client_name="bullmq-dashboard-writer" if writes else "bullmq-dashboard",
+        retry=retry,
+        **settings.options,
+    )
+    return Redis.from_pool(pool)
 
 
 def client_for(settings: ConnectionSettings) -> Redis:
-    """The shared client of this alias on the running loop (created on first use)."""
+    """The shared read client of this alias on the running loop (created on first use)."""
+    return _shared(settings, writes=False)
+
+
+def writer_client_for(settings: ConnectionSettings) -> Redis:
+    """The shared write client of this alias on the running loop: the same URL, timeouts, TLS and ACL
+    options as reads, replies decoded as the bullmq package expects, and no retries."""
+    return _shared(settings, writes=True)
+
+
+def _shared(settings: ConnectionSettings, *, writes: bool) -> Redis:
     loop = asyncio.get_running_loop()
     per_loop = _clients.setdefault(loop, {})
-    client = per_loop.get(settings)
+    client = per_loop.get((settings, writes))
     if client is None:
-        client = Redis.from_url(
-            settings.url,
-            decode_responses=False,
-            socket_timeout=settings.socket_timeout,
-            socket_connect_timeout=settings.connect_timeout,
-            max_connections=settings.max_connections,
-            health_check_interval=30,
-            client_name="bullmq-dashboard",
-            **settings.options,  # type: ignore[arg-type]
-        )
-        per_loop[settings] = client
+        client = per_loop[(settings, writes)] = _new_client(settings, writes=writes)
     return client
 
 

@@ -14,7 +14,11 @@ COUNTS = script("counts")
 
 
 async def fetch_counts(client: Redis, queues: list[QueueRef]) -> list[QueueCounts]:
-    """Counts per state and the paused flag of each queue, in the order given."""
+    """Counts per state and the paused flag of each queue, in the order given.
+
+    An error reply for one queue (a key another program broke) becomes that queue's `error`; the
+    others are read as usual. Only a Redis that cannot be reached fails the whole call.
+    """
     if not queues:
         return []
 
@@ -22,13 +26,24 @@ async def fetch_counts(client: Redis, queues: list[QueueRef]) -> list[QueueCount
         for queue in queues:
             COUNTS.queue(pipe, [queue.key_prefix], [])
 
-    replies = await run_pipeline(client, build, [COUNTS])
-    return [parse_counts(queue, reply) for queue, reply in zip(queues, replies, strict=True)]
+    replies = await run_pipeline(client, build, [COUNTS], per_command_errors=True)
+    return [
+        QueueCounts.failed(queue, f"Redis answered with an error: {reply}")
+        if isinstance(reply, Exception)
+        else parse_counts(queue, reply)
+        for queue, reply in zip(queues, replies, strict=True)
+    ]
 
 
 def parse_counts(queue: QueueRef, reply: list[object]) -> QueueCounts:
     """A QueueCounts from one reply of counts.lua."""
+    states = len(STATE_KEYS)
     counts = {state.name: integer(value) or 0 for state, value in zip(STATE_KEYS, reply, strict=False)}
-    paused_flag = text(reply[len(STATE_KEYS)]) if len(reply) > len(STATE_KEYS) else ""
-    version = text(reply[len(STATE_KEYS) + 1]) if len(reply) > len(STATE_KEYS) + 1 else ""
-    return QueueCounts(queue, counts, paused=paused_flag not in ("", "0"), version=version)
+    paused_flag = text(reply[states]) if len(reply) > states else ""
+    version = text(reply[states + 1]) if len(reply) > states + 1 else ""
+    tail = reply[states + 2] if len(reply) > states + 2 else None
+    flat: list[object] = tail if isinstance(tail, list) else []
+    broken = tuple((text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat) - 1, 2))
+    return QueueCounts(
+        queue, counts, paused=paused_flag not in ("", "0"), version=version, broken_keys=broken
+    )

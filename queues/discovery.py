@@ -39,29 +39,36 @@ async def scan_queues(client: Redis, settings: ConnectionSettings) -> list[Queue
     for pattern in patterns:
         async for raw_key in client.scan_iter(match=pattern, count=SCAN_COUNT, _type="HASH"):
             queue = candidate_from_meta_key(settings.alias, text(raw_key))
-            if queue is not None and (not settings.prefixes or queue.prefix in settings.prefixes):
+            if queue is not None and in_scope(settings, queue):
                 candidates.add(queue)
     return sorted(await confirm(client, sorted(candidates)))
 
 
 async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
-    """Keep candidates whose meta hash looks like a queue's, not a job whose custom id ends in `:meta`."""
+    """Keep the candidates that are BullMQ queues: their `meta` is a hash holding BullMQ's meta fields.
+
+    A job whose custom id ends in `:meta` has a hash there too, with a `timestamp`; another program's
+    `<x>:<y>:id` or `<x>:<y>:events` key next to nothing else makes no queue. Keys are only probed by
+    name with HMGET (a key of another type answers with an error, which means "not a queue").
+    """
     if not candidates:
         return []
     pipe = client.pipeline(transaction=False)
     for queue in candidates:
-        meta = f"{queue.key_prefix}meta"
-        pipe.hmget(meta, ["timestamp", "data", *META_FIELDS])
-        pipe.exists(f"{queue.key_prefix}id", f"{queue.key_prefix}events")
-    replies = await pipe.execute()
-    confirmed = []
-    for index, queue in enumerate(candidates):
-        fields, sibling_keys = replies[2 * index], replies[2 * index + 1]
-        looks_like_job = fields[0] is not None and fields[1] is not None
-        has_meta_fields = any(value is not None for value in fields[2:])
-        if not looks_like_job and (has_meta_fields or sibling_keys):
-            confirmed.append(queue)
-    return confirmed
+        pipe.hmget(f"{queue.key_prefix}meta", ["timestamp", *META_FIELDS])
+    replies = await pipe.execute(raise_on_error=False)
+    return [
+        queue
+        for queue, fields in zip(candidates, replies, strict=True)
+        if isinstance(fields, list) and fields[0] is None and any(value is not None for value in fields[1:])
+    ]
+
+
+def in_scope(settings: ConnectionSettings, queue: QueueRef) -> bool:
+    """True when the connection's settings let the dashboard show this queue (prefixes, queue list)."""
+    if settings.queues:
+        return queue.key in settings.queues
+    return not settings.prefixes or queue.prefix in settings.prefixes
 
 
 def _glob_escape(value: str) -> str:
@@ -87,11 +94,6 @@ class Directory:
         elif time.monotonic() - self.scanned_at > self.interval:
             self._refresh_in_background()
         return list(self.queues or [])
-
-    def add(self, queue: QueueRef) -> None:
-        """Remember a queue confirmed outside a SCAN until the next SCAN replaces the list."""
-        if self.queues is not None and queue not in self.queues:
-            self.queues = sorted([*self.queues, queue])
 
     async def refresh(self) -> None:
         """Run one SCAN pass now and replace the cached list."""

@@ -9,24 +9,28 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from queues.counts import COUNTS, parse_counts
+from queues.keys import not_a_job
 from queues.models import (
     ChildRef,
     JobDetail,
     JobPage,
     JobSummary,
     LogPage,
+    NotAJob,
     ParentRef,
     QueueCounts,
     QueueRef,
     Text,
 )
-from queues.parsing import cut_text, first_line, integer, json_value, progress, text
+from queues.parsing import cut_text, first_line, identifier, integer, json_value, progress, text
 from queues.scripts import run_pipeline, script
 from queues.states import state_key
 
 JOB_PAGE = script("job_page")
 JOB_DETAIL = script("job_detail")
 LOGS = script("logs")
+RAW_FIELD = script("raw_field")
+JOB_STATE = script("job_state")
 
 SUMMARY_FIELDS = (
     "name",
@@ -72,12 +76,16 @@ MAX_STATE_SCAN = 100_000
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """How much of each value a read may bring over the wire."""
+    """How much one read may bring over the wire, whatever the keys hold (see docs/security.md)."""
 
     display_bytes: int = 65536
     summary_bytes: int = 512
     log_page_size: int = 100
     max_children: int = 100
+    # A BullMQ job has about 20 fields; a hash with more is read by the known field names only.
+    max_fields: int = 100
+    # The "open the full value" link serves at most this many bytes of one field.
+    raw_bytes: int = 16 * 1024 * 1024
 
 
 def _page_args(state: str, page: int, per_page: int, limits: ReadLimits) -> list[Any]:
@@ -94,6 +102,10 @@ def _page_args(state: str, page: int, per_page: int, limits: ReadLimits) -> list
 
 
 def _job_page(queue: QueueRef, state: str, page: int, per_page: int, reply: list[Any]) -> JobPage:
+    if reply[0] is None or reply[0] is False:
+        key = queue.key_prefix + state_key(state).suffix
+        problem = f"{key} is a {text(reply[1])}, not what BullMQ keeps there; its jobs cannot be listed."
+        return JobPage(queue, state, page, per_page, 0, [], problem=problem)
     total = integer(reply[0]) or 0
     return JobPage(queue, state, page, per_page, total, [parse_summary(row) for row in reply[1:]])
 
@@ -119,9 +131,27 @@ async def fetch_queue_page(
     return parse_counts(queue, counts_reply), _job_page(queue, state, page, per_page, page_reply)
 
 
+def summary_problem(job_id: str, utf8: bool, values: object, key_type: object) -> str:
+    """Why a row of a state's list is not a job that can be opened or acted on, or ""."""
+    if not utf8:
+        return "Its id is not valid UTF-8, so it cannot be addressed from here."
+    reason = not_a_job(job_id)
+    if reason is not None:
+        return reason
+    if not isinstance(values, list):
+        return f"Its key is a {text(key_type)}, not a job's hash."
+    if len(values) > 1 and values[1] in (None, False):
+        return "Its hash has no timestamp field: BullMQ did not write it as a job."
+    return ""
+
+
 def parse_summary(row: list[Any]) -> JobSummary:
     """A JobSummary from one row of job_page.lua: id, summary values, opts.attempts."""
-    job_id, values, attempts = row[0], row[1], row[2] if len(row) > 2 else None
+    raw_id, raw_values = row[0], row[1]
+    attempts = row[2] if len(row) > 2 else None
+    job_id, utf8 = identifier(raw_id)
+    problem = summary_problem(job_id, utf8, raw_values, row[3] if len(row) > 3 else "")
+    values = raw_values if isinstance(raw_values, list) else []
     # In SUMMARY_FIELDS order; a short row (it should not happen) leaves the rest missing.
     padded = [*values[: len(SUMMARY_FIELDS)], *[None] * (len(SUMMARY_FIELDS) - len(values))]
     name, timestamp, processed_on, finished_on, atm, old_atm, job_progress, delay, priority, reason = padded
@@ -129,7 +159,8 @@ def parse_summary(row: list[Any]) -> JobSummary:
     if attempts_made is None:
         attempts_made = integer(old_atm) or 0
     return JobSummary(
-        id=text(job_id),
+        problem=problem,
+        id=job_id,
         name=text(name),
         timestamp=integer(timestamp),
         processed_on=integer(processed_on),
@@ -150,7 +181,12 @@ async def fetch_job(
     limits: ReadLimits,
     log_page: int = 1,
 ) -> JobDetail | None:
-    """A job's detail, state, first logs page and children in one round trip; None if it is gone."""
+    """A job's detail, state, first logs page and children in one round trip; None if it is gone.
+
+    NotAJob when the id names one of the queue's own keys (decided before anything is read) or a key
+    that is not a job's hash (decided inside Redis before its contents are read).
+    """
+    queue.job_key(job_id)  # NotAJob for the queue's own key names
     log_start = (log_page - 1) * limits.log_page_size
     reply = await JOB_DETAIL.call(
         client,
@@ -162,10 +198,14 @@ async def fetch_job(
             log_start + limits.log_page_size - 1,
             limits.max_children,
             MAX_STATE_SCAN,
+            limits.max_fields,
+            *sorted(KNOWN_FIELDS),
         ],
     )
     if reply is None:
         return None
+    if reply and text(reply[0]) == "not-a-job":
+        raise NotAJob(f"{job_id!r} names {text(reply[1])}, not a job.")
     return parse_detail(queue, job_id, reply, limits, log_start)
 
 
@@ -173,7 +213,8 @@ def parse_detail(
     queue: QueueRef, job_id: str, reply: list[Any], limits: ReadLimits, log_start: int = 0
 ) -> JobDetail:
     """A JobDetail from the reply of job_detail.lua."""
-    state, flat, log_count, lines, deps, processed, failed, child_counts = reply
+    state, flat, log_count, lines, deps, processed, failed, child_counts = reply[:8]
+    hidden = integer(reply[8]) if len(reply) > 8 else 0
     fields: dict[str, Text] = {}
     for index in range(0, len(flat) - 2, 3):
         fields[text(flat[index])] = cut_text(flat[index + 1], flat[index + 2])
@@ -217,9 +258,9 @@ def parse_detail(
         stacktrace_raw=stacktrace_raw,
         processed_by=fields["pb"].value if "pb" in fields else "",
         parent=parse_parent(fields),
-        children=[ChildRef(text(key), processed=False) for key in deps]
-        + [ChildRef(text(key), processed=True) for key in processed]
-        + [ChildRef(text(key), processed=True, failed=True) for key in failed],
+        children=[child_ref(key, processed=False) for key in deps]
+        + [child_ref(key, processed=True) for key in processed]
+        + [child_ref(key, processed=True, failed=True) for key in failed],
         children_counts=dict(zip(("pending", "processed", "failed", "ignored"), counts, strict=False)),
         logs=LogPage(
             count=integer(log_count) or 0,
@@ -228,7 +269,14 @@ def parse_detail(
             per_page=limits.log_page_size,
         ),
         extra_fields={name: value for name, value in fields.items() if name not in KNOWN_FIELDS},
+        hidden_fields=max(0, hidden or 0),
     )
+
+
+def child_ref(raw_key: object, *, processed: bool, failed: bool = False) -> ChildRef:
+    """A flow child from a member of the parent's dependencies / processed / failed keys."""
+    key, utf8 = identifier(raw_key)
+    return ChildRef(key, processed=processed, failed=failed, addressable=utf8)
 
 
 def parse_stacktrace(value: Text | None) -> tuple[list[str], Text | None]:
@@ -265,7 +313,10 @@ def resolve_job_key(queues: list[QueueRef], job_key: str) -> tuple[QueueRef, str
             best = queue
     if best is None:
         return None
-    return best, job_key[len(best.key_prefix) :]
+    job_id = job_key[len(best.key_prefix) :]
+    if not_a_job(job_id) is not None:
+        return None
+    return best, job_id
 
 
 async def fetch_logs(client: Redis, queue: QueueRef, job_id: str, page: int, limits: ReadLimits) -> LogPage:
@@ -279,7 +330,35 @@ async def fetch_logs(client: Redis, queue: QueueRef, job_id: str, page: int, lim
     return LogPage(integer(count) or 0, start, [text(line) for line in lines], limits.log_page_size)
 
 
-async def fetch_raw_field(client: Redis, queue: QueueRef, job_id: str, field: str) -> bytes | None:
-    """The full stored bytes of one job field (only on explicit request, never for a page view)."""
-    value = await client.hget(queue.job_key(job_id), field)
-    return value if isinstance(value, bytes) else None
+async def fetch_job_state(client: Redis, queue: QueueRef, job_id: str) -> str:
+    """ "none" (no such key), "not-a-job" (a key that is not a job's hash) or the job's state, bounded.
+
+    NotAJob before any read when the id names one of the queue's own keys.
+    """
+    queue.job_key(job_id)  # NotAJob for the queue's own key names
+    reply = await JOB_STATE.call(client, [queue.key_prefix], [job_id, MAX_STATE_SCAN])
+    return text(reply)
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A job field's stored bytes (cut at the raw bound) and its full size."""
+
+    value: bytes
+    size: int
+
+    @property
+    def truncated(self) -> bool:
+        """True when the stored value is longer than what was read."""
+        return self.size > len(self.value)
+
+
+async def fetch_raw_field(
+    client: Redis, queue: QueueRef, job_id: str, field: str, limits: ReadLimits
+) -> RawValue | None:
+    """The stored bytes of one job field up to `limits.raw_bytes` (only on explicit request)."""
+    reply = await RAW_FIELD.call(client, [queue.job_key(job_id)], [field, limits.raw_bytes])
+    if not reply:
+        return None
+    value = reply[0] if isinstance(reply[0], bytes) else text(reply[0]).encode()
+    return RawValue(value, integer(reply[1]) or len(value))

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from queues.states import STATES
+from queues.keys import not_a_job
+from queues.states import STATE_KEYS, STATES
+
+
+class NotAJob(LookupError):
+    """The id names a key that is not a job (one of the queue's own keys, or not a job's hash)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -27,7 +32,10 @@ class QueueRef:
         return f"{self.prefix}:{self.name}:"
 
     def job_key(self, job_id: str) -> str:
-        """The Redis key of a job's hash."""
+        """The Redis key of a job's hash; NotAJob when the id names one of the queue's own keys."""
+        reason = not_a_job(job_id)
+        if reason is not None:
+            raise NotAJob(reason)
         return f"{self.key_prefix}{job_id}"
 
     @classmethod
@@ -47,6 +55,26 @@ class QueueCounts:
     counts: dict[str, int]
     paused: bool
     version: str = ""
+    # Keys of the queue that are not of BullMQ's type, as (key suffix, type found); their states count 0.
+    broken_keys: tuple[tuple[str, str], ...] = ()
+    # Why the queue could not be read at all (an error reply for this queue alone), or "".
+    error: str = ""
+
+    @property
+    def problem(self) -> str:
+        """What is wrong with this queue's keys, in words, or ""."""
+        if self.error:
+            return self.error
+        return "; ".join(
+            f"{self.queue.key_prefix}{suffix} is a {kind}, not what BullMQ keeps there"
+            for suffix, kind in self.broken_keys
+        )
+
+    @property
+    def broken_states(self) -> frozenset[str]:
+        """States whose key is of the wrong type."""
+        suffixes = {suffix for suffix, _kind in self.broken_keys}
+        return frozenset(state.name for state in STATE_KEYS if state.suffix in suffixes)
 
     @property
     def total(self) -> int:
@@ -57,6 +85,11 @@ class QueueCounts:
     def empty(cls, queue: QueueRef) -> QueueCounts:
         """Counts of a queue with no jobs."""
         return cls(queue, {state: 0 for state in STATES}, paused=False)
+
+    @classmethod
+    def failed(cls, queue: QueueRef, error: str) -> QueueCounts:
+        """A queue whose counts could not be read: zeros and the reason."""
+        return cls(queue, {state: 0 for state in STATES}, paused=False, error=error)
 
 
 @dataclass(frozen=True)
@@ -106,7 +139,9 @@ class JobSummary:
     delay: int
     priority: int
     failed_reason: str
-    exists: bool = True
+    # Why this entry of the state's list is not a job that can be opened or acted on ("" when it is):
+    # its id names one of the queue's own keys, its key is not a job's hash, or the id is not UTF-8.
+    problem: str = ""
 
     @property
     def duration_ms(self) -> int | None:
@@ -126,6 +161,8 @@ class JobPage:
     per_page: int
     total: int
     jobs: list[JobSummary]
+    # Why the state's own key could not be read (it is not of BullMQ's type), or "".
+    problem: str = ""
 
     @property
     def pages(self) -> int:
@@ -168,6 +205,8 @@ class ChildRef:
     job_key: str
     processed: bool
     failed: bool = False
+    # False when the key is not valid UTF-8: shown, never linked (its text names another key).
+    addressable: bool = True
 
     @property
     def queue_key(self) -> str:
@@ -205,6 +244,8 @@ class JobDetail:
     children_counts: dict[str, int]
     logs: LogPage
     extra_fields: dict[str, Text] = field(default_factory=dict)
+    # Fields of the hash that were not read: a hash with more fields than the read bound.
+    hidden_fields: int = 0
 
     @property
     def wait_ms(self) -> int | None:

@@ -17,6 +17,20 @@ def text(value: object) -> str:
     return str(value)
 
 
+def identifier(value: object) -> tuple[str, bool]:
+    """An id or key from a Redis reply, and whether it is valid UTF-8 (so that text can address it).
+
+    An id that is not UTF-8 is shown with U+FFFD in place of the bad bytes; that text names another
+    key, so such an id is never put in a link or an action.
+    """
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8"), True
+        except UnicodeDecodeError:
+            return value.decode("utf-8", "replace"), False
+    return text(value), True
+
+
 def integer(value: object) -> int | None:
     """An int from a Redis reply, or None when missing or not a number (floats are floored)."""
     if isinstance(value, bytes | int) and not isinstance(value, bool):

@@ -63,9 +63,17 @@ def _is_noscript(result: object) -> bool:
 
 
 async def run_pipeline(
-    client: Redis, build: Callable[[Pipeline], None], scripts: list[ReadScript]
+    client: Redis,
+    build: Callable[[Pipeline], None],
+    scripts: list[ReadScript],
+    *,
+    per_command_errors: bool = False,
 ) -> list[Any]:
-    """Build and run one non-transactional pipeline; on NOSCRIPT load the scripts and run it again."""
+    """Build and run one non-transactional pipeline; on NOSCRIPT load the scripts and run it again.
+
+    An error reply raises, unless `per_command_errors`: then it stays in its place in the results (an
+    exception object), so that one broken queue does not fail the reads of the others.
+    """
     for attempt in range(2):
         pipe = client.pipeline(transaction=False)
         build(pipe)
@@ -74,8 +82,9 @@ async def run_pipeline(
             for read_script in scripts:
                 await read_script.load(client)
             continue
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
+        if not per_command_errors:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
         return results
     raise AssertionError("unreachable")

@@ -48,6 +48,14 @@ def redis_server() -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(autouse=True)
+def fresh_audit_rate_limits() -> None:
+    """Each test starts with no refusals counted (the rate limit keys users by primary key)."""
+    from dashboard.audit import reset_rate_limits
+
+    reset_rate_limits()
+
+
 def dashboard_settings(url: str, **extra: Any) -> dict[str, Any]:
     """A DASHBOARD dict pointing at a test Redis."""
     return {"CONNECTIONS": {"default": {"URL": url}}, **extra}

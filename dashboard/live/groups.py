@@ -40,3 +40,8 @@ def queue_group(queue: QueueRef) -> str:
 def job_group(job: JobRef) -> str:
     """Viewers of one job's page."""
     return f"{PREFIX}.j.{digest(job.queue.connection, job.queue.key, job.job_id)}"
+
+
+def session_group(session_key: str) -> str:
+    """Every socket of one login session, in every process (a logout closes them all)."""
+    return f"dashboard-live.session.{digest(session_key)}"

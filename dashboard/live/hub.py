@@ -195,21 +195,21 @@ class LiveHub:
         layer = get_channel_layer()
         if layer is None or not self._views:
             return
-        cells: dict[str, str] = {}
+        cells: dict[QueueRef, str] = {}
         for queue in sorted(update.changed | set(update.arrivals)):
             row = update.counts.get(queue)
             tabs: dict[str, str] = {}
             if row is not None and queue in update.changed:
                 changed_cells = self._changed(groups.overview_group(), fragments.overview_cells(row))
                 if changed_cells:
-                    cells[fragments.queue_dom_id(queue)] = "".join(changed_cells.values())
+                    cells[queue] = "".join(changed_cells.values())
                 tabs = self._changed(groups.queue_group(queue), fragments.tab_counts(row))
             arrivals = update.arrivals.get(queue, {})
             if tabs or arrivals:
                 message = {"type": "live.queue", "html": "".join(tabs.values()), "arrivals": arrivals}
                 await layer.group_send(groups.queue_group(queue), message)
         if cells:
-            await layer.group_send(groups.overview_group(), {"type": "live.overview", "cells": cells})
+            await layer.group_send(groups.overview_group(), overview_message(cells))
         for job, detail in sorted(update.jobs.items(), key=lambda item: item[0]):
             parts = self._changed(groups.job_group(job), fragments.job_parts(job, detail))
             if parts:
@@ -225,10 +225,9 @@ class LiveHub:
         """Everything a joining viewer's page shows, fresh from this refresh."""
         if view.kind == OVERVIEW:
             cells = {
-                fragments.queue_dom_id(queue): "".join(fragments.overview_cells(row).values())
-                for queue, row in update.counts.items()
+                queue: "".join(fragments.overview_cells(row).values()) for queue, row in update.counts.items()
             }
-            return {"type": "live.overview", "cells": cells}
+            return overview_message(cells)
         job = view.job
         if job is not None:
             if job not in update.jobs:
@@ -250,6 +249,18 @@ class LiveHub:
         if layer is not None:
             html = fragments.status_banner(sorted(self._down))
             await layer.group_send(groups.everyone_group(), {"type": "live.html", "html": html})
+
+
+def overview_message(cells: dict[QueueRef, str]) -> dict[str, Any]:
+    """An overview update: cells by queue element id, and which queue each id is (each socket passes
+    on only the queues its user may view)."""
+    return {
+        "type": "live.overview",
+        "cells": {fragments.queue_dom_id(queue): html for queue, html in cells.items()},
+        "queues": {
+            fragments.queue_dom_id(queue): [queue.connection, queue.prefix, queue.name] for queue in cells
+        },
+    }
 
 
 # One hub per event loop: daphne runs one loop per process; tests run one loop per test.

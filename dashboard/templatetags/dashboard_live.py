@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboard import links
 from dashboard.conf import get_config
 from dashboard.live import fragments
 from queues.models import QueueRef
@@ -35,11 +36,13 @@ def name_dom_id(queue: QueueRef) -> str:
 
 
 def socket_url(page_url: str, query: dict[str, object] | None = None) -> str:
-    """The websocket URL of a page: the same path below the app's mount, under `<mount>ws/`."""
+    """The websocket URL of a page: the same path and query below the app's mount, under `<mount>ws/`."""
     mount = reverse("dashboard:overview")
-    below = page_url[len(mount) :] if page_url.startswith(mount) else ""
+    path, _, page_query = page_url.partition("?")
+    below = path[len(mount) :] if path.startswith(mount) else ""
     url = f"{mount}ws/{below}"
-    return f"{url}?{urlencode(query)}" if query else url
+    queries = [part for part in (page_query, urlencode(query) if query else "") if part]
+    return f"{url}?{'&'.join(queries)}" if queries else url
 
 
 def _socket(url: str, extra: str = "") -> SafeString:
@@ -63,7 +66,7 @@ def live_socket_overview() -> SafeString:
 def live_socket_queue(queue: QueueRef, state: str, page: int, per_page: int) -> SafeString:
     """A queue page's socket (it follows the tab and page shown) and its new-jobs marker."""
     url = socket_url(
-        reverse("dashboard:queue", args=[queue.connection, queue.key]),
+        links.queue_url(queue),
         {"state": state, "page": page, "per_page": per_page},
     )
     return _socket(url, fragments.new_jobs_marker(queue, state, per_page, 0))
@@ -72,7 +75,7 @@ def live_socket_queue(queue: QueueRef, state: str, page: int, per_page: int) -> 
 @register.simple_tag
 def live_socket_job(queue: QueueRef, job_id: str) -> SafeString:
     """A job page's socket."""
-    return _socket(socket_url(reverse("dashboard:job", args=[queue.connection, queue.key, job_id])))
+    return _socket(socket_url(links.job_url(queue, job_id)))
 
 
 @register.simple_tag

@@ -99,6 +99,18 @@ def logs_url(queue: QueueRef, job_id: str) -> str:
 
 
 @register.simple_tag
+def find_job_url(queue: QueueRef) -> str:
+    """The "open job by id" form's target."""
+    return links.find_job_url(queue)
+
+
+@register.filter
+def bulk_value(job_id: str) -> str:
+    """A job id as a bulk checkbox value (percent-encoded)."""
+    return links.bulk_value(job_id)
+
+
+@register.simple_tag
 def queue_url(queue: QueueRef) -> str:
     """The queue page URL."""
     return links.queue_url(queue)

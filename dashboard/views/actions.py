@@ -1,57 +1,69 @@
-"""Action endpoints: POST only, CSRF-checked, permission-checked on the server, audited, then BullMQ."""
+"""Action endpoints: POST only, authenticated, CSRF-checked, permission-checked on the server for
+exactly what the action does, audited before and after, then BullMQ's own scripts.
+
+Order of the checks, each a refusal before anything is written: method, login (nothing is read from
+Redis or written to the database for an anonymous request), CSRF, parameters, the permission for the
+action the request resolves to, read-only settings, the queue (looked up in Redis), the job id. Then
+an audit entry is written, the action runs as a task that a cancelled request cannot stop, and the
+entry is completed; an action that would change a read-only queue through a flow is refused there.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import audit, links, operations, registry
-from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS
+from dashboard.actions import (
+    ACTIONS,
+    BULK,
+    BULK_ACTIONS,
+    JOB_ACTIONS,
+    QUEUE_ACTIONS,
+    ActionSpec,
+    Params,
+    Prepared,
+    Scope,
+    Target,
+    bulk_all,
+    flag,
+    selected_ids,
+)
+from dashboard.answers import Answer, Refusal, answer_for_error
 from dashboard.conf import get_config
-from dashboard.permissions import ahas_permission, read_only
+from dashboard.models import AuditEntry
+from dashboard.permissions import VIEW, has_permission, read_only, read_only_reached
 from dashboard.registry import UnknownConnection, UnknownQueue
-from queues.actions import CLEANABLE_STATES, Conflict, Invalid, Outcome, QueueWriter, writer
-from queues.models import QueueRef
+from dashboard.views.base import BadRequest, job_id_param, queue_of_url
+from queues.actions import Conflict, Invalid, Outcome, Progress, QueueWriter, writer
+from queues.flows import FlowReach
+from queues.models import NotAJob, QueueRef
 
-# How long a request waits for a long action before answering 202 with a progress URL.
+# How long a request waits for an action before answering 202 with a progress URL.
 WAIT_SECONDS = 5.0
+Result = AuditEntry.Result
 
 
 @dataclass(frozen=True)
-class Answer:
-    """The result of an action request, before it is rendered as JSON or a toast."""
+class Plan:
+    """A checked action request: the spec whose permission it needs, what to audit, what to run."""
 
-    status: int
-    action: str
-    message: str
-    done: int = 0
-    skipped: int = 0
-    operation: operations.Operation | None = None
-    redirect: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """2xx."""
-        return self.status < 300
-
-
-class Refusal(Exception):
-    """An action refused before anything was written; carries its HTTP status."""
-
-    def __init__(self, status: int, message: str, result: str = "refused") -> None:
-        super().__init__(message)
-        self.status = status
-        self.result = result
+    spec: ActionSpec
+    audit_action: str
+    queue: QueueRef
+    prepared: list[Prepared]
+    job_ids: tuple[str, ...] = ()
+    # One prepared action per selected job (bulk), each skipped when its job moved on.
+    per_job: bool = False
+    audit_params: Params = field(default_factory=dict)
 
 
 def _csrf_failure(request: HttpRequest) -> str | None:
@@ -62,119 +74,232 @@ def _csrf_failure(request: HttpRequest) -> str | None:
     return None if response is None else "CSRF verification failed."
 
 
-def params_of(request: HttpRequest) -> dict[str, Any]:
-    """Form fields or a JSON object body."""
+def params_of(request: HttpRequest) -> tuple[Params, bool]:
+    """Form fields or a JSON object body; True when the body was a form (bulk ids come encoded)."""
     if request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
-        except ValueError as exc:
-            raise Refusal(400, f"The request body is not valid JSON: {exc}", "invalid") from exc
+        except (ValueError, RecursionError) as exc:
+            raise Refusal(400, f"The request body is not valid JSON: {exc}", Result.INVALID) from exc
         if not isinstance(body, dict):
-            raise Refusal(400, "The JSON body must be an object.", "invalid")
-        return body
-    params: dict[str, Any] = {key: request.POST.get(key) for key in request.POST}
+            raise Refusal(400, "The JSON body must be an object.", Result.INVALID)
+        return body, False
+    params: Params = {key: request.POST.get(key) for key in request.POST}
     if "ids" in request.POST:
         params["ids"] = request.POST.getlist("ids")
-    return params
+    return params, True
 
 
-def integer(params: dict[str, Any], name: str, default: int | None = None) -> int:
-    """An integer parameter (400 when missing without default or not a number)."""
-    value = params.get(name)
-    if value in (None, ""):
-        if default is None:
-            raise Invalid(f"{name} is required.")
-        return default
+def _user_and_views(request: HttpRequest, queue: QueueRef | None) -> tuple[Any, bool]:
+    """The request's user and whether it may view this queue (one thread hop)."""
+    user = request.user
+    may_view = bool(user.is_authenticated) and has_permission(user, VIEW, None)
+    return user, may_view and queue is not None and has_permission(user, VIEW, queue)
+
+
+_auser_and_views = sync_to_async(_user_and_views)
+_ahas_permission = sync_to_async(has_permission)
+
+
+@csrf_exempt  # checked in _checked, so that a CSRF refusal is audited like every other refusal
+async def job_action(request: HttpRequest, connection: str, queue_key: str, action: str) -> HttpResponse:
+    """retry, remove, promote, change_priority, update_data or duplicate the job `?id=`."""
+    if action not in JOB_ACTIONS:
+        return _unknown("job", action)
+    return await _handle(request, connection, queue_key, Scope.JOB, action)
+
+
+@csrf_exempt  # checked in _checked
+async def queue_action(request: HttpRequest, connection: str, queue_key: str, action: str) -> HttpResponse:
+    """pause, resume, clean, retry_all, promote_all, drain, obliterate or add on a queue."""
+    if action not in QUEUE_ACTIONS:
+        return _unknown("queue", action)
+    return await _handle(request, connection, queue_key, Scope.QUEUE, action)
+
+
+@csrf_exempt  # checked in _checked
+async def bulk_action(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """retry, remove or promote selected jobs (their job permission), or every job of a state (the
+    queue action that does that, with its own permission)."""
+    return await _handle(request, connection, queue_key, Scope.LIST, BULK)
+
+
+async def _handle(
+    request: HttpRequest, connection: str, queue_key: str, scope: Scope, name: str
+) -> HttpResponse:
+    user: Any = None
+    audit_action = name
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{name} must be a whole number.") from None
+        url_queue = queue_of_url({"connection": connection, "queue_key": queue_key})
+        user, may_view_queue = await _auser_and_views(request, url_queue)
+        if request.method != "POST":
+            raise Refusal(405, f"{name} needs a POST.")
+        if not user.is_authenticated:
+            raise Refusal(401, "Log in to take actions.")
+        if url_queue is None or not may_view_queue:
+            raise Refusal(404, f"No queue {queue_key} on connection {connection}.")
+        reason = _csrf_failure(request)
+        if reason:
+            raise Refusal(403, reason)
+        plan = await _plan(request, url_queue, scope, name)
+        audit_action = plan.audit_action
+    except (Refusal, BadRequest, Invalid, NotAJob) as exc:
+        return await _refused(request, user, audit_action, connection, queue_key, exc)
+    return await _execute(request, user, plan)
 
 
-def json_param(params: dict[str, Any], name: str, default: Any = None) -> Any:
-    """A JSON value: as given in a JSON body, or parsed from a form field (with the parse error)."""
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    if not isinstance(value, str):
-        return value
+async def _plan(request: HttpRequest, url_queue: QueueRef, scope: Scope, name: str) -> Plan:
+    """Everything checked that can be checked before the action runs; raises a refusal otherwise."""
+    params, form = params_of(request)
+    job_id = job_id_param(request) if scope is Scope.JOB else ""
+    if scope is Scope.LIST:
+        sub_action = params.get("action")
+        if sub_action not in BULK_ACTIONS:
+            raise Refusal(400, f"action must be one of {', '.join(BULK_ACTIONS)}.", Result.INVALID)
+        audit_action = f"bulk_{sub_action}"
+        if flag(params, "all"):
+            spec, all_params = bulk_all(str(sub_action), str(params.get("state") or ""))
+            ids: list[str] = []
+        else:
+            spec, all_params, ids = ACTIONS[str(sub_action)], {}, selected_ids(params, encoded=form)
+            if not ids:
+                raise Invalid("Select at least one job.")
+    else:
+        spec, all_params, ids, audit_action = ACTIONS[name], {}, [job_id] if job_id else [], name
+    await _permit(request, spec, url_queue)
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise Invalid(
-            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-        ) from None
+        queue = await registry.find_queue(url_queue.connection, url_queue.key)
+    except (UnknownQueue, UnknownConnection):
+        raise Refusal(404, f"No queue {url_queue.key} on connection {url_queue.connection}.") from None
+    for each in ids:
+        queue.job_key(each)  # NotAJob (404) for ids that name the queue's own keys
+    if spec.scope is Scope.JOB:
+        prepared = [spec.prepare(Target(queue, params, each)) for each in ids]
+        return Plan(spec, audit_action, queue, prepared, tuple(ids), per_job=scope is Scope.LIST)
+    merged = {**params, **all_params}
+    prepared_one = spec.prepare(Target(queue, merged))
+    return Plan(spec, audit_action, queue, [prepared_one], audit_params=prepared_one.audit_params)
 
 
-def job_ids(params: dict[str, Any]) -> list[str]:
-    """Selected job ids: a JSON list, repeated form fields, or one comma-separated string."""
-    raw = params.get("ids") or []
-    if isinstance(raw, str):
-        raw = [part for part in raw.split(",") if part]
-    if not isinstance(raw, list) or not all(isinstance(item, str | int) for item in raw):
-        raise Invalid("ids must be a list of job ids.")
-    ids = list(dict.fromkeys(str(item) for item in raw))
-    if len(ids) > 10_000:
-        raise Invalid("Select at most 10,000 jobs, or use “all matching”.")
-    return ids
+async def _permit(request: HttpRequest, spec: ActionSpec, queue: QueueRef) -> None:
+    """Refuse unless the user may take exactly this action on this queue and the queue is writable."""
+    if read_only(queue):
+        raise Refusal(403, f"{queue.key} is read-only here.")
+    if not await _ahas_permission(request.user, spec.name, queue):
+        raise Refusal(403, f"You may not {spec.label.lower()} on {queue.key}.")
 
 
-def for_audit(params: dict[str, Any], *dropped: str) -> dict[str, Any]:
-    """The parameters an audit entry keeps: never the CSRF token, nor `dropped` (job data: large or
-    sensitive; bulk ids: the outcome lists those done)."""
-    return {key: value for key, value in params.items() if key not in {"csrfmiddlewaretoken", *dropped}}
+async def _refused(
+    request: HttpRequest, user: Any, action: str, connection: str, queue_key: str, exc: Exception
+) -> HttpResponse:
+    status = exc.status if isinstance(exc, Refusal) else 404 if isinstance(exc, NotAJob) else 400
+    await audit.refused(request, user, action, queue_key, connection, status, str(exc))
+    response = render(request, Answer(status, action, str(exc)))
+    if status == 405:
+        response["Allow"] = "POST"
+    return response
 
 
-def unknown_action(kind: str, action: str) -> JsonResponse:
+async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
+    """Audit, run the plan as an operation, and answer when it is done or after WAIT_SECONDS."""
+    prepared = plan.prepared
+    entry = await audit.begin(
+        request,
+        user,
+        plan.audit_action,
+        plan.queue,
+        job_ids=plan.job_ids,
+        params=plan.audit_params or (prepared[0].audit_params if prepared else {}),
+    )
+    settings = get_config().connections[plan.queue.connection]
+
+    async def run(operation: operations.Operation) -> Answer:
+        try:
+            refusal = read_only_reached(await _reach(plan))
+            if refusal is not None:
+                raise Refusal(403, refusal)
+            async with writer(settings, plan.queue) as queue_writer:
+                outcome = await _work(plan, queue_writer, operation.report)
+            answer = Answer(
+                200,
+                plan.audit_action,
+                outcome.message,
+                outcome.done,
+                outcome.skipped,
+                job_ids=outcome.job_ids,
+            )
+            await _complete(entry, answer, outcome.job_ids)
+        except Exception as exc:  # every failure becomes an answer and completes the audit entry
+            answer = answer_for_error(plan.audit_action, exc)
+            await _complete(entry, answer, None)
+        return answer
+
+    operation = operations.start(plan.audit_action, plan.queue, run)
+    if not await operations.wait(operation, WAIT_SECONDS):
+        message = f"{plan.spec.label} is running in batches: {operation.progress} so far."
+        return render(
+            request, Answer(202, plan.audit_action, message, operation.progress, operation=operation)
+        )
+    answer = operation.answer
+    assert answer is not None
+    return render(request, _with_redirect(request, plan, answer))
+
+
+async def _reach(plan: Plan) -> FlowReach:
+    """Where the plan's flow links lead (read only when some queues are read-only)."""
+    reach = FlowReach()
+    if not get_config().read_only_queues:
+        return reach
+    client = registry.client(plan.queue.connection)
+    for prepared in plan.prepared:
+        if prepared.reach is not None:
+            reach = reach.merged(await prepared.reach(client))
+    return reach
+
+
+async def _work(plan: Plan, queue_writer: QueueWriter, progress: Progress) -> Outcome:
+    if not plan.per_job:
+        return await plan.prepared[0].work(queue_writer, progress)
+    done: list[str] = []
+    skipped = 0
+    for index, (job_id, prepared) in enumerate(zip(plan.job_ids, plan.prepared, strict=True), start=1):
+        try:
+            await prepared.work(queue_writer, progress)
+            done.append(job_id)
+        except (Conflict, NotAJob):
+            skipped += 1
+        await progress(index)
+    verb = {"retry": "retried", "remove": "removed", "promote": "promoted"}[plan.spec.name]
+    message = f"{len(done)} {verb}, {skipped} skipped because their state changed."
+    return Outcome(len(done), skipped, message, tuple(done))
+
+
+async def _complete(entry: AuditEntry, answer: Answer, job_ids: tuple[str, ...] | None) -> None:
+    try:
+        await audit.complete(
+            entry, answer.result, answer.message, job_ids=job_ids, count=answer.done, skipped=answer.skipped
+        )
+    except Exception:  # the database went away: the change is done, the log line says what it was
+        audit.logger.exception("could not complete audit entry %s: %s", entry.pk, answer.message)
+
+
+def _with_redirect(request: HttpRequest, plan: Plan, answer: Answer) -> Answer:
+    if not answer.ok or plan.per_job or not plan.job_ids:
+        return answer
+    params, _form = params_of(request)
+    redirect = ""
+    if plan.spec.name == "remove" and flag(params, "leave_page"):
+        redirect = links.queue_url(plan.queue)
+    elif plan.spec.name == "duplicate" and flag(params, "open_copy") and answer.job_ids:
+        redirect = links.job_url(plan.queue, answer.job_ids[0])
+    return replace(answer, redirect=redirect)
+
+
+def _unknown(kind: str, action: str) -> JsonResponse:
     """404 for an action name the URL made up."""
     return JsonResponse(
         {"ok": False, "action": action, "message": f"Unknown {kind} action {action!r}."}, status=404
     )
-
-
-def flag(params: dict[str, Any], name: str) -> bool:
-    """A boolean parameter (true/1/on/yes)."""
-    value = params.get(name)
-    return value is True or str(value).lower() in {"1", "true", "on", "yes"}
-
-
-async def _guard(request: HttpRequest, action: str, connection: str, queue_key: str) -> tuple[Any, QueueRef]:
-    """Refuse (405, 401, 403 CSRF, 404, 403 read-only or permission) or return the user and queue."""
-    if request.method != "POST":
-        raise Refusal(405, f"{action} needs a POST.")
-    user = await request.auser()
-    if not user.is_authenticated:
-        raise Refusal(401, "Log in to take actions.")
-    reason = _csrf_failure(request)
-    if reason:
-        raise Refusal(403, reason)
-    try:
-        queue = await registry.find_queue(connection, queue_key)
-    except (UnknownQueue, UnknownConnection):
-        raise Refusal(404, f"No queue {queue_key} on connection {connection}.") from None
-    if read_only(queue):
-        raise Refusal(403, f"{queue.key} is read-only here.")
-    if not await ahas_permission(user, action, queue):
-        raise Refusal(403, f"You may not {ACTIONS[action].label.lower()} on {queue.key}.")
-    return user, queue
-
-
-async def _refused(
-    request: HttpRequest, action: str, queue_key: str, connection: str, refusal: Refusal
-) -> HttpResponse:
-    user = await request.auser()
-    try:
-        queue: QueueRef | None = QueueRef.from_key(connection, queue_key)
-    except ValueError:
-        queue = None
-    await audit.record(
-        request, user, action, queue, refusal.result, str(refusal), params={"status": refusal.status}
-    )
-    answer = Answer(refusal.status, action, str(refusal))
-    response = render(request, answer)
-    if refusal.status == 405:
-        response["Allow"] = "POST"
-    return response
 
 
 def render(request: HttpRequest, answer: Answer) -> HttpResponse:
@@ -202,254 +327,18 @@ def render(request: HttpRequest, answer: Answer) -> HttpResponse:
     return response
 
 
-async def _finish(
-    request: HttpRequest, user: Any, action: str, queue: QueueRef, outcome: Outcome, params: dict[str, Any]
-) -> None:
-    await audit.record(
-        request,
-        user,
-        action,
-        queue,
-        "done",
-        outcome.message,
-        job_ids=outcome.job_ids,
-        count=outcome.done,
-        skipped=outcome.skipped,
-        params=params,
-    )
-
-
-@csrf_exempt  # checked in _guard, so that a CSRF refusal is audited like every other refusal
-async def job_action(
-    request: HttpRequest, connection: str, queue_key: str, action: str, job_id: str
-) -> HttpResponse:
-    """retry, remove, promote, change_priority, update_data or duplicate one job."""
-    if action not in JOB_ACTIONS:
-        return unknown_action("job", action)
-    try:
-        user, queue = await _guard(request, action, connection, queue_key)
-        params = params_of(request)
-    except Refusal as refusal:
-        return await _refused(request, action, queue_key, connection, refusal)
-    settings = get_config().connections[connection]
-    audit_params = for_audit(params, "data")
-    try:
-        async with writer(settings, queue) as queue_writer:
-            outcome = await _run_job_action(queue_writer, action, job_id, params)
-    except (Conflict, Invalid) as exc:
-        result, status = ("conflict", 409) if isinstance(exc, Conflict) else ("invalid", 400)
-        await audit.record(
-            request, user, action, queue, result, str(exc), job_ids=[job_id], params=audit_params
-        )
-        return render(request, Answer(status, action, str(exc)))
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        await audit.record(
-            request, user, action, queue, "failed", f"Redis unreachable: {exc}", job_ids=[job_id]
-        )
-        return render(request, Answer(503, action, "Redis is unreachable; nothing was changed."))
-    await _finish(request, user, action, queue, outcome, audit_params)
-    redirect = ""
-    if action == "remove" and flag(params, "leave_page"):
-        redirect = links.queue_url(queue)
-    elif action == "duplicate" and outcome.job_ids:
-        redirect = links.job_url(queue, outcome.job_ids[0]) if flag(params, "open_copy") else ""
-    return render(
-        request, Answer(200, action, outcome.message, outcome.done, outcome.skipped, redirect=redirect)
-    )
-
-
-async def _run_job_action(
-    queue_writer: QueueWriter, action: str, job_id: str, params: dict[str, Any]
-) -> Outcome:
-    if action == "retry":
-        return await queue_writer.retry(job_id)
-    if action == "remove":
-        return await queue_writer.remove(job_id, remove_children=not flag(params, "keep_children"))
-    if action == "promote":
-        return await queue_writer.promote(job_id)
-    if action == "change_priority":
-        return await queue_writer.change_priority(job_id, integer(params, "priority"))
-    if action == "update_data":
-        if "data" not in params:
-            raise Invalid("data is required.")
-        return await queue_writer.update_data(job_id, json_param(params, "data"))
-    return await queue_writer.duplicate(job_id, json_param(params, "data"))
-
-
-@csrf_exempt  # checked in _guard
-async def queue_action(request: HttpRequest, connection: str, queue_key: str, action: str) -> HttpResponse:
-    """pause, resume, clean, retry_all, promote_all, drain, obliterate or add on a queue."""
-    if action not in QUEUE_ACTIONS:
-        return unknown_action("queue", action)
-    try:
-        user, queue = await _guard(request, action, connection, queue_key)
-        params = params_of(request)
-        work = _queue_work(action, queue, params)
-    except Refusal as refusal:
-        return await _refused(request, action, queue_key, connection, refusal)
-    except Invalid as exc:
-        user = await request.auser()
-        await audit.record(
-            request, user, action, QueueRef.from_key(connection, queue_key), "invalid", str(exc)
-        )
-        return render(request, Answer(400, action, str(exc)))
-    audit_params = for_audit(params, "data")
-    return await _run_operation(request, user, action, queue, audit_params, work)
-
-
-def _queue_work(
-    action: str, queue: QueueRef, params: dict[str, Any]
-) -> Callable[[QueueWriter, operations.Operation], Awaitable[Outcome]]:
-    """Validate the parameters now (400 before anything runs) and return the work to do."""
-    if action == "pause":
-        return lambda w, op: w.pause()
-    if action == "resume":
-        return lambda w, op: w.resume()
-    if action == "clean":
-        state = str(params.get("state") or "")
-        if state not in CLEANABLE_STATES:
-            raise Invalid(f"state must be one of {', '.join(CLEANABLE_STATES)}.")
-        grace, limit = integer(params, "grace"), integer(params, "limit")
-        if grace < 0 or limit < 0:
-            raise Invalid("grace and limit must not be negative.")
-        return lambda w, op: w.clean(state, grace, limit, op.report)
-    if action == "retry_all":
-        state = str(params.get("state") or "failed")
-        if state not in ("failed", "completed"):
-            raise Invalid("state must be failed or completed.")
-        return lambda w, op: w.retry_all(state, op.report)
-    if action == "promote_all":
-        return lambda w, op: w.promote_all(op.report)
-    if action == "drain":
-        delayed = not flag(params, "keep_delayed")
-        return lambda w, op: w.drain(delayed)
-    if action == "obliterate":
-        if params.get("confirm") != queue.name:
-            raise Invalid(f"Type the queue name ({queue.name}) to confirm obliterate.")
-        force = flag(params, "force")
-        return lambda w, op: w.obliterate(force)
-    name = str(params.get("name") or "").strip()
-    if not name:
-        raise Invalid("name is required.")
-    data = json_param(params, "data", {})
-    opts = {
-        key: params.get(key)
-        for key in ("delay", "priority", "attempts", "jobId")
-        if params.get(key) not in (None, "")
-    }
-    return lambda w, op: w.add(name, data, opts)
-
-
-@csrf_exempt  # checked in _guard
-async def bulk_action(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
-    """retry, remove or promote selected jobs, or all jobs of a state, in batches."""
-    try:
-        params = params_of(request) if request.method == "POST" else {}
-        sub_action = str(params.get("action") or "")
-        if request.method == "POST" and sub_action not in BULK_ACTIONS:
-            raise Refusal(400, f"action must be one of {', '.join(BULK_ACTIONS)}.", "invalid")
-        user, queue = await _guard(request, BULK_ACTIONS.get(sub_action, "bulk"), connection, queue_key)
-        work = _bulk_work(sub_action, params)
-    except Refusal as refusal:
-        return await _refused(request, "bulk", queue_key, connection, refusal)
-    except Invalid as exc:
-        user = await request.auser()
-        await audit.record(
-            request, user, f"bulk_{sub_action}", QueueRef.from_key(connection, queue_key), "invalid", str(exc)
-        )
-        return render(request, Answer(400, "bulk", str(exc)))
-    audit_params = for_audit(params, "ids")
-    return await _run_operation(request, user, f"bulk_{sub_action}", queue, audit_params, work)
-
-
-def _bulk_work(
-    sub_action: str, params: dict[str, Any]
-) -> Callable[[QueueWriter, operations.Operation], Awaitable[Outcome]]:
-    if flag(params, "all"):
-        state = str(params.get("state") or "")
-        if sub_action == "retry" and state in ("failed", "completed"):
-            return lambda w, op: w.retry_all(state, op.report)
-        if sub_action == "promote" and state == "delayed":
-            return lambda w, op: w.promote_all(op.report)
-        if sub_action == "remove" and state in CLEANABLE_STATES:
-            return lambda w, op: w.clean(state, 0, 0, op.report)
-        raise Invalid(f"Cannot {sub_action} all {state or '?'} jobs.")
-    ids = job_ids(params)
-    if not ids:
-        raise Invalid("Select at least one job.")
-
-    async def each(queue_writer: QueueWriter, operation: operations.Operation) -> Outcome:
-        method = {
-            "retry": queue_writer.retry,
-            "remove": queue_writer.remove,
-            "promote": queue_writer.promote,
-        }[sub_action]
-        done: list[str] = []
-        skipped = 0
-        for index, job_id in enumerate(ids, start=1):
-            try:
-                await method(job_id)
-                done.append(job_id)
-            except Conflict:
-                skipped += 1
-            await operation.report(index)
-        verb = {"retry": "retried", "remove": "removed", "promote": "promoted"}[sub_action]
-        message = f"{len(done)} {verb}, {skipped} skipped because their state changed."
-        return Outcome(len(done), skipped, message, tuple(done))
-
-    return each
-
-
-async def _run_operation(
-    request: HttpRequest,
-    user: Any,
-    action: str,
-    queue: QueueRef,
-    params: dict[str, Any],
-    work: Callable[[QueueWriter, operations.Operation], Awaitable[Outcome]],
-) -> HttpResponse:
-    """Run queue-level and bulk work as a background operation; answer when done or after a few seconds."""
-    settings = get_config().connections[queue.connection]
-
-    async def run(operation: operations.Operation) -> Outcome:
-        async with writer(settings, queue) as queue_writer:
-            return await work(queue_writer, operation)
-
-    async def finish(operation: operations.Operation) -> None:
-        if operation.outcome is not None:
-            await _finish(request, user, action, queue, operation.outcome, params)
-        else:
-            result = "conflict" if operation.error.startswith("Conflict") else "failed"
-            await audit.record(request, user, action, queue, result, operation.error, params=params)
-
-    operation = operations.start(action, queue.key, run, finish)
-    if not await operations.wait(operation, WAIT_SECONDS):
-        label = ACTIONS.get(action, ACTIONS["bulk"]).label
-        message = f"{label} is running in batches: {operation.progress} so far."
-        return render(request, Answer(202, action, message, operation.progress, operation=operation))
-    return render(request, answer_of(operation))
-
-
-def answer_of(operation: operations.Operation) -> Answer:
-    """The Answer for a finished operation."""
-    if operation.outcome is not None:
-        outcome = operation.outcome
-        return Answer(200, operation.action, outcome.message, outcome.done, outcome.skipped)
-    status = 409 if operation.error.startswith("Conflict") else 500
-    return Answer(status, operation.action, operation.error.removeprefix("Conflict: "))
-
-
 async def operation_status(request: HttpRequest, operation_id: str) -> HttpResponse:
-    """Progress of a long action (polled by its toast, or by an API client)."""
-    user = await request.auser()
+    """Progress of a long action (polled by its toast, or by an API client): for users who may view
+    its queue."""
+    operation = operations.get(operation_id)
+    user, may_view_queue = await _auser_and_views(request, operation.queue if operation else None)
     if not user.is_authenticated:
         return JsonResponse({"ok": False, "message": "Log in first."}, status=401)
-    operation = operations.get(operation_id)
-    if operation is None:
+    if operation is None or not may_view_queue:
         return JsonResponse(
             {"ok": False, "message": "No such operation (it may have run on another process)."}, status=404
         )
-    if operation.finished:
-        return render(request, answer_of(operation))
+    if operation.answer is not None:
+        return render(request, operation.answer)
     message = f"Still running: {operation.progress} so far."
     return render(request, Answer(202, operation.action, message, operation.progress, operation=operation))

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.overview import all_counts
+from dashboard.permissions import avisible
 from dashboard.views.base import (
     access_of,
     dashboard_view,
@@ -21,8 +22,8 @@ from queues.jobs import fetch_job_page
 
 @dashboard_view(api=True)
 async def queue_list(request: HttpRequest) -> HttpResponse:
-    """Every queue with its counts."""
-    rows = await all_counts(await registry.all_queues())
+    """Every queue this user may view, with its counts."""
+    rows = await all_counts(await avisible(access_of(request).user, await registry.all_queues()))
     return JsonResponse({"queues": [serializers.queue_json(row) for row in rows]})
 
 
@@ -51,8 +52,8 @@ async def job_list(request: HttpRequest, connection: str, queue_key: str) -> Htt
 
 
 @dashboard_view(api=True, actions=True)
-async def job_detail(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
-    """The full job, with values over the display limit cut and linked to their raw form."""
-    job, known = await load_job(request, connection, queue_key, job_id)
+async def job_detail(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """The full job (`?id=`), with values over the display limit cut and linked to their raw form."""
+    job, known = await load_job(request, connection, queue_key)
     actions = available.job_actions(access_of(request).allowed, job)
     return JsonResponse(serializers.detail_json(job, known, actions=actions))

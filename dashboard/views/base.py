@@ -6,6 +6,7 @@ import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -20,8 +21,9 @@ from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
+from queues.connections import PoolBusy
 from queues.jobs import fetch_job
-from queues.models import JobDetail, QueueRef
+from queues.models import JobDetail, NotAJob, QueueRef
 from queues.states import STATES
 
 logger = logging.getLogger("dashboard")
@@ -40,16 +42,17 @@ class NotFound(LookupError):
 def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[View], View]:
     """Require a permitted user and answer faults with a clear page (or JSON) instead of a traceback.
 
-    With `actions`, the actions the user may take on the URL's queue are found in the same thread hop
-    (see access_of).
+    The user is authenticated before anything is looked up in Redis. The queue a URL names is
+    checked against the permission callable as the URL names it (a per-queue view restriction
+    answers 404, exactly as an unknown queue), in the same thread hop as the user and, with
+    `actions`, the actions the user may take there.
     """
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            # Session, user and permissions in one thread hop (each alone costs one); request.user is
-            # loaded from here on, so views and templates read it without touching the database.
-            access = await aaccess(request, await _url_queue(kwargs) if actions else None)
+            url_queue = queue_of_url(kwargs)
+            access = await aaccess(request, url_queue, actions)
             request.dashboard_access = access  # type: ignore[attr-defined]
             if not access.user.is_authenticated:
                 if api:
@@ -57,42 +60,67 @@ def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[Vie
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
             if not access.may_view:
                 return error_response(request, 403, "You may not view the queue dashboard.", api=api)
+            if url_queue is not None and not access.may_view_queue:
+                return error_response(request, 404, f"No queue {url_queue.key} on this connection.", api=api)
             try:
                 return await view(request, *args, **kwargs)
-            except BadRequest as exc:
-                return error_response(request, 400, str(exc), api=api)
-            except UnknownConnection as exc:
-                return error_response(request, 404, f"No Redis connection named {exc}.", api=api)
-            except UnknownQueue as exc:
-                return error_response(request, 404, f"No queue {exc} on this connection.", api=api)
-            except NotFound as exc:
-                return error_response(request, 404, str(exc), api=api)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                logger.warning("Redis unreachable: %s", exc)
-                return error_response(
-                    request,
-                    503,
-                    "Redis is unreachable. The page will work again once it is back.",
-                    api=api,
-                    redis_down=True,
-                )
-            except RedisError as exc:
-                logger.warning("Redis error: %s", exc)
-                return error_response(request, 502, f"Redis answered with an error: {exc}", api=api)
+            except Exception as exc:  # known faults become a clear answer; others are raised again
+                return fault_response(request, exc, api=api)
 
         return wrapper
 
     return decorate
 
 
-async def _url_queue(kwargs: dict[str, Any]) -> QueueRef | None:
-    """The queue a URL names, if it exists; the view reports a bad one, after the login check."""
+def fault_response(request: HttpRequest, exc: Exception, *, api: bool) -> HttpResponse:
+    """The 4xx/5xx answer for an exception of a view; unknown exceptions are raised again."""
+    if isinstance(exc, BadRequest):
+        return error_response(request, 400, str(exc), api=api)
+    if isinstance(exc, UnknownConnection):
+        return error_response(request, 404, f"No Redis connection named {exc}.", api=api)
+    if isinstance(exc, UnknownQueue):
+        return error_response(request, 404, f"No queue {exc} on this connection.", api=api)
+    if isinstance(exc, NotFound | NotAJob):
+        return error_response(request, 404, str(exc), api=api)
+    if isinstance(exc, PoolBusy):
+        logger.warning("Redis connections busy: %s", exc)
+        return error_response(request, 503, str(exc), api=api)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+        logger.warning("Redis unreachable: %s", exc)
+        message = "Redis is unreachable. The page will work again once it is back."
+        return error_response(request, 503, message, api=api, redis_down=True)
+    if isinstance(exc, RedisError):
+        logger.warning("Redis error: %s", exc)
+        return error_response(request, 502, f"Redis answered with an error: {exc}", api=api)
+    raise exc
+
+
+def queue_of_url(kwargs: dict[str, Any]) -> QueueRef | None:
+    """The queue a URL names, parsed from the URL alone (not looked up); None for a malformed key."""
     if "connection" not in kwargs or "queue_key" not in kwargs:
         return None
     try:
-        return await registry.find_queue(kwargs["connection"], kwargs["queue_key"])
-    except (UnknownConnection, UnknownQueue, RedisError, OSError):
+        return QueueRef.from_key(kwargs["connection"], kwargs["queue_key"])
+    except ValueError:
         return None
+
+
+def job_id_param(request: HttpRequest) -> str:
+    """The `id` query parameter exactly as sent: one value, percent-decoded as strict UTF-8.
+
+    Django's QueryDict would turn bytes that are not UTF-8 into U+FFFD, which names another job.
+    """
+    try:
+        pairs = parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("The job id is not valid UTF-8.") from None
+    values = [value for name, value in pairs if name == "id"]
+    if len(values) != 1:
+        raise BadRequest("Give exactly one job id, as ?id=<job id> (percent-encoded).")
+    job_id: str = values[0]
+    if not job_id:
+        raise BadRequest("The job id is empty.")
+    return job_id
 
 
 def access_of(request: HttpRequest) -> Access:
@@ -174,10 +202,10 @@ def swaps_only(request: HttpRequest, element_id: str) -> bool:
     return wants_partial(request) and htmx is not None and htmx.target == element_id
 
 
-async def load_job(
-    request: HttpRequest, connection: str, queue_key: str, job_id: str
-) -> tuple[JobDetail, list[QueueRef]]:
-    """The job a URL names (404 when gone), and the connection's known queues for flow links."""
+async def load_job(request: HttpRequest, connection: str, queue_key: str) -> tuple[JobDetail, list[QueueRef]]:
+    """The job a URL names (404 when gone or not a job), and the connection's known queues for flow
+    links."""
+    job_id = job_id_param(request)
     queue = await registry.find_queue(connection, queue_key)
     log_page = parse_positive(request, "log_page", 1)
     job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)

@@ -8,11 +8,13 @@ from django.template.response import TemplateResponse
 from dashboard import available, links, registry
 from dashboard.conf import get_config
 from dashboard.overview import all_counts, group, totals
+from dashboard.permissions import avisible
 from dashboard.views.base import (
     BadRequest,
     NotFound,
     access_of,
     dashboard_view,
+    job_id_param,
     load_job,
     parse_per_page,
     parse_positive,
@@ -22,15 +24,24 @@ from dashboard.views.base import (
     wants_partial,
 )
 from queues.actions import CLEANABLE_STATES
-from queues.jobs import fetch_job_page, fetch_logs, fetch_queue_page, fetch_raw_field, resolve_job_key
-from queues.models import JobPage, QueueRef
+from queues.jobs import (
+    fetch_job_page,
+    fetch_job_state,
+    fetch_logs,
+    fetch_queue_page,
+    fetch_raw_field,
+    resolve_job_key,
+)
+from queues.keys import not_a_job
+from queues.models import ChildRef, JobPage, ParentRef, QueueRef
 from queues.states import STATES
 
 
 @dashboard_view()
 async def overview(request: HttpRequest) -> HttpResponse:
-    """Every queue with its counts per state."""
-    rows = await all_counts(await registry.all_queues())
+    """Every queue this user may view, with its counts per state."""
+    queues = await avisible(access_of(request).user, await registry.all_queues())
+    rows = await all_counts(queues)
     context = {
         "groups": group(rows),
         "totals": totals(rows),
@@ -57,14 +68,14 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
             registry.client(connection), queue, state, page, per_page, get_config().limits
         )
         actions, row_actions = available.list_actions(allowed, queue, state)
-        context = {**_list_context(queue, state, jobs, actions, row_actions), "list_only": True}
+        context = {**_list_context(queue, state, jobs, actions, row_actions, allowed), "list_only": True}
         return partial_response(request, "dashboard/partials/job_list.html", context)
     counts, jobs = await fetch_queue_page(
         registry.client(connection), queue, state, page, per_page, get_config().limits
     )
     actions, row_actions = available.queue_page_actions(allowed, counts, state)
     context = {
-        **_list_context(queue, state, jobs, actions, row_actions),
+        **_list_context(queue, state, jobs, actions, row_actions, allowed),
         "clean_states": CLEANABLE_STATES,
         "counts": counts,
         "states": STATES,
@@ -75,9 +86,15 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
 
 
 def _list_context(
-    queue: QueueRef, state: str, jobs: JobPage, actions: dict[str, str], row_actions: set[str]
+    queue: QueueRef,
+    state: str,
+    jobs: JobPage,
+    actions: dict[str, str],
+    row_actions: set[str],
+    allowed: frozenset[str],
 ) -> dict[str, object]:
     return {
+        "all_actions": available.all_actions(allowed, state),
         "queue": queue,
         "actions": actions,
         "row_actions": row_actions,
@@ -102,37 +119,45 @@ def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
 
 
 @dashboard_view(actions=True)
-async def job_page(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
-    """One job: fields, data, traces, logs and flow links."""
-    job, known = await load_job(request, connection, queue_key, job_id)
+async def job_page(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """One job (`?id=`): fields, data, traces, logs and flow links."""
+    job, known = await load_job(request, connection, queue_key)
     queue = job.queue
     context = {
         "queue": queue,
         "actions": available.job_actions(access_of(request).allowed, job),
         "job": job,
         "logs": job.logs,
-        "children": [(child, resolve_job_key(known, child.job_key)) for child in job.children],
-        "parent_queue": parent_queue(job.parent.queue_key, connection, known) if job.parent else None,
+        "children": [(child, resolve_child(known, child)) for child in job.children],
+        "parent_queue": parent_queue(job.parent, connection, known) if job.parent else None,
         "display_limit": get_config().limits.display_bytes,
     }
     return TemplateResponse(request, "dashboard/job.html", context)
 
 
-def parent_queue(queue_key: str, connection: str, known: list[QueueRef]) -> QueueRef | None:
-    """The known queue a parent reference points at."""
+def resolve_child(known: list[QueueRef], child: ChildRef) -> tuple[QueueRef, str] | None:
+    """The known queue and id of a flow child, when its key can be linked."""
+    return resolve_job_key(known, child.job_key) if child.addressable else None
+
+
+def parent_queue(parent: ParentRef, connection: str, known: list[QueueRef]) -> QueueRef | None:
+    """The known queue a parent reference points at, when the parent can be linked."""
+    if not_a_job(parent.job_id) is not None:
+        return None
     for queue in known:
-        if queue.key == queue_key and queue.connection == connection:
+        if queue.key == parent.queue_key and queue.connection == connection:
             return queue
     return None
 
 
 @dashboard_view()
-async def job_logs(request: HttpRequest, connection: str, queue_key: str, job_id: str) -> HttpResponse:
+async def job_logs(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
     """The log pager partial (full job page when loaded directly)."""
+    job_id = job_id_param(request)
     queue = await registry.find_queue(connection, queue_key)
     page = parse_positive(request, "log_page", 1)
     if not wants_partial(request):
-        return HttpResponseRedirect(f"{links.job_url(queue, job_id)}?log_page={page}#logs")
+        return HttpResponseRedirect(f"{links.job_url(queue, job_id)}&log_page={page}#logs")
     logs = await fetch_logs(registry.client(connection), queue, job_id, page, get_config().limits)
     return partial_response(
         request, "dashboard/partials/logs.html", {"queue": queue, "job_id": job_id, "logs": logs}
@@ -140,17 +165,23 @@ async def job_logs(request: HttpRequest, connection: str, queue_key: str, job_id
 
 
 @dashboard_view()
-async def job_raw(
-    request: HttpRequest, connection: str, queue_key: str, field: str, job_id: str
-) -> HttpResponse:
-    """The full stored value of one field as plain text (never rendered as HTML)."""
+async def job_raw(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """The stored value of one field (`?id=&field=`) as plain text (never rendered as HTML)."""
+    job_id = job_id_param(request)
+    field = request.GET.get("field", "")
+    if not field:
+        raise BadRequest("Give the field to show, as &field=<name>.")
     queue = await registry.find_queue(connection, queue_key)
-    value = await fetch_raw_field(registry.client(connection), queue, job_id, field)
-    if value is None:
+    limits = get_config().limits
+    raw = await fetch_raw_field(registry.client(connection), queue, job_id, field, limits)
+    if raw is None:
         raise NotFound(f"Job {job_id!r} has no field {field!r}.")
-    response = HttpResponse(value, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(raw.value, content_type="text/plain; charset=utf-8")
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if raw.truncated:
+        response["X-Dashboard-Truncated"] = f"{len(raw.value)} of {raw.size} bytes"
     return response
 
 
@@ -158,9 +189,9 @@ async def job_raw(
 async def find_job(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
     """Jump to a job by its id (the id an on-call engineer found in a log line)."""
     queue = await registry.find_queue(connection, queue_key)
-    job_id = request.GET.get("id", "").strip()
+    job_id = job_id_param(request).strip()
     if not job_id:
         raise BadRequest("Give the id of the job to open.")
-    if not await registry.client(connection).exists(queue.job_key(job_id)):
+    if await fetch_job_state(registry.client(connection), queue, job_id) in ("none", "not-a-job"):
         raise NotFound(f"No job {job_id!r} in queue {queue.key}.")
     return HttpResponseRedirect(links.job_url(queue, job_id))

@@ -1,18 +1,26 @@
 --[[
-  Read-only detail of one job in one round trip: every hash field (values over the display limit
-  cut here, with their full size), the job's state, its logs page, and its flow children.
+  Read-only detail of one job in one round trip: its hash fields (values over the display limit cut
+  here, with their full size), the job's state, its logs page, and its flow children. Every read is
+  bounded, whatever the keys hold: at most `maxFields` fields, `maxLen` bytes of each value and log
+  line, one page of logs, `maxChildren` children of each kind, `maxScan` list entries searched.
+
+  Only a job is read: a key that is not a hash, or a hash without BullMQ's `timestamp` field (a job
+  scheduler, a queue's meta, a flow's `:processed` hash, another program's data), is reported as not
+  a job before any of its contents is read.
 
     KEYS[1]  queue key prefix, `<prefix>:<name>:`
     ARGV[1]  job id
     ARGV[2]  max bytes returned of each field value and each log line
     ARGV[3]  logs start index
     ARGV[4]  logs end index (inclusive)
-    ARGV[5]  max children listed
+    ARGV[5]  max children listed of each kind
     ARGV[6]  max wait-list entries searched for the job's state
+    ARGV[7]  max fields read when the hash has more (then only the known fields below are read)
+    ARGV[8…] the fields the job page knows, read by name when the hash has too many fields
 
-  Returns { state, { field, value, size, ... }, logCount, { lines... }, { depKey... },
-            { processedKey... }, { failedKey... }, { depCount, processedCount, failedCount, ignoredCount } }
-  or false when the job hash does not exist.
+  Returns false when the key does not exist, { "not-a-job", reason } when it is not a job, else
+  { state, { field, value, size, ... }, logCount, { lines... }, { depKey... }, { processedKey... },
+    { failedKey... }, { depCount, processedCount, failedCount, ignoredCount }, hiddenFieldCount }
 ]]
 local rcall = redis.call
 local p = KEYS[1]
@@ -22,10 +30,20 @@ local logStart = tonumber(ARGV[3])
 local logEnd = tonumber(ARGV[4])
 local maxChildren = tonumber(ARGV[5])
 local maxScan = tonumber(ARGV[6])
+local maxFields = tonumber(ARGV[7])
 local jobKey = p .. jobId
 
-if rcall("EXISTS", jobKey) == 0 then
+-- @include job_state
+
+local shape, keyType = jobShape(jobKey)
+if shape == "none" then
   return false
+end
+if shape == "not-a-job" then
+  if keyType == "hash" then
+    return {"not-a-job", "a hash without BullMQ's timestamp field"}
+  end
+  return {"not-a-job", "a " .. keyType .. ", not a hash"}
 end
 
 local function cut(value)
@@ -35,36 +53,40 @@ local function cut(value)
   return value
 end
 
-local fields = {}
-for _, name in ipairs(rcall("HKEYS", jobKey)) do
-  local size = rcall("HSTRLEN", jobKey, name)
-  fields[#fields + 1] = name
-  fields[#fields + 1] = cut(rcall("HGET", jobKey, name) or "")
-  fields[#fields + 1] = size
+local fieldCount = rcall("HLEN", jobKey)
+local names
+if fieldCount <= maxFields then
+  names = rcall("HKEYS", jobKey)
+else
+  names = {}
+  for i = 8, #ARGV do
+    names[#names + 1] = ARGV[i]
+  end
 end
+local fields = {}
+for _, name in ipairs(names) do
+  local size = rcall("HSTRLEN", jobKey, name)
+  local value = rcall("HGET", jobKey, name)
+  if value then
+    fields[#fields + 1] = name
+    fields[#fields + 1] = cut(value)
+    fields[#fields + 1] = size
+  end
+end
+local hidden = fieldCount - #fields / 3
 
--- The same order as BullMQ's getState-8.lua; list lookups are bounded so a page view stays cheap.
-local state = "unknown"
-if rcall("ZSCORE", p .. "completed", jobId) then
-  state = "completed"
-elseif rcall("ZSCORE", p .. "failed", jobId) then
-  state = "failed"
-elseif rcall("ZSCORE", p .. "delayed", jobId) then
-  state = "delayed"
-elseif rcall("ZSCORE", p .. "prioritized", jobId) then
-  state = "prioritized"
-elseif rcall("ZSCORE", p .. "waiting-children", jobId) then
-  state = "waiting-children"
-elseif rcall("LPOS", p .. "active", jobId, "MAXLEN", maxScan) then
-  state = "active"
-elseif rcall("LPOS", p .. "wait", jobId, "MAXLEN", maxScan) then
-  state = "waiting"
-elseif rcall("LPOS", p .. "paused", jobId, "MAXLEN", maxScan) then
-  state = "waiting"
+local state = jobState(p, jobId, maxScan)
+
+local function sizeOf(command, key)
+  local n = redis.pcall(command, key)
+  if type(n) == "number" then
+    return n
+  end
+  return 0
 end
 
 local logKey = jobKey .. ":logs"
-local logCount = rcall("LLEN", logKey)
+local logCount = sizeOf("LLEN", logKey)
 local lines = {}
 if logCount > 0 and logEnd >= logStart then
   for i, line in ipairs(rcall("LRANGE", logKey, logStart, logEnd)) do
@@ -72,9 +94,11 @@ if logCount > 0 and logEnd >= logStart then
   end
 end
 
+-- SSCAN/HSCAN with a bounded number of calls: a sparse table can answer a call with nothing.
 local function firstMembers(key, kind)
   local out = {}
   local cursor = "0"
+  local calls = 0
   repeat
     local reply
     if kind == "set" then
@@ -83,6 +107,7 @@ local function firstMembers(key, kind)
       reply = rcall("HSCAN", key, cursor, "COUNT", maxChildren)
     end
     cursor = reply[1]
+    calls = calls + 1
     local step = kind == "set" and 1 or 2
     for i = 1, #reply[2], step do
       if #out >= maxChildren then
@@ -90,7 +115,7 @@ local function firstMembers(key, kind)
       end
       out[#out + 1] = reply[2][i]
     end
-  until cursor == "0"
+  until cursor == "0" or calls >= 10
   return out
 end
 
@@ -99,14 +124,14 @@ local processedKey = jobKey .. ":processed"
 local failedKey = jobKey .. ":failed"
 local unsuccessfulKey = jobKey .. ":unsuccessful"
 local counts = {
-  rcall("SCARD", depsKey),
-  rcall("HLEN", processedKey),
-  rcall("HLEN", failedKey),
-  rcall("ZCARD", unsuccessfulKey),
+  sizeOf("SCARD", depsKey),
+  sizeOf("HLEN", processedKey),
+  sizeOf("HLEN", failedKey),
+  sizeOf("ZCARD", unsuccessfulKey),
 }
 local deps, processed, failed = {}, {}, {}
 if counts[1] > 0 then deps = firstMembers(depsKey, "set") end
 if counts[2] > 0 then processed = firstMembers(processedKey, "hash") end
 if counts[3] > 0 then failed = firstMembers(failedKey, "hash") end
 
-return {state, fields, logCount, lines, deps, processed, failed, counts}
+return {state, fields, logCount, lines, deps, processed, failed, counts, hidden}

@@ -12,7 +12,9 @@
     ARGV[5]  max bytes kept of each text field
     ARGV[6]  max back-fill iterations
 
-  Returns { total, { id, { field values in SUMMARY order }, optsAttempts }, ... }
+  Returns { total, { id, { field values in SUMMARY order }, optsAttempts }, ... }; a row whose key is
+  not a hash is { id, false, false, its type }. When the state's own key is of the wrong type the
+  reply is { false, its type }.
 ]]
 local rcall = redis.call
 local p = KEYS[1]
@@ -28,11 +30,15 @@ local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attem
 
 -- @include list_count
 
-local total
+local countOk, total
 if isList then
-  total = listCount(stateKey)
+  countOk, total = pcall(listCount, stateKey)
 else
-  total = rcall("ZCARD", stateKey)
+  countOk, total = pcall(rcall, "ZCARD", stateKey)
+end
+if not countOk then
+  -- The state's key is not a list or zset (another program wrote it): say what it is instead.
+  return {false, rcall("TYPE", stateKey)["ok"]}
 end
 
 local function cut(value)
@@ -61,10 +67,17 @@ local MAX_OPTS = 65536
 
 local function summary(id)
   local jobKey = p .. id
+  -- Another program may have put an id whose key is not a hash (a list, a string) in the state's list:
+  -- that row says so, and the rest of the page is read as usual.
+  local firstLength = redis.pcall("HSTRLEN", jobKey, SUMMARY[1])
+  if type(firstLength) ~= "number" then
+    return {id, false, false, rcall("TYPE", jobKey)["ok"]}
+  end
   local wanted = {}
   local cutNames = {}
-  for _, name in ipairs(SUMMARY) do
-    if LONG[name] and rcall("HSTRLEN", jobKey, name) > maxLen then
+  for i, name in ipairs(SUMMARY) do
+    local length = i == 1 and firstLength or (LONG[name] and rcall("HSTRLEN", jobKey, name))
+    if LONG[name] and length > maxLen then
       cutNames[name] = true
       wanted[#wanted + 1] = "\0absent"
     else

@@ -1,5 +1,6 @@
 --[[
-  Read-only page of a job's log lines, each cut to a maximum size.
+  Read-only page of a job's log lines, each cut to a maximum size. A logs key of another type than
+  a list (another program wrote it) reads as no lines.
 
     KEYS[1]  the job's logs list, `<prefix>:<name>:<id>:logs`
     ARGV[1]  start index
@@ -10,7 +11,10 @@
 ]]
 local rcall = redis.call
 local maxLen = tonumber(ARGV[3])
-local count = rcall("LLEN", KEYS[1])
+local ok, count = pcall(rcall, "LLEN", KEYS[1])
+if not ok then
+  return {0, {}}
+end
 local lines = {}
 if count > 0 then
   for i, line in ipairs(rcall("LRANGE", KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))) do

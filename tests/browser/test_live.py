@@ -114,7 +114,7 @@ def test_counters_progress_and_logs_move_without_reload(
 
     expect(cell("waiting")).to_have_text("2")
     job_page = page.context.new_page()
-    open_live(job_page, f"{live_site.url}/queues/default/bull:{name}/jobs/ok-1")
+    open_live(job_page, f"{live_site.url}/queues/default/bull:{name}/job/?id=ok-1")
     expect(job_page.locator("#job-state")).to_have_text("waiting")
 
     worker.send("go")

@@ -179,7 +179,7 @@ async def test_pages_carry_their_socket_and_live_ids(client: AsyncClient, live: 
     queue = (await client.get(links.queue_url(EMAIL) + "?state=failed&per_page=10")).content.decode()
     assert 'ws-connect="/queues/ws/default/bull:email/?state=failed&amp;page=1&amp;per_page=10"' in queue
     job = (await client.get(links.job_url(EMAIL, "j1"))).content.decode()
-    assert 'ws-connect="/queues/ws/default/bull:email/jobs/j1"' in job
+    assert 'ws-connect="/queues/ws/default/bull:email/job/?id=j1"' in job
     assert 'id="job-state"' in job and 'id="job-progress"' in job and 'id="job-failure"' in job
 
 

@@ -122,7 +122,7 @@ async def test_job_fields_match_nodes_job_objects(api: AsyncClient, node_redis: 
 async def test_failed_job_page_shows_every_attempts_trace(api: AsyncClient, node_redis: NodeState) -> None:
     node = node_redis.node_queue("bull:interop-main")
     failed_id = node["ids"]["failed"][-1]
-    job = (await api.get(f"/queues/api/queues/default/bull:interop-main/jobs/{failed_id}")).json()
+    job = (await api.get(f"/queues/api/queues/default/bull:interop-main/job/?id={failed_id}")).json()
     page = await api.get(job["html_url"])
     html = page.content.decode()
     assert page.status_code == 200
