@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "READ_ONLY_QUEUES": [],
     "SOCKET_TIMEOUT": 5.0,
     "CONNECT_TIMEOUT": 2.0,
+    # Connections per Redis per process, for reads and for writes each; a request waits at most
+    # CONNECT_TIMEOUT for a free one, then gets a "busy" answer.
+    "MAX_CONNECTIONS": 20,
     # Live updates over websockets (see dashboard/live/): one events watcher per process.
     "LIVE": {
         "ENABLED": True,
@@ -132,6 +135,7 @@ def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> Connec
         queues=tuple(options.get("QUEUES") or ()),
         socket_timeout=float(options.get("SOCKET_TIMEOUT", raw["SOCKET_TIMEOUT"])),
         connect_timeout=float(options.get("CONNECT_TIMEOUT", raw["CONNECT_TIMEOUT"])),
+        max_connections=max(1, int(options.get("MAX_CONNECTIONS", raw["MAX_CONNECTIONS"]))),
         options=dict(options.get("OPTIONS") or {}),
     )
 

@@ -41,7 +41,7 @@ _ROWS = RowCache("dashboard/partials/overview_row.html", size=5000)
 
 def row_html(row: QueueCounts) -> SafeString:
     """One overview row, from the same partials the live updates push."""
-    key = (row.queue, tuple(row.counts.get(state, 0) for state in STATES), row.paused)
+    key = (row.queue, tuple(row.counts.get(state, 0) for state in STATES), row.paused, row.problem)
     return _ROWS.render(key, {"row": row, "states": STATES})
 
 

@@ -182,7 +182,7 @@ class EventWatcher:
         self._requests: list[tuple[object, Interest]] = []
         self._resync_due = False
         # What the previous refreshes saw.
-        self._last_counts: dict[QueueRef, tuple[tuple[tuple[str, int], ...], bool]] = {}
+        self._last_counts: dict[QueueRef, tuple[tuple[tuple[str, int], ...], bool, str]] = {}
         # The latest counts of every counted queue and when they were read, for page views.
         self._counts: dict[QueueRef, tuple[QueueCounts, float]] = {}
         self._job_states: dict[JobRef, str] = {}
@@ -655,7 +655,7 @@ class EventWatcher:
         read_at = time.monotonic()
         for row in counts:
             self._counts[row.queue] = (row, read_at)
-            signature = (tuple(sorted(row.counts.items())), row.paused)
+            signature = (tuple(sorted(row.counts.items())), row.paused, row.problem)
             if self._last_counts.get(row.queue) != signature:
                 update.changed.add(row.queue)
                 self._last_counts[row.queue] = signature

@@ -41,7 +41,9 @@ def _render(template: str, context: dict[str, object]) -> str:
 
 def overview_cells(row: QueueCounts) -> dict[str, str]:
     """The overview row's name cell and count cells, by element id."""
-    name_cell = _render("queue_name_cell.html", {"queue": row.queue, "paused": row.paused})
+    name_cell = _render(
+        "queue_name_cell.html", {"queue": row.queue, "paused": row.paused, "problem": row.problem}
+    )
     cells = {name_dom_id(row.queue): name_cell}
     for state in STATES:
         context = {"queue": row.queue, "state": state, "count": row.counts.get(state, 0)}

@@ -141,16 +141,19 @@ async def _handle(
         reason = _csrf_failure(request)
         if reason:
             raise Refusal(403, reason)
-        plan = await _plan(request, url_queue, scope, name)
-        audit_action = plan.audit_action
+        params, form = params_of(request)
+        if scope is Scope.LIST:
+            audit_action = f"bulk_{params.get('action')}" if params.get("action") in BULK_ACTIONS else BULK
+        plan = await _plan(request, url_queue, scope, name, params, form)
     except (Refusal, BadRequest, Invalid, NotAJob) as exc:
         return await _refused(request, user, audit_action, connection, queue_key, exc)
     return await _execute(request, user, plan)
 
 
-async def _plan(request: HttpRequest, url_queue: QueueRef, scope: Scope, name: str) -> Plan:
+async def _plan(
+    request: HttpRequest, url_queue: QueueRef, scope: Scope, name: str, params: Params, form: bool
+) -> Plan:
     """Everything checked that can be checked before the action runs; raises a refusal otherwise."""
-    params, form = params_of(request)
     job_id = job_id_param(request) if scope is Scope.JOB else ""
     if scope is Scope.LIST:
         sub_action = params.get("action")

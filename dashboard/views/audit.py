@@ -6,14 +6,17 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from dashboard.models import AuditEntry
-from dashboard.views.base import dashboard_view, parse_positive, wants_partial
+from dashboard.permissions import VIEW_AUDIT, ahas_permission
+from dashboard.views.base import access_of, dashboard_view, error_response, parse_positive, wants_partial
 
 PER_PAGE = 50
 
 
 @dashboard_view()
 async def audit_log(request: HttpRequest) -> HttpResponse:
-    """A page of the audit log."""
+    """A page of the audit log (for users with the view_audit permission)."""
+    if not await ahas_permission(access_of(request).user, VIEW_AUDIT, None):
+        return error_response(request, 403, "You may not view the audit log.", api=False)
     entries = AuditEntry.objects.all()
     filters = {name: request.GET.get(name, "").strip() for name in ("queue", "action", "result", "user")}
     if filters["queue"]:

@@ -73,10 +73,10 @@ class LiveSocket:
         got: list[str] = []
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                text = await self.communicator.receive_from(timeout=remaining)
-            except TimeoutError:
-                break
+            # receive_nothing waits without cancelling the application on a timeout (receive_from does).
+            if await self.communicator.receive_nothing(timeout=min(remaining, 0.05), interval=0.01):
+                continue
+            text = await self.communicator.receive_from()
             self.received.append(text)
             got.append(text)
         return got
@@ -157,6 +157,83 @@ async def test_foreign_origins_and_unknown_queues_are_refused(
     await foreign.close()
     assert await sockets("/queues/ws/default/bull:nope/").connect() == (False, 4404)
     assert await sockets("/queues/ws/nowhere/bull:email/").connect() == (False, 4404)
+
+
+async def test_sockets_see_only_the_queues_their_user_may_view(redis_url: str, client: AsyncClient) -> None:
+    sms = QueueRef("default", "bull", "sms")
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "e1"})])
+    await add_jobs(redis_url, "sms", [("send", {}, {"jobId": "s1"})])
+    restricted = dashboard_settings(
+        redis_url, LIVE=FAST, PERMISSION="tests.integration.test_security.only_email"
+    )
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=restricted):
+        reset_directories()
+        for path in (ws_path(links.queue_url(sms)), ws_path(links.job_url(sms, "s1"))):
+            refused = LiveSocket(path, cookie_of(client))
+            assert await refused.connect() == (False, 4404)
+            await refused.close()
+        overview = LiveSocket("/queues/ws/", cookie_of(client))
+        assert (await overview.connect())[0]
+        await add_jobs(redis_url, "sms", [("send", {}, {})])
+        await add_jobs(redis_url, "email", [("send", {}, {})])
+        await overview.wait_for(count_cell(EMAIL, "waiting", 2))
+        await overview.drain(0.5)
+        assert not any(fragments.queue_dom_id(sms) in text for text in overview.received)
+        assert not any("New queues appeared" in text for text in overview.received)
+        await overview.close()
+        await close_dashboard_state()
+
+
+async def close_dashboard_state() -> None:
+    await get_hub().shutdown()
+    await stop_background_work()
+    await close_clients()
+
+
+async def test_logout_closes_the_sessions_sockets_at_once(live: str, client: AsyncClient) -> None:
+    await add_jobs(live, "email", [("send", {}, {})])
+    socket = LiveSocket("/queues/ws/", cookie_of(client))
+    other = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(client))
+    assert (await socket.connect())[0] and (await other.connect())[0]
+    await client.alogout()
+    for opened in (socket, other):
+        closed = await opened.communicator.receive_output(timeout=5)
+        while closed["type"] != "websocket.close":
+            closed = await opened.communicator.receive_output(timeout=5)
+        assert closed["code"] == 4401
+        await opened.close()
+
+
+async def test_a_withdrawn_permission_closes_open_sockets(
+    redis_url: str, client: AsyncClient, staff_user: Any
+) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    recheck = dashboard_settings(redis_url, LIVE={**FAST, "RECHECK_INTERVAL": 0.2})
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=recheck):
+        socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(client))
+        assert (await socket.connect())[0]
+        staff_user.is_staff = False
+        await staff_user.asave()
+        closed = await socket.communicator.receive_output(timeout=5)
+        while closed["type"] != "websocket.close":
+            closed = await socket.communicator.receive_output(timeout=5)
+        assert closed["code"] == 4403
+        await socket.close()
+        await close_dashboard_state()
+
+
+async def test_one_user_cannot_open_unbounded_sockets(redis_url: str, client: AsyncClient) -> None:
+    capped = dashboard_settings(redis_url, LIVE={**FAST, "MAX_SOCKETS_PER_USER": 2})
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=capped):
+        opened = [LiveSocket("/queues/ws/", cookie_of(client)) for _ in range(3)]
+        assert (await opened[0].connect())[0] and (await opened[1].connect())[0]
+        assert await opened[2].connect() == (False, 4429)
+        await opened[0].close()
+        again = LiveSocket("/queues/ws/", cookie_of(client))
+        assert (await again.connect())[0]
+        for socket in [*opened[1:], again]:
+            await socket.close()
+        await close_dashboard_state()
 
 
 async def test_disabled_live_updates_refuse_sockets_and_render_no_socket(
