@@ -158,7 +158,9 @@ def test_a_lost_socket_shows_a_banner_polls_and_reconnects(
         """() => {
           htmx.config.wsReconnectDelay = () => 300;  // the extension's backoff, shortened for the test
           window.__createWebSocket = htmx.createWebSocket;
-          htmx.createWebSocket = () => new WebSocket("ws://127.0.0.1:9/");
+          // Same origin (the site's CSP blocks any other, and a blocked socket throws), no such route.
+          const gone = location.origin.replace(/^http/, "ws") + "/queues/ws/gone/";
+          htmx.createWebSocket = () => new WebSocket(gone);
           document.querySelector("[data-live-socket]")["htmx-internal-data"].webSocket.socket.close(4000);
         }"""
     )
