@@ -580,6 +580,16 @@ def hostile_jobs() -> list[tuple[str, dict[str, Any]]]:
                 "data": {"userId": "usr_00666", "event": "<script>alert('failedReason')</script>"},
             },
         ),
+        # A custom id made of path segments: its Retry button must retry this job, never reach
+        # another URL (a browser resolves `..` in paths, which is why ids go in query strings).
+        (
+            "webhooks",
+            {
+                "name": "deliver-webhook",
+                "data": {"url": "https://hooks.example.com/../../actions/drain/", "event": "path.trick"},
+                "opts": {"jobId": "../../actions/drain/"},
+            },
+        ),
     ]
 
 

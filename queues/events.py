@@ -30,7 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from queues.connections import ConnectionSettings, client_for
 from queues.counts import fetch_counts
 from queues.jobs import ReadLimits, fetch_job, fetch_logs
-from queues.models import JobDetail, QueueCounts, QueueRef
+from queues.models import JobDetail, NotAJob, QueueCounts, QueueRef
 from queues.parsing import text
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 # Any failure of a read: unreachable, or an error reply.
 REDIS_FAULTS = (RedisError, OSError)
 GONE = "gone"
+# Watched jobs read at once per connection (each read holds a pooled connection).
+PARALLEL_JOB_READS = 4
 # How long the refresh loop lets a burst of events gather before it reads (seconds).
 COALESCE_SECONDS = 0.02
 
@@ -651,7 +653,15 @@ class EventWatcher:
         if polled:
             jobs = jobs + await self._logs_moved(client, polled)
         counts = await fetch_counts(client, queues)
-        details = await asyncio.gather(*(self._read_job(client, job) for job in jobs))
+        # Watched jobs are read a few at a time: hundreds of job pages open must not take every
+        # pooled connection (page views would then find Redis "busy").
+        gate = asyncio.Semaphore(PARALLEL_JOB_READS)
+
+        async def read(job: JobRef) -> JobDetail | None:
+            async with gate:
+                return await self._read_job(client, job)
+
+        details = await asyncio.gather(*(read(job) for job in jobs))
         read_at = time.monotonic()
         for row in counts:
             self._counts[row.queue] = (row, read_at)
@@ -670,7 +680,9 @@ class EventWatcher:
             logs = f"{job.queue.job_key(job.job_id)}:logs"
             pipe.llen(logs)
             pipe.lindex(logs, -1)
-        replies = await pipe.execute()
+        # A logs key of another type (another program wrote it) answers an error: no lines, not a
+        # failed refresh of every watched queue.
+        replies = [None if isinstance(r, Exception) else r for r in await pipe.execute(raise_on_error=False)]
         moved = []
         for index, job in enumerate(jobs):
             count, last_line = replies[2 * index], replies[2 * index + 1]
@@ -685,7 +697,10 @@ class EventWatcher:
         limits = self.options.limits
         count = self._log_marks.get(job, (0, None))[0]
         last_page = max(1, -(-count // limits.log_page_size))
-        detail = await fetch_job(client, job.queue, job.job_id, limits, last_page)
+        try:
+            detail = await fetch_job(client, job.queue, job.job_id, limits, last_page)
+        except NotAJob:  # a socket opened for a key that is no job: it shows "removed", nothing else
+            detail = None
         if detail is None:
             self._job_states[job] = GONE
             return None
