@@ -166,6 +166,7 @@ DASHBOARD = {
     "CONNECTIONS": {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}},
     "READ_ONLY": env_flag("DASHBOARD_READ_ONLY"),
     "READ_ONLY_QUEUES": env_list("DASHBOARD_READ_ONLY_QUEUES"),
+    "DISCOVERY_INTERVAL": float(os.environ.get("DASHBOARD_DISCOVERY_INTERVAL", "30")),
     "LIVE": {
         "ENABLED": env_flag("DASHBOARD_LIVE", default=True),
         "REFRESH_INTERVAL": float(os.environ.get("DASHBOARD_LIVE_INTERVAL", "1.0")),

@@ -40,7 +40,9 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     with ThrowawayRedis() as redis_server:
         built = run_node("build_state.mjs", redis_server.url)
         (tmp / "queues.json").write_text(json.dumps(built))
-        env = site_env(tmp, redis_server.url)
+        # Queues made during a test appear on the overview at the next discovery SCAN (opening a
+        # queue's URL never adds it to what others are shown).
+        env = site_env(tmp, redis_server.url, DASHBOARD_DISCOVERY_INTERVAL="0.5")
         prepare(env, "oncall", "browser-pw")
         port = free_port()
         with (tmp / "daphne.log").open("wb") as log:
@@ -122,3 +124,17 @@ def page(browser: object, live_site: LiveSite) -> Iterator[object]:
     page.wait_for_url("**/queues/")
     yield page
     context.close()
+
+
+def wait_until_listed(page: Any, live_site: LiveSite, queue_key: str, seconds: float = 20) -> None:
+    """Reload the overview until discovery lists a queue made during the test."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        page.goto(f"{live_site.url}/queues/")
+        if page.locator(f'tr.queue-row[data-queue="{queue_key}"]').count():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{queue_key} was not listed on the overview within {seconds} s")
+        page.wait_for_timeout(300)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveSite
+from tests.browser.conftest import LiveSite, wait_until_listed
 from tests.interop.conftest import HERE
 
 pytestmark = pytest.mark.browser
@@ -105,8 +105,7 @@ def test_counters_progress_and_logs_move_without_reload(
 
     name = "live-browser"
     worker = node_script(name)
-    # Opening the queue's URL confirms a queue created since the last discovery SCAN.
-    page.goto(f"{live_site.url}/queues/default/bull:{name}/")
+    wait_until_listed(page, live_site, f"bull:{name}")
     open_live(page, f"{live_site.url}/queues/")
 
     def cell(state: str) -> Any:
@@ -147,7 +146,7 @@ def test_a_lost_socket_shows_a_banner_polls_and_reconnects(
 
     name = "live-fallback"
     worker = node_script(name)
-    page.goto(f"{live_site.url}/queues/default/bull:{name}/")
+    wait_until_listed(page, live_site, f"bull:{name}")
     open_live(page, f"{live_site.url}/queues/")
     failed = page.locator(f'td.count[data-queue="bull:{name}"][data-state="failed"]')
     completed = page.locator(f'td.count[data-queue="bull:{name}"][data-state="completed"]')
