@@ -206,17 +206,24 @@ async def _refused(
 async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
     """Audit, run the plan as an operation, and answer when it is done or after WAIT_SECONDS."""
     prepared = plan.prepared
-    entry = await audit.begin(
-        request,
-        user,
-        plan.audit_action,
-        plan.queue,
-        job_ids=plan.job_ids,
-        params=plan.audit_params or (prepared[0].audit_params if prepared else {}),
-    )
     settings = get_config().connections[plan.queue.connection]
 
     async def run(operation: operations.Operation) -> Answer:
+        # The entry is written in the operation's task, so a request cancelled at any point leaves
+        # either no entry and no change, or an entry that the same task completes.
+        try:
+            entry = await audit.begin(
+                request,
+                user,
+                plan.audit_action,
+                plan.queue,
+                job_ids=plan.job_ids,
+                params=plan.audit_params or (prepared[0].audit_params if prepared else {}),
+            )
+        except Exception:  # no audit entry, no change
+            audit.logger.exception("could not write the audit entry of %s", plan.audit_action)
+            message = "The audit log could not be written, so nothing was changed."
+            return Answer(503, plan.audit_action, message, result=Result.FAILED)
         try:
             refusal = read_only_reached(await _reach(plan))
             if refusal is not None:
