@@ -43,6 +43,7 @@ typecheck: install
 
 ## make test: everything CI runs: lint, types, unit, integration, interop and browser tests
 test: install npm lint typecheck
+	@test -x /usr/bin/chromium || { echo "The browser tests need Debian's Chromium: sudo apt-get install chromium (then run make test again)"; exit 1; }
 	$(PY) -m pytest
 
 clean:

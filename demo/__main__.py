@@ -1,7 +1,7 @@
 """`python -m demo` (the `make demo` target): live BullMQ traffic and the dashboard on daphne.
 
 Redis: $REDIS_URL when that database holds nothing but the demo's own queues, else a throwaway
-redis-server in a temporary directory. Django: a temporary SQLite database unless $DATABASE_URL is
+redis-server (or valkey-server) in a temporary directory. Django: a temporary SQLite database unless $DATABASE_URL is
 set, migrated, with superuser `demo` (password $DEMO_PASSWORD or a fresh random one). Ctrl-C or
 SIGTERM stops everything this started and exits 0.
 """
