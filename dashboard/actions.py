@@ -36,8 +36,8 @@ from queues.models import QueueRef
 from queues.states import STATES
 
 ANY_STATE = tuple(STATES)
-# What a state-wide removal touches: BullMQ's drain empties these (delayed unless kept).
-DRAINED_STATES = ("waiting", "prioritized", "delayed")
+# What BullMQ's drain empties: wait, the legacy paused list (BullMQ < 5), prioritized, delayed unless kept.
+DRAINED_STATES = ("waiting", "paused", "prioritized", "delayed")
 
 
 class Scope(StrEnum):
@@ -232,7 +232,7 @@ def _promote_all(target: Target) -> Prepared:
 
 def _drain(target: Target) -> Prepared:
     delayed = not flag(target.params, "keep_delayed")
-    states = DRAINED_STATES if delayed else DRAINED_STATES[:2]
+    states = DRAINED_STATES if delayed else DRAINED_STATES[:3]
     return Prepared(
         lambda w, _p: w.drain(delayed), _states_reach(target, states), {"keep_delayed": not delayed}
     )

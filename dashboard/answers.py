@@ -53,67 +53,80 @@ class Answer:
         return self.status < 300
 
 
-def answer_for_error(action: str, exc: BaseException) -> Answer:
-    """The answer (status, message, audit result) for an exception an action raised."""
-    status, result, message = _classify(exc)
-    return Answer(status, action, message, result=result)
+@dataclass(frozen=True)
+class Fault:
+    """How an exception is answered: status, audit result, what happened, and whether it is certain
+    that the failing step changed nothing (said as "nothing was changed", or what earlier batches did)."""
+
+    status: int
+    result: str
+    message: str
+    unchanged: bool = False
 
 
-def _classify(exc: BaseException) -> tuple[int, str, str]:
+def answer_for_error(action: str, exc: BaseException, progress: int = 0) -> Answer:
+    """The answer (status, message, audit result) for an exception an action raised; `progress` jobs
+    already done by earlier batches are said, and counted, rather than "nothing was changed"."""
+    fault = _classify(exc)
+    message = fault.message
+    if progress:
+        message = f"Stopped after {progress} done: {message}"
+        if fault.unchanged:
+            message += " The rest was not changed."
+    elif fault.unchanged:
+        message += " Nothing was changed."
+    return Answer(fault.status, action, message, done=progress, result=fault.result)
+
+
+def _classify(exc: BaseException) -> Fault:
     if isinstance(exc, Refusal):
-        return exc.status, exc.result, str(exc)
+        return Fault(exc.status, exc.result, str(exc))
     if isinstance(exc, Conflict):
-        return 409, Result.CONFLICT, str(exc)
+        return Fault(409, Result.CONFLICT, str(exc))
     if isinstance(exc, Invalid):
-        return 400, Result.INVALID, str(exc)
+        return Fault(400, Result.INVALID, str(exc))
     if isinstance(exc, NotAJob):
-        return 404, Result.REFUSED, str(exc)
+        return Fault(404, Result.REFUSED, str(exc))
     if isinstance(exc, PoolBusy):
-        return 503, Result.FAILED, f"{exc} Nothing was changed."
+        return Fault(503, Result.FAILED, str(exc), unchanged=True)
     if isinstance(exc, RedisError | OSError):
         return _redis_fault(exc)
     logger.error("action failed", exc_info=exc)
-    return 500, Result.FAILED, f"The action failed ({type(exc).__name__}); see the server log."
+    return Fault(500, Result.FAILED, f"The action failed ({type(exc).__name__}); see the server log.")
 
 
-def _redis_fault(exc: BaseException) -> tuple[int, str, str]:
+def _redis_fault(exc: BaseException) -> Fault:
     """Redis errors in words: what happened and whether anything may have changed."""
     said = str(exc)
+    failed = Result.FAILED
     if isinstance(exc, ReadOnlyError) or "READONLY" in said:
-        return 503, Result.FAILED, "Redis is a read-only replica (READONLY): nothing was changed."
+        return Fault(503, failed, "Redis is a read-only replica (READONLY).", unchanged=True)
     if isinstance(exc, OutOfMemoryError) or said.startswith("OOM") or " OOM " in said:
-        return 503, Result.FAILED, f"Redis is out of memory (OOM): nothing was changed. Redis said: {said}"
+        return Fault(503, failed, f"Redis is out of memory (OOM). Redis said: {said}", unchanged=True)
     if isinstance(exc, RedisTimeoutError):
-        return (
-            503,
-            Result.FAILED,
-            ("Redis did not answer in time. The action may or may not have run: check before trying again."),
+        message = (
+            "Redis did not answer in time. The action may or may not have run: check before trying again."
         )
+        return Fault(503, failed, message)
     if isinstance(exc, RedisConnectionError | OSError):
         if "connecting" in said.lower():
-            return 503, Result.FAILED, "Redis is unreachable: nothing was changed."
-        return (
-            503,
-            Result.FAILED,
-            ("The connection to Redis broke. The action may or may not have run: check before trying again."),
+            return Fault(503, failed, "Redis is unreachable.", unchanged=True)
+        message = (
+            "The connection to Redis broke. The action may or may not have run: check before trying again."
         )
+        return Fault(503, failed, message)
     if "WRONGTYPE" in said:
-        return (
-            409,
-            Result.FAILED,
-            (
-                "A key of this queue holds another type than BullMQ keeps there (another program wrote it);"
-                f" BullMQ's script stopped. Redis said: {said}"
-            ),
+        message = (
+            "A key of this queue holds another type than BullMQ keeps there (another program wrote it);"
+            f" BullMQ's script stopped. Redis said: {said}"
         )
+        return Fault(409, failed, message)
     if said.startswith(("MOVED", "ASK")) or " MOVED " in said:
-        return (
-            502,
-            Result.FAILED,
-            f"This connection reached a Redis Cluster node; configure it as a cluster: {said}",
+        return Fault(
+            502, failed, f"This connection reached a Redis Cluster node; configure it as a cluster: {said}"
         )
     if isinstance(exc, NoScriptError):
-        return 502, Result.FAILED, f"Redis lost BullMQ's script (NOSCRIPT) and it could not be loaded: {said}"
+        return Fault(502, failed, f"Redis lost BullMQ's script (NOSCRIPT) and it could not be loaded: {said}")
     if isinstance(exc, ResponseError):
-        return 502, Result.FAILED, f"Redis refused the action: {said}"
-    return 502, Result.FAILED, f"Redis failed: {said}"
+        return Fault(502, failed, f"Redis refused the action: {said}")
+    return Fault(502, failed, f"Redis failed: {said}")

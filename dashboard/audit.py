@@ -3,7 +3,8 @@ line on the `dashboard.audit` logger each.
 
 What is stored is bounded (ids, parameters, messages), so no request can make a row large. Refusals
 of anonymous requests (a bot posting to action URLs) never reach the table: they go to the log, at
-most a few lines a minute per address; a logged-in user's refusals are stored, a few a minute.
+most a few lines a minute per address; a logged-in user's refusals are stored, a few a minute, and
+each user's actions are limited to ACTIONS_PER_MINUTE (one row each).
 """
 
 from __future__ import annotations
@@ -72,11 +73,20 @@ class _RateLimit:
 
 
 _refusals = _RateLimit(REFUSALS_PER_MINUTE)
+# Actions one user may take a minute (each is an audit row): bulk actions cover more jobs at once.
+ACTIONS_PER_MINUTE = 120
+_actions = _RateLimit(ACTIONS_PER_MINUTE)
+
+
+def allow_action(user: Any) -> bool:
+    """Count an action of this user; False beyond ACTIONS_PER_MINUTE."""
+    return _actions.allow(f"user:{user.pk}")
 
 
 def reset_rate_limits() -> None:
-    """Forget counted refusals (tests)."""
+    """Forget counted refusals and actions (tests)."""
     _refusals._events.clear()
+    _actions._events.clear()
 
 
 def _address(request: HttpRequest) -> str | None:

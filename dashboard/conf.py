@@ -18,6 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "CONNECTIONS": {"default": {"URL": "redis://127.0.0.1:6379/0"}},
     # Seconds between background SCANs that find new queues.
     "DISCOVERY_INTERVAL": 30,
+    # The overview counts and shows at most this many queues (the filter, `?q=`, finds the others).
+    "OVERVIEW_MAX_QUEUES": 1000,
     "PAGE_SIZES": [10, 25, 50, 100],
     "DEFAULT_PAGE_SIZE": 25,
     # Values longer than this many bytes are cut inside Redis and shown with their size.
@@ -75,6 +77,7 @@ class DashboardConfig:
     raw: dict[str, Any]
     connections: dict[str, ConnectionSettings]
     discovery_interval: float
+    overview_max_queues: int
     page_sizes: tuple[int, ...]
     default_page_size: int
     limits: ReadLimits
@@ -96,6 +99,7 @@ def get_config() -> DashboardConfig:
         raw=raw,
         connections=connections,
         discovery_interval=float(raw["DISCOVERY_INTERVAL"]),
+        overview_max_queues=max(1, int(raw["OVERVIEW_MAX_QUEUES"])),
         page_sizes=page_sizes,
         default_page_size=int(raw["DEFAULT_PAGE_SIZE"]),
         limits=ReadLimits(

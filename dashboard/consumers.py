@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from importlib import import_module
 from typing import Any
@@ -38,6 +39,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_DISABLED = 4410
 CLOSE_TOO_MANY = 4429
+CLOSE_UNAVAILABLE = 1011
+logger = logging.getLogger("dashboard.live")
 
 # Open sockets per user in this process (their key: the user's primary key).
 _open_sockets: Counter[object] = Counter()
@@ -83,10 +86,16 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         await self.accept()
         self.view = view
-        for group in [*view.groups(), *self.session_groups()]:
-            await self.channel_layer.group_add(group, self.channel_name)
         hub = get_hub()
-        await hub.join(self.channel_name, view)
+        try:
+            for group in [*view.groups(), *self.session_groups()]:
+                await self.channel_layer.group_add(group, self.channel_name)
+            await hub.join(self.channel_name, view)
+        except Exception:  # Redis busy or away, a channel layer error: give everything back
+            logger.warning("a live socket could not join", exc_info=True)
+            await self.disconnect(CLOSE_UNAVAILABLE)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         self.recheck = asyncio.get_running_loop().create_task(self.recheck_access())
         banner = hub.status_html()
         if banner:
@@ -151,6 +160,10 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if not await _amay_view(user, view.queue):
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
+            await self.refresh_visibility()
+
+    async def refresh_visibility(self) -> None:
+        """Re-decide what the page may show, after a re-check (the overview: which queues)."""
 
     async def resolve_view(self) -> LiveView:
         """What this socket's page shows, from its URL."""
@@ -197,16 +210,20 @@ class OverviewConsumer(LiveConsumer):
 
     async def resolve_view(self) -> LiveView:
         """The overview; remembers the queues its page lists, to push only cells it has."""
+        await self.refresh_visibility()
+        return LiveView(OVERVIEW)
+
+    async def refresh_visibility(self) -> None:
+        """The listed queues this user may view (again after each re-check: a permission can go)."""
         self.visible = {}
         try:
             queues = await registry.all_queues()
         except REDIS_FAULTS:
             self.known = None  # the page could not list queues either; cells are checked one by one
-            return LiveView(OVERVIEW)
+            return
         user = self.scope["user"]
         shown = await database_sync_to_async(lambda: [q for q in queues if has_permission(user, VIEW, q)])()
         self.known = {fragments.queue_dom_id(queue) for queue in shown}
-        return LiveView(OVERVIEW)
 
     async def may_see(self, queue_id: str, parts: list[str] | None) -> bool:
         """Whether this socket's user may view the queue of an element id (asked once per queue)."""

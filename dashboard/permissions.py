@@ -51,6 +51,15 @@ def _callable(path: str) -> Callable[[Any, str, QueueRef | None], Any]:
     return check
 
 
+DEFAULT_PERMISSION = "dashboard.permissions.default_permission"
+
+
+def permission_depends_on_queue() -> bool:
+    """False for the default callable, whose answers are the same for every queue; True for any
+    other, which may decide per queue (so flows into other queues must be checked)."""
+    return get_config().permission != DEFAULT_PERMISSION
+
+
 def read_only(queue: QueueRef | None) -> bool:
     """True when settings forbid every write, or writes to this queue."""
     config = get_config()

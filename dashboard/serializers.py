@@ -6,7 +6,6 @@ from typing import Any
 
 from dashboard import links
 from queues.jobs import resolve_job_key
-from queues.keys import not_a_job
 from queues.models import ChildRef, JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
 
 
@@ -108,17 +107,19 @@ def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) 
 
 
 def parent_json(job: JobDetail, known: list[QueueRef]) -> dict[str, Any] | None:
-    """The flow parent with links when its queue is known."""
+    """The flow parent (its key, as BullMQ follows it), with its id and links when it can be linked."""
     if job.parent is None:
         return None
-    result: dict[str, Any] = {"id": job.parent.job_id, "queueKey": job.parent.queue_key}
-    try:
-        parent_queue = QueueRef.from_key(job.queue.connection, job.parent.queue_key)
-    except ValueError:
-        return result
-    if parent_queue in known and not_a_job(job.parent.job_id) is None:
-        result["api_url"] = links.job_api_url(parent_queue, job.parent.job_id)
-        result["html_url"] = links.job_url(parent_queue, job.parent.job_id)
+    result: dict[str, Any] = {"key": job.parent.job_key}
+    resolved = resolve_job_key(known, job.parent.job_key) if job.parent.addressable else None
+    if resolved is not None:
+        queue, job_id = resolved
+        result.update(
+            id=job_id,
+            queueKey=queue.key,
+            api_url=links.job_api_url(queue, job_id),
+            html_url=links.job_url(queue, job_id),
+        )
     return result
 
 

@@ -1,9 +1,9 @@
 """`python -m demo` (the `make demo` target): live BullMQ traffic and the dashboard on daphne.
 
 Redis: $REDIS_URL when that database holds nothing but the demo's own queues, else a throwaway
-redis-server (or valkey-server) in a temporary directory. Django: a temporary SQLite database unless $DATABASE_URL is
-set, migrated, with superuser `demo` (password $DEMO_PASSWORD or a fresh random one). Ctrl-C or
-SIGTERM stops everything this started and exits 0.
+redis-server (or valkey-server) in a temporary directory. Django: a temporary SQLite database unless
+$DATABASE_URL is set, migrated, with superuser `demo` (password $DEMO_PASSWORD or a fresh random one).
+Ctrl-C or SIGTERM stops everything this started and exits 0.
 """
 
 from __future__ import annotations

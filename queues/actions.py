@@ -137,6 +137,41 @@ def job_options(opts: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def copied_options(opts: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The options of a job (written by whoever added it) that a copy keeps, each checked against what
+    BullMQ accepts; and the names of those dropped because they are not."""
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name in sorted(COPIED_OPTIONS & opts.keys()):
+        value = opts[name]
+        if _valid_option(name, value):
+            kept[name] = value
+        else:
+            dropped.append(name)
+    return kept, dropped
+
+
+def _count(value: Any, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _valid_option(name: str, value: Any) -> bool:
+    if name == "attempts":
+        return _count(value, 1)
+    if name == "priority":
+        return _count(value) and value <= MAX_PRIORITY
+    if name == "lifo":
+        return isinstance(value, bool)
+    if name == "backoff":
+        if isinstance(value, dict):
+            return isinstance(value.get("type"), str) and _count(value.get("delay", 0))
+        return _count(value)
+    # removeOnComplete / removeOnFail: a flag, a count to keep, or {age, count}
+    if isinstance(value, dict):
+        return set(value) <= {"age", "count", "limit"} and all(_count(v) for v in value.values())
+    return isinstance(value, bool) or _count(value)
+
+
 def check_json(data: Any) -> None:
     """Refuse values JSON cannot carry (NaN, infinities) before they reach a script."""
     try:
@@ -192,7 +227,10 @@ class QueueWriter:
 
     async def _fields(self, job_id: str, *names: str) -> list[str | None]:
         """Some fields of a job's hash, read boundedly; None for a value over MAX_COPIED_BYTES."""
-        reply = await JOB_PAYLOAD.call(self.client, [self.queue.job_key(job_id)], [MAX_COPIED_BYTES, *names])
+        self.queue.job_key(job_id)  # NotAJob for the queue's own key names
+        reply = await JOB_PAYLOAD.call(
+            self.client, [self.queue.key_prefix], [job_id, MAX_COPIED_BYTES, *names]
+        )
         if not reply:
             raise Conflict(f"Job {job_id} no longer exists.")
         return [None if value is None else text(value) for value in reply]
@@ -275,9 +313,10 @@ class QueueWriter:
             except (ValueError, RecursionError):
                 message = f"The data of job {job_id} is not valid JSON; give the copy new data."
                 raise Invalid(message) from None
-        copied = {key: value for key, value in _json_object(raw_opts).items() if key in COPIED_OPTIONS}
+        copied, dropped = copied_options(_json_object(raw_opts))
         outcome = await self.add(NewJob(name or job_id, data, own_opts), copied)
-        return Outcome(1, 0, f"Job {job_id} duplicated as {outcome.job_ids[0]}.", outcome.job_ids)
+        note = f" Options not copied (not what BullMQ accepts): {', '.join(dropped)}." if dropped else ""
+        return Outcome(1, 0, f"Job {job_id} duplicated as {outcome.job_ids[0]}.{note}", outcome.job_ids)
 
     async def pause(self) -> Outcome:
         """Pause the queue: workers take no new jobs (BullMQ pause)."""
@@ -334,14 +373,16 @@ class QueueWriter:
 
     async def drain(self, delayed: bool = True) -> Outcome:
         """Remove all waiting (and delayed) jobs; active, completed and failed stay (BullMQ drain)."""
-        keys = [self.queue.key_prefix + suffix for suffix in ("wait", "prioritized", "delayed")]
-        before = await self._sizes(keys)
+        lists = [self.queue.key_prefix + suffix for suffix in ("wait", "paused")]
+        zsets = [self.queue.key_prefix + suffix for suffix in ("prioritized", "delayed")]
+        before = await self._sizes(lists, zsets)
         await self.bullmq.drain(delayed)
-        removed = max(before - await self._sizes(keys), 0)
+        removed = max(before - await self._sizes(lists, zsets), 0)
         return Outcome(removed, 0, f"Drained {removed} jobs from {self.queue.name}.")
 
-    async def _sizes(self, keys: list[str]) -> int:
-        return int(await self.client.llen(keys[0])) + sum([int(await self.client.zcard(k)) for k in keys[1:]])
+    async def _sizes(self, lists: list[str], zsets: list[str]) -> int:
+        sizes = [int(await self.client.llen(key)) for key in lists]
+        return sum(sizes) + sum([int(await self.client.zcard(key)) for key in zsets])
 
     async def obliterate(self, force: bool = False) -> Outcome:
         """Delete the queue and all its jobs, in batches (BullMQ obliterate; pauses it first)."""

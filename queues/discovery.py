@@ -17,8 +17,6 @@ from queues.parsing import text
 logger = logging.getLogger(__name__)
 
 SCAN_COUNT = 1000
-# Fields that a queue's meta hash has and a job hash never has.
-META_FIELDS = ("opts.maxLenEvents", "version", "paused", "concurrency", "max", "duration")
 
 
 def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
@@ -45,23 +43,28 @@ async def scan_queues(client: Redis, settings: ConnectionSettings) -> list[Queue
 
 
 async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
-    """Keep the candidates that are BullMQ queues: their `meta` is a hash holding BullMQ's meta fields.
+    """Keep the candidates that are BullMQ queues: their `meta` is a hash with BullMQ's fingerprint.
 
-    A job whose custom id ends in `:meta` has a hash there too, with a `timestamp`; another program's
-    `<x>:<y>:id` or `<x>:<y>:events` key next to nothing else makes no queue. Keys are only probed by
-    name with HMGET (a key of another type answers with an error, which means "not a queue").
+    BullMQ writes `opts.maxLenEvents` into meta with every event it emits (and Node's Queue writes
+    `version` = `bullmq:<version>`). Another program's `<x>:<y>:meta` hash with a `version` field, a
+    job whose custom id ends in `:meta` (it has a `timestamp`), a stray `<x>:<y>:id` key: no queue.
+    Keys are only probed by name with HMGET (a key of another type answers an error: not a queue).
     """
     if not candidates:
         return []
     pipe = client.pipeline(transaction=False)
     for queue in candidates:
-        pipe.hmget(f"{queue.key_prefix}meta", ["timestamp", *META_FIELDS])
+        pipe.hmget(f"{queue.key_prefix}meta", ["timestamp", "opts.maxLenEvents", "version"])
     replies = await pipe.execute(raise_on_error=False)
-    return [
-        queue
-        for queue, fields in zip(candidates, replies, strict=True)
-        if isinstance(fields, list) and fields[0] is None and any(value is not None for value in fields[1:])
-    ]
+    return [queue for queue, fields in zip(candidates, replies, strict=True) if is_bullmq_meta(fields)]
+
+
+def is_bullmq_meta(fields: object) -> bool:
+    """True for the HMGET (timestamp, opts.maxLenEvents, version) of a BullMQ queue's meta hash."""
+    if not isinstance(fields, list) or len(fields) != 3:
+        return False
+    timestamp, max_len_events, version = fields
+    return timestamp is None and (max_len_events is not None or text(version).startswith("bullmq:"))
 
 
 def in_scope(settings: ConnectionSettings, queue: QueueRef) -> bool:

@@ -23,15 +23,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queues.connections import ConnectionSettings, client_for
 from queues.counts import fetch_counts
-from queues.jobs import ReadLimits, fetch_job, fetch_logs
+from queues.jobs import LOG_MARK, ReadLimits, fetch_job, fetch_logs
 from queues.models import JobDetail, NotAJob, QueueCounts, QueueRef
-from queues.parsing import text
+from queues.parsing import integer, text
+from queues.scripts import run_pipeline, script
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 # Any failure of a read: unreachable, or an error reply.
 REDIS_FAULTS = (RedisError, OSError)
 GONE = "gone"
+EVENTS = script("events")
+STREAM_TAILS = script("stream_tails")
+# Projected reads after one wake-up before the loop blocks again (each is bounded, about 1 MB a stream).
+MAX_PROJECTED_READS = 50
 # Watched jobs read at once per connection (each read holds a pooled connection).
 PARALLEL_JOB_READS = 4
 # How long the refresh loop lets a burst of events gather before it reads (seconds).
@@ -79,10 +85,13 @@ class StreamEvent:
     fields: dict[str, str]
 
 
-def parse_entry(queue: QueueRef, entry_id: object, raw_fields: Mapping[Any, Any]) -> StreamEvent:
-    """A StreamEvent from an XREAD entry; unknown fields are kept as text."""
-    fields = {text(name): text(value) for name, value in raw_fields.items()}
-    return StreamEvent(queue, text(entry_id), fields.get("event", ""), fields.get("jobId"), fields)
+def parse_fields(raw_fields: Mapping[Any, Any]) -> dict[str, str]:
+    """The fields the watcher uses of an XREAD entry (the event name and job id), as text."""
+    return {
+        text(name): text(value)
+        for name, value in raw_fields.items()
+        if name in (b"event", b"jobId", "event", "jobId")
+    }
 
 
 @dataclass(frozen=True)
@@ -355,23 +364,18 @@ class EventWatcher:
         for alias, alias_keys in by_alias.items():
             client = clients[alias] if clients else client_for(self.connections[alias])
             try:
-                pipe = client.pipeline(transaction=False)
-                for key in alias_keys:
-                    pipe.xrevrange(key, "+", "-", count=1)
-                replies = await pipe.execute(raise_on_error=False)
-            except UNREACHABLE:
+                tails = await STREAM_TAILS.call(client, alias_keys, [])
+            except REDIS_FAULTS:
                 if clients:
                     raise  # the reader's own connection: it backs off and reconnects
-                continue  # the reader resolves them once Redis answers again
-            for key, reply in zip(alias_keys, replies, strict=True):
+                continue  # the reader resolves them once Redis answers again (or is not busy)
+            for key, tail in zip(alias_keys, tails, strict=True):
                 if key not in self._offsets or self._offsets[key] is not None:
                     continue
-                if isinstance(reply, ResponseError):
-                    self._bad_stream(key, reply)
-                elif isinstance(reply, list) and reply:
-                    self._offsets[key] = text(reply[0][0])
-                elif isinstance(reply, list):
-                    self._offsets[key] = "0-0"
+                if tail is None:
+                    self._bad_stream(key, ResponseError(f"{key} is not a stream"))
+                else:
+                    self._offsets[key] = text(tail)
 
     def _bad_stream(self, key: str, error: Exception) -> None:
         if key not in self._bad_streams:
@@ -417,11 +421,17 @@ class EventWatcher:
                     if not offsets:  # the interest changed meanwhile
                         await asyncio.sleep(0.05)
                         continue
+                    # The blocking read only wakes the loop (one entry per stream, read whole); what
+                    # follows is read projected to the event name and job id (events.lua).
                     reply = await client.xread(
                         offsets,  # type: ignore[arg-type]
-                        count=self.options.batch,
+                        count=1,
                         block=self.options.block_ms,
                     )
+                    if reply:
+                        woken = self._note(reply)
+                        if woken:
+                            await self._read_more(client, woken)
                 except UNREACHABLE as exc:
                     await self._set_down(alias, exc)
                     if client is not None:
@@ -439,8 +449,6 @@ class EventWatcher:
                     continue
                 backoff.reset()
                 await self._set_up(alias)
-                if reply:
-                    self._note(reply)
         finally:
             if client is not None:
                 await client.aclose()
@@ -460,29 +468,62 @@ class EventWatcher:
             if text(kind) not in ("stream", "none"):
                 self._bad_stream(key, error)
 
-    def _note(self, reply: Any) -> None:
-        """Record what a batch of entries touched, for the next refresh."""
+    def _note(self, reply: Any) -> list[str]:
+        """Record what an XREAD reply touched, for the next refresh; returns the stream keys it had."""
         items = reply.items() if isinstance(reply, dict) else reply
+        woken = []
         for raw_key, entries in items:
             key = text(raw_key)
-            queue = self._streams.get(key)
-            if queue is None or not entries:
+            if not entries:
                 continue
             if isinstance(entries[0], list) and entries[0] and isinstance(entries[0][0], list | tuple):
                 entries = entries[0]  # RESP3 wraps each stream's entries once more
-            self._offsets[key] = text(entries[-1][0])
-            self._dirty_queues.add(queue)
-            arrivals = self._arrivals.setdefault(queue, Counter())
-            for entry_id, raw_fields in entries:
-                event = parse_entry(queue, entry_id, raw_fields or {})
-                state = ARRIVAL_STATES.get(event.name)
-                if state is not None:
-                    arrivals[state] += 1
-                if event.job_id is not None:
-                    job = JobRef(queue, event.job_id)
-                    if job in self._job_viewers:
-                        self._dirty_jobs.add(job)
+            events = [(text(entry_id), fields or {}) for entry_id, fields in entries]
+            if self._note_events(key, [(entry_id, parse_fields(fields)) for entry_id, fields in events]):
+                woken.append(key)
         self._wake.set()
+        return woken
+
+    async def _read_more(self, client: Redis, keys: list[str]) -> None:
+        """Read, projected, the entries after the ones an XREAD woke on until the streams are caught up
+        (each call bounded per stream; at most MAX_PROJECTED_READS calls, then the next XREAD of the
+        loop answers at once with whatever is left)."""
+        for _ in range(MAX_PROJECTED_READS):
+            keys = [key for key in keys if self._offsets.get(key) is not None]
+            if not keys:
+                return
+            reply = await EVENTS.call(
+                client, keys, [self.options.batch, *[self._offsets[key] for key in keys]]
+            )
+            behind = []
+            for key, flat in zip(keys, reply, strict=True):
+                events = [
+                    (text(flat[i]), {"event": text(flat[i + 1]), "jobId": text(flat[i + 2])})
+                    for i in range(0, len(flat) - 2, 3)
+                ]
+                if self._note_events(key, events):
+                    behind.append(key)
+            self._wake.set()
+            keys = behind
+
+    def _note_events(self, key: str, events: list[tuple[str, dict[str, str]]]) -> bool:
+        """Record the events of one stream; False when the stream is no longer tailed or had none."""
+        queue = self._streams.get(key)
+        if queue is None or not events:
+            return False
+        self._offsets[key] = events[-1][0]
+        self._dirty_queues.add(queue)
+        arrivals = self._arrivals.setdefault(queue, Counter())
+        for entry_id, fields in events:
+            event = StreamEvent(queue, entry_id, fields.get("event", ""), fields.get("jobId") or None, fields)
+            state = ARRIVAL_STATES.get(event.name)
+            if state is not None:
+                arrivals[state] += 1
+            if event.job_id is not None:
+                job = JobRef(queue, event.job_id)
+                if job in self._job_viewers:
+                    self._dirty_jobs.add(job)
+        return True
 
     async def _set_down(self, alias: str, error: BaseException) -> None:
         if alias in self._down:
@@ -675,21 +716,27 @@ class EventWatcher:
 
     async def _logs_moved(self, client: Redis, jobs: list[JobRef]) -> list[JobRef]:
         """Jobs whose log length or last line changed since the last look (one round trip)."""
-        pipe = client.pipeline(transaction=False)
-        for job in jobs:
-            logs = f"{job.queue.job_key(job.job_id)}:logs"
-            pipe.llen(logs)
-            pipe.lindex(logs, -1)
-        # A logs key of another type (another program wrote it) answers an error: no lines, not a
-        # failed refresh of every watched queue.
-        replies = [None if isinstance(r, Exception) else r for r in await pipe.execute(raise_on_error=False)]
+        copy_bytes = self.options.limits.copy_bytes
+
+        def build(pipe: Pipeline) -> None:
+            for job in jobs:
+                LOG_MARK.queue(pipe, [f"{job.queue.job_key(job.job_id)}:logs"], [copy_bytes])
+
+        # A logs key of another type answers no lines, not a failed refresh of every watched queue.
+        replies = await run_pipeline(client, build, [LOG_MARK], per_command_errors=True)
         moved = []
-        for index, job in enumerate(jobs):
-            count, last_line = replies[2 * index], replies[2 * index + 1]
-            mark = (int(count or 0), None if last_line is None else text(last_line))
-            if self._log_marks.get(job, mark) != mark:
+        for job, reply in zip(jobs, replies, strict=True):
+            count, digest = (
+                (0, "") if isinstance(reply, Exception) else (integer(reply[0]) or 0, text(reply[1]))
+            )
+            previous = self._log_marks.get(job)
+            # After a read of the job only its line count is known (lines are cut there, so their
+            # digest would differ): compare the count, then digests from the next look on.
+            if previous is not None and (
+                previous[0] != count or (previous[1] is not None and previous[1] != digest)
+            ):
                 moved.append(job)
-            self._log_marks[job] = mark
+            self._log_marks[job] = (count, digest)
         return moved
 
     async def _read_job(self, client: Redis, job: JobRef) -> JobDetail | None:
@@ -708,6 +755,5 @@ class EventWatcher:
             logs = await fetch_logs(client, job.queue, job.job_id, detail.logs.pages, limits)
             detail = replace(detail, logs=logs)
         self._job_states[job] = detail.state
-        last_line = detail.logs.items[-1] if detail.logs.items else None
-        self._log_marks[job] = (detail.logs.count, last_line)
+        self._log_marks[job] = (detail.logs.count, None)
         return detail

@@ -29,6 +29,7 @@ from queues.states import state_key
 JOB_PAGE = script("job_page")
 JOB_DETAIL = script("job_detail")
 LOGS = script("logs")
+LOG_MARK = script("log_mark")
 RAW_FIELD = script("raw_field")
 JOB_STATE = script("job_state")
 
@@ -44,30 +45,30 @@ SUMMARY_FIELDS = (
     "priority",
     "failedReason",
 )
-# Fields the job page shows in their own places; the rest are listed as they are.
-KNOWN_FIELDS = frozenset(
-    {
-        "name",
-        "data",
-        "opts",
-        "timestamp",
-        "delay",
-        "priority",
-        "progress",
-        "atm",
-        "attemptsMade",
-        "ats",
-        "processedOn",
-        "finishedOn",
-        "returnvalue",
-        "failedReason",
-        "stacktrace",
-        "parentKey",
-        "parent",
-        "pb",
-        "id",
-    }
+# The known fields in the order a page view reads them (the copy budget goes to the first).
+KNOWN_FIELDS_ORDER = (
+    "name",
+    "timestamp",
+    "processedOn",
+    "finishedOn",
+    "delay",
+    "priority",
+    "atm",
+    "attemptsMade",
+    "ats",
+    "progress",
+    "failedReason",
+    "opts",
+    "parentKey",
+    "parent",
+    "pb",
+    "id",
+    "stacktrace",
+    "returnvalue",
+    "data",
 )
+# Fields the job page shows in their own places; the rest are listed as they are.
+KNOWN_FIELDS = frozenset(KNOWN_FIELDS_ORDER)
 # Back-fill bound for ids whose hash vanished between the range read and the fetch (as BullMQ).
 MAX_BACKFILL = 3
 # The wait list can hold millions; the job page looks up a job's position in at most this many.
@@ -86,6 +87,10 @@ class ReadLimits:
     max_fields: int = 100
     # The "open the full value" link serves at most this many bytes of one field.
     raw_bytes: int = 16 * 1024 * 1024
+    # Redis cannot read part of a value: a value longer than this is not read for a page at all, and
+    # one page view copies at most `budget_bytes` inside Redis (values, log lines, child keys).
+    copy_bytes: int = 1024 * 1024
+    budget_bytes: int = 8 * 1024 * 1024
 
 
 def _page_args(state: str, page: int, per_page: int, limits: ReadLimits) -> list[Any]:
@@ -133,13 +138,19 @@ async def fetch_queue_page(
 
 def summary_problem(job_id: str, utf8: bool, values: object, key_type: object) -> str:
     """Why a row of a state's list is not a job that can be opened or acted on, or ""."""
+    if text(key_type) == "long-id":
+        return "Its id is longer than 1 KB; it is shown cut and cannot be opened here."
     if not utf8:
         return "Its id is not valid UTF-8, so it cannot be addressed from here."
     reason = not_a_job(job_id)
     if reason is not None:
         return reason
+    if text(key_type) == "nested-queue":
+        return "Its key belongs to a queue nested under this one (its prefix is this queue's key)."
     if not isinstance(values, list):
         return f"Its key is a {text(key_type)}, not a job's hash."
+    if key_type:
+        return f"It cannot be read here ({text(key_type)})."
     if len(values) > 1 and values[1] in (None, False):
         return "Its hash has no timestamp field: BullMQ did not write it as a job."
     return ""
@@ -199,7 +210,9 @@ async def fetch_job(
             limits.max_children,
             MAX_STATE_SCAN,
             limits.max_fields,
-            *sorted(KNOWN_FIELDS),
+            limits.copy_bytes,
+            limits.budget_bytes,
+            *KNOWN_FIELDS_ORDER,
         ],
     )
     if reply is None:
@@ -215,9 +228,13 @@ def parse_detail(
     """A JobDetail from the reply of job_detail.lua."""
     state, flat, log_count, lines, deps, processed, failed, child_counts = reply[:8]
     hidden = integer(reply[8]) if len(reply) > 8 else 0
+    unread = frozenset(text(name) for name in reply[9]) if len(reply) > 9 else frozenset()
+    lines_not_read = integer(reply[10]) if len(reply) > 10 else 0
+    children_not_listed = integer(reply[11]) if len(reply) > 11 else 0
     fields: dict[str, Text] = {}
     for index in range(0, len(flat) - 2, 3):
-        fields[text(flat[index])] = cut_text(flat[index + 1], flat[index + 2])
+        name = text(flat[index])
+        fields[name] = cut_text(flat[index + 1], flat[index + 2], read=name not in unread)
 
     def number(name: str) -> int | None:
         value = fields.get(name)
@@ -267,9 +284,11 @@ def parse_detail(
             start=log_start,
             items=[text(line) for line in lines],
             per_page=limits.log_page_size,
+            not_read=lines_not_read or 0,
         ),
         extra_fields={name: value for name, value in fields.items() if name not in KNOWN_FIELDS},
         hidden_fields=max(0, hidden or 0),
+        children_not_listed=children_not_listed or 0,
     )
 
 
@@ -291,16 +310,20 @@ def parse_stacktrace(value: Text | None) -> tuple[list[str], Text | None]:
 
 
 def parse_parent(fields: dict[str, Text]) -> ParentRef | None:
-    """The flow parent from `parent` (BullMQ ≥ 3) or `parentKey`."""
+    """The flow parent: `parentKey`, which BullMQ's scripts follow; the `parent` JSON (BullMQ ≥ 3,
+    `{id, queueKey}`) only when there is no `parentKey`."""
+    parent_key = fields.get("parentKey")
+    if parent_key is not None and parent_key.value:
+        return ParentRef(parent_key.value, addressable=parent_key.utf8 and not parent_key.truncated)
     parent = json_value(fields.get("parent"))
     if parent.is_valid and isinstance(parent.parsed, dict):
         queue_key, parent_id = parent.parsed.get("queueKey"), parent.parsed.get("id")
-        if isinstance(queue_key, str) and parent_id is not None:
-            return ParentRef(queue_key, str(parent_id))
-    parent_key = fields.get("parentKey")
-    if parent_key and parent_key.value.count(":") >= 2:
-        head, _, tail = parent_key.value.rpartition(":")
-        return ParentRef(head, tail)
+        if (
+            isinstance(queue_key, str)
+            and isinstance(parent_id, str | int)
+            and not isinstance(parent_id, bool)
+        ):
+            return ParentRef(f"{queue_key}:{parent_id}")
     return None
 
 
@@ -322,12 +345,24 @@ def resolve_job_key(queues: list[QueueRef], job_key: str) -> tuple[QueueRef, str
 async def fetch_logs(client: Redis, queue: QueueRef, job_id: str, page: int, limits: ReadLimits) -> LogPage:
     """One page of a job's log lines, oldest first, each line cut to the display limit."""
     start = (page - 1) * limits.log_page_size
-    count, lines = await LOGS.call(
+    count, lines, not_read = await LOGS.call(
         client,
         [f"{queue.job_key(job_id)}:logs"],
-        [start, start + limits.log_page_size - 1, limits.display_bytes],
+        [
+            start,
+            start + limits.log_page_size - 1,
+            limits.display_bytes,
+            limits.copy_bytes,
+            limits.budget_bytes,
+        ],
     )
-    return LogPage(integer(count) or 0, start, [text(line) for line in lines], limits.log_page_size)
+    return LogPage(
+        integer(count) or 0,
+        start,
+        [text(line) for line in lines],
+        limits.log_page_size,
+        integer(not_read) or 0,
+    )
 
 
 async def fetch_job_state(client: Redis, queue: QueueRef, job_id: str) -> str:
@@ -342,23 +377,21 @@ async def fetch_job_state(client: Redis, queue: QueueRef, job_id: str) -> str:
 
 @dataclass(frozen=True)
 class RawValue:
-    """A job field's stored bytes (cut at the raw bound) and its full size."""
+    """A job field's stored bytes and its full size; `value` is None when the value is over the raw
+    bound (Redis cannot read part of a hash value, so a longer one is not read at all)."""
 
-    value: bytes
+    value: bytes | None
     size: int
-
-    @property
-    def truncated(self) -> bool:
-        """True when the stored value is longer than what was read."""
-        return self.size > len(self.value)
 
 
 async def fetch_raw_field(
     client: Redis, queue: QueueRef, job_id: str, field: str, limits: ReadLimits
 ) -> RawValue | None:
     """The stored bytes of one job field up to `limits.raw_bytes` (only on explicit request)."""
-    reply = await RAW_FIELD.call(client, [queue.job_key(job_id)], [field, limits.raw_bytes])
+    queue.job_key(job_id)  # NotAJob for the queue's own key names
+    reply = await RAW_FIELD.call(client, [queue.key_prefix], [job_id, field, limits.raw_bytes])
     if not reply:
         return None
-    value = reply[0] if isinstance(reply[0], bytes) else text(reply[0]).encode()
-    return RawValue(value, integer(reply[1]) or len(value))
+    raw, size = reply
+    value = None if raw is None else raw if isinstance(raw, bytes) else text(raw).encode()
+    return RawValue(value, integer(size) or 0)

@@ -99,6 +99,10 @@ class Text:
     value: str
     size: int
     truncated: bool = False
+    # Too long to be read for a page at all (Redis cannot read part of a value): only its size is known.
+    unread: bool = False
+    # False when the stored bytes are not UTF-8 (`value` then has U+FFFD in their place).
+    utf8: bool = True
 
     @classmethod
     def whole(cls, value: str) -> Text:
@@ -178,6 +182,8 @@ class LogPage:
     start: int
     items: list[str]
     per_page: int
+    # Lines of this page not read because they are too long to copy within a page view's bound.
+    not_read: int = 0
 
     @property
     def page(self) -> int:
@@ -192,10 +198,11 @@ class LogPage:
 
 @dataclass(frozen=True)
 class ParentRef:
-    """The parent of a flow child: its queue key and job id."""
+    """The parent of a flow child: its job key, as BullMQ's scripts follow it (`parentKey`)."""
 
-    queue_key: str
-    job_id: str
+    job_key: str
+    # False when the key is not valid UTF-8 or was cut: shown, never linked (its text names another key).
+    addressable: bool = True
 
 
 @dataclass(frozen=True)
@@ -246,6 +253,8 @@ class JobDetail:
     extra_fields: dict[str, Text] = field(default_factory=dict)
     # Fields of the hash that were not read: a hash with more fields than the read bound.
     hidden_fields: int = 0
+    # Children counted but not listed: their keys are too long to copy within the read bound.
+    children_not_listed: int = 0
 
     @property
     def wait_ms(self) -> int | None:

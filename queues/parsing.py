@@ -52,12 +52,14 @@ def integer(value: object) -> int | None:
         return int(number) if number == number and abs(number) != float("inf") else None
 
 
-def cut_text(value: object, size: object) -> Text:
-    """A Text from a possibly cut reply and the full byte size Redis reported."""
+def cut_text(value: object, size: object, *, read: bool = True) -> Text:
+    """A Text from a possibly cut reply and the full byte size Redis reported; `read` is False for a
+    value too long to be read at all (then only its size is known)."""
     raw = value if isinstance(value, bytes) else text(value).encode()
     full = integer(size)
     full_size = full if full is not None else len(raw)
-    return Text(text(raw), full_size, truncated=full_size > len(raw))
+    decoded, utf8 = identifier(raw)
+    return Text(decoded, full_size, truncated=full_size > len(raw), unread=not read, utf8=utf8)
 
 
 def json_value(value: Text | None) -> JsonValue:

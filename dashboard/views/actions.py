@@ -40,11 +40,18 @@ from dashboard.actions import (
 from dashboard.answers import Answer, Refusal, answer_for_error
 from dashboard.conf import get_config
 from dashboard.models import AuditEntry
-from dashboard.permissions import VIEW, has_permission, read_only, read_only_reached
+from dashboard.permissions import (
+    VIEW,
+    has_permission,
+    permission_depends_on_queue,
+    read_only,
+    read_only_reached,
+)
 from dashboard.registry import UnknownConnection, UnknownQueue
 from dashboard.views.base import BadRequest, job_id_param, queue_of_url
 from queues.actions import Conflict, Invalid, Outcome, Progress, QueueWriter, writer
 from queues.flows import FlowReach
+from queues.jobs import resolve_job_key
 from queues.models import NotAJob, QueueRef
 
 # How long a request waits for an action before answering 202 with a progress URL.
@@ -83,6 +90,12 @@ def params_of(request: HttpRequest) -> tuple[Params, bool]:
             raise Refusal(400, f"The request body is not valid JSON: {exc}", Result.INVALID) from exc
         if not isinstance(body, dict):
             raise Refusal(400, "The JSON body must be an object.", Result.INVALID)
+        try:  # JSON may spell lone surrogates ("\ud800"), which no Redis key or value can hold
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Refusal(
+                400, "The JSON body holds text that is not valid Unicode.", Result.INVALID
+            ) from None
         return body, False
     params: Params = {key: request.POST.get(key) for key in request.POST}
     if "ids" in request.POST:
@@ -136,6 +149,8 @@ async def _handle(
             raise Refusal(405, f"{name} needs a POST.")
         if not user.is_authenticated:
             raise Refusal(401, "Log in to take actions.")
+        if not audit.allow_action(user):
+            raise Refusal(429, f"More than {audit.ACTIONS_PER_MINUTE} actions a minute; use a bulk action.")
         if url_queue is None or not may_view_queue:
             raise Refusal(404, f"No queue {queue_key} on connection {connection}.")
         reason = _csrf_failure(request)
@@ -225,9 +240,7 @@ async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
             message = "The audit log could not be written, so nothing was changed."
             return Answer(503, plan.audit_action, message, result=Result.FAILED)
         try:
-            refusal = read_only_reached(await _reach(plan))
-            if refusal is not None:
-                raise Refusal(403, refusal)
+            await _check_reach(plan, user)
             async with writer(settings, plan.queue) as queue_writer:
                 outcome = await _work(plan, queue_writer, operation.report)
             answer = Answer(
@@ -240,7 +253,7 @@ async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
             )
             await _complete(entry, answer, outcome.job_ids)
         except Exception as exc:  # every failure becomes an answer and completes the audit entry
-            answer = answer_for_error(plan.audit_action, exc)
+            answer = answer_for_error(plan.audit_action, exc, operation.progress)
             await _complete(entry, answer, None)
         return answer
 
@@ -255,16 +268,48 @@ async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
     return render(request, _with_redirect(request, plan, answer))
 
 
-async def _reach(plan: Plan) -> FlowReach:
-    """Where the plan's flow links lead (read only when some queues are read-only)."""
+async def _check_reach(plan: Plan, user: Any) -> None:
+    """Refuse (403) an action whose BullMQ script would, through flow parents or children, change a
+    read-only queue or a queue where this user may not take the same action."""
+    config = get_config()
+    per_queue = permission_depends_on_queue()
+    if not config.read_only_queues and not per_queue:
+        return  # nothing the flow links could reach is protected differently from this queue
     reach = FlowReach()
-    if not get_config().read_only_queues:
-        return reach
     client = registry.client(plan.queue.connection)
     for prepared in plan.prepared:
         if prepared.reach is not None:
             reach = reach.merged(await prepared.reach(client))
-    return reach
+    refusal = read_only_reached(reach)
+    if refusal is not None:
+        raise Refusal(403, refusal)
+    if not per_queue or not reach.job_keys:
+        return
+    known = await registry.directory(plan.queue.connection).get()
+    reached: set[QueueRef] = set()
+    for job_key in reach.job_keys:
+        resolved = resolve_job_key(known, job_key)
+        if resolved is None:
+            raise Refusal(403, f"This would change {job_key}, a job of a queue the dashboard does not list.")
+        reached.add(resolved[0])
+    denied = await _adenied(user, plan.spec.name, sorted(reached - {plan.queue}))
+    if denied:
+        names = ", ".join(queue.key for queue in denied)
+        verb = plan.spec.label.lower()
+        raise Refusal(
+            403, f"This would change jobs in {names} (flow parents or children), where you may not {verb}."
+        )
+
+
+def _denied(user: Any, action: str, queues: list[QueueRef]) -> list[QueueRef]:
+    return [
+        queue
+        for queue in queues
+        if not (has_permission(user, VIEW, queue) and has_permission(user, action, queue))
+    ]
+
+
+_adenied = sync_to_async(_denied)
 
 
 async def _work(plan: Plan, queue_writer: QueueWriter, progress: Progress) -> Outcome:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from dashboard import registry
 from dashboard.models import AuditEntry
-from dashboard.permissions import VIEW_AUDIT, ahas_permission
+from dashboard.permissions import VIEW_AUDIT, ahas_permission, avisible, permission_depends_on_queue
 from dashboard.views.base import access_of, dashboard_view, error_response, parse_positive, wants_partial
 
 PER_PAGE = 50
@@ -18,6 +20,12 @@ async def audit_log(request: HttpRequest) -> HttpResponse:
     if not await ahas_permission(access_of(request).user, VIEW_AUDIT, None):
         return error_response(request, 403, "You may not view the audit log.", api=False)
     entries = AuditEntry.objects.all()
+    if permission_depends_on_queue():
+        # Only entries of queues this user may view (and those of no queue): a per-queue restriction
+        # holds on this page too.
+        user = access_of(request).user
+        visible = await avisible(user, await registry.all_queues())
+        entries = entries.filter(Q(queue="") | Q(queue__in=sorted({queue.key for queue in visible})))
     filters = {name: request.GET.get(name, "").strip() for name in ("queue", "action", "result", "user")}
     if filters["queue"]:
         entries = entries.filter(queue=filters["queue"])

@@ -32,26 +32,39 @@ from queues.jobs import (
     fetch_raw_field,
     resolve_job_key,
 )
-from queues.keys import not_a_job
 from queues.models import ChildRef, JobPage, ParentRef, QueueRef
 from queues.states import STATES
 
 
 @dashboard_view()
 async def overview(request: HttpRequest) -> HttpResponse:
-    """Every queue this user may view, with its counts per state."""
-    queues = await avisible(access_of(request).user, await registry.all_queues())
-    rows = await all_counts(queues)
+    """The queues this user may view, with their counts per state: those matching `?q=`, at most
+    OVERVIEW_MAX_QUEUES of them (a page's cost is bounded, whatever Redis holds)."""
+    query = request.GET.get("q", "").strip()
+    queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
+    limit = get_config().overview_max_queues
+    rows = await all_counts(queues[:limit])
     context = {
         "groups": group(rows),
         "totals": totals(rows),
-        "queue_count": len(rows),
+        "queue_count": len(queues),
+        "shown_count": len(rows),
         "states": STATES,
-        "query": request.GET.get("q", ""),
+        "query": query,
     }
     if wants_partial(request):
         return partial_response(request, "dashboard/partials/overview_groups.html", context)
     return TemplateResponse(request, "dashboard/overview.html", context)
+
+
+def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
+    """The queues whose `<prefix>:<name>` or connection contains `query` (case-insensitive)."""
+    needle = query.casefold()
+    if not needle:
+        return queues
+    return [
+        queue for queue in queues if needle in queue.key.casefold() or needle in queue.connection.casefold()
+    ]
 
 
 @dashboard_view(actions=True)
@@ -129,7 +142,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str) -> Htt
         "job": job,
         "logs": job.logs,
         "children": [(child, resolve_child(known, child)) for child in job.children],
-        "parent_queue": parent_queue(job.parent, connection, known) if job.parent else None,
+        "parent_link": resolve_parent(known, job.parent),
         "display_limit": get_config().limits.display_bytes,
     }
     return TemplateResponse(request, "dashboard/job.html", context)
@@ -140,14 +153,11 @@ def resolve_child(known: list[QueueRef], child: ChildRef) -> tuple[QueueRef, str
     return resolve_job_key(known, child.job_key) if child.addressable else None
 
 
-def parent_queue(parent: ParentRef, connection: str, known: list[QueueRef]) -> QueueRef | None:
-    """The known queue a parent reference points at, when the parent can be linked."""
-    if not_a_job(parent.job_id) is not None:
+def resolve_parent(known: list[QueueRef], parent: ParentRef | None) -> tuple[QueueRef, str] | None:
+    """The known queue and id of a flow parent, when its key can be linked."""
+    if parent is None or not parent.addressable:
         return None
-    for queue in known:
-        if queue.key == parent.queue_key and queue.connection == connection:
-            return queue
-    return None
+    return resolve_job_key(known, parent.job_key)
 
 
 @dashboard_view()
@@ -176,12 +186,14 @@ async def job_raw(request: HttpRequest, connection: str, queue_key: str) -> Http
     raw = await fetch_raw_field(registry.client(connection), queue, job_id, field, limits)
     if raw is None:
         raise NotFound(f"Job {job_id!r} has no field {field!r}.")
-    response = HttpResponse(raw.value, content_type="text/plain; charset=utf-8")
+    if raw.value is None:
+        message = f"The value is {raw.size:,} bytes, over the {limits.raw_bytes:,} bytes shown here."
+        response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    else:
+        response = HttpResponse(raw.value, content_type="text/plain; charset=utf-8")
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    if raw.truncated:
-        response["X-Dashboard-Truncated"] = f"{len(raw.value)} of {raw.size} bytes"
     return response
 
 

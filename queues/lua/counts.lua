@@ -16,16 +16,26 @@ local p = KEYS[1]
 -- @include list_count
 
 local problems = {}
+local paused, version = "", ""
+local ok, meta = pcall(rcall, "HMGET", p .. "meta", "paused", "version")
+if ok then
+  paused, version = meta[1] or "", meta[2] or ""
+else
+  problems[#problems + 1] = "meta"
+  problems[#problems + 1] = rcall("TYPE", p .. "meta")["ok"]
+end
+local legacy = isLegacyQueue(p, version)
+
 local function count(command, suffix)
-  local ok, n = pcall(command, p .. suffix)
-  if ok then
+  local counted, n = pcall(command, p .. suffix)
+  if counted then
     return n
   end
   problems[#problems + 1] = suffix
   problems[#problems + 1] = rcall("TYPE", p .. suffix)["ok"]
   return false
 end
-local function llen(key) return listCount(key) end
+local function llen(key) return listCount(key, legacy) end
 local function alen(key) return rcall("LLEN", key) end
 local function zcard(key) return rcall("ZCARD", key) end
 
@@ -39,14 +49,6 @@ local counts = {
   count(zcard, "waiting-children"),
   count(llen, "paused"),
 }
-local paused, version = "", ""
-local ok, meta = pcall(rcall, "HMGET", p .. "meta", "paused", "version")
-if ok then
-  paused, version = meta[1] or "", meta[2] or ""
-else
-  problems[#problems + 1] = "meta"
-  problems[#problems + 1] = rcall("TYPE", p .. "meta")["ok"]
-end
 counts[#counts + 1] = paused
 counts[#counts + 1] = version
 counts[#counts + 1] = problems

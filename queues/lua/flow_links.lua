@@ -30,15 +30,19 @@ local function parentOf(jobKey)
   return nil
 end
 
--- The parent, and while a parent is in this queue (BullMQ removes it here too), its parent.
+-- The parent, and while a parent is in this queue (BullMQ removes it here too), its parent, up to
+-- maxNodes in all: a longer chain makes the answer incomplete (the action is then refused).
 local function addAncestors(jobKey)
   local parentKey = parentOf(jobKey)
-  local depth = 0
   while parentKey and not seen[parentKey] do
     seen[parentKey] = true
     ancestors[#ancestors + 1] = parentKey
-    depth = depth + 1
-    if depth >= 16 or string.sub(parentKey, 1, #p) ~= p then
+    nodes = nodes + 1
+    if nodes > maxNodes then
+      complete = 0
+      return
+    end
+    if string.sub(parentKey, 1, #p) ~= p then
       return
     end
     parentKey = parentOf(parentKey)
@@ -106,8 +110,7 @@ if not ok then
 end
 for _, id in ipairs(ids) do
   addAncestors(p .. id)
-  if #ancestors > maxNodes then
-    complete = 0
+  if complete == 0 then
     break
   end
 end

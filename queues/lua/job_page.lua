@@ -29,10 +29,12 @@ local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attem
                  "progress", "delay", "priority", "failedReason"}
 
 -- @include list_count
+-- @include job_state
 
 local countOk, total
 if isList then
-  countOk, total = pcall(listCount, stateKey)
+  local metaOk, version = pcall(rcall, "HGET", p .. "meta", "version")
+  countOk, total = pcall(listCount, stateKey, isLegacyQueue(p, metaOk and version or nil))
 else
   countOk, total = pcall(rcall, "ZCARD", stateKey)
 end
@@ -64,21 +66,29 @@ end
 -- decode. The rest are small numbers. Five commands per job: four HSTRLEN and one HMGET.
 local LONG = {name = true, progress = true, failedReason = true}
 local MAX_OPTS = 65536
+-- Redis cannot read part of a value: a long field is copied here only up to this size, a longer one
+-- is not read at all (a page of 100 rows copies at most 100 x 3 x 64 KB).
+local MAX_COPY = 65536
+-- Ids longer than this are cut in the reply (the row cannot be opened then; new ids are limited to 1 KB).
+local MAX_ID = 1024
 
 local function summary(id)
   local jobKey = p .. id
+  if string.find(id, ":", 1, true) and nestedQueueOwns(p, id) then
+    return {string.sub(id, 1, MAX_ID), false, false, "nested-queue"}
+  end
   -- Another program may have put an id whose key is not a hash (a list, a string) in the state's list:
   -- that row says so, and the rest of the page is read as usual.
   local firstLength = redis.pcall("HSTRLEN", jobKey, SUMMARY[1])
   if type(firstLength) ~= "number" then
-    return {id, false, false, rcall("TYPE", jobKey)["ok"]}
+    return {string.sub(id, 1, MAX_ID), false, false, rcall("TYPE", jobKey)["ok"]}
   end
   local wanted = {}
   local cutNames = {}
   for i, name in ipairs(SUMMARY) do
     local length = i == 1 and firstLength or (LONG[name] and rcall("HSTRLEN", jobKey, name))
     if LONG[name] and length > maxLen then
-      cutNames[name] = true
+      cutNames[name] = length
       wanted[#wanted + 1] = "\0absent"
     else
       wanted[#wanted + 1] = name
@@ -90,7 +100,11 @@ local function summary(id)
   local empty = not opts
   for i, name in ipairs(SUMMARY) do
     if cutNames[name] then
-      values[i] = cut(rcall("HGET", jobKey, name))
+      if cutNames[name] > MAX_COPY then
+        values[i] = "[not read: " .. cutNames[name] .. " bytes]"
+      else
+        values[i] = cut(rcall("HGET", jobKey, name))
+      end
       empty = false
     elseif not values[i] then
       values[i] = false
@@ -102,6 +116,9 @@ local function summary(id)
   -- none of these fields (listed, as Node lists it). Only then is EXISTS worth a command.
   if empty and rcall("EXISTS", jobKey) == 0 then
     return nil
+  end
+  if #id > MAX_ID then
+    return {string.sub(id, 1, MAX_ID), values, attemptsOf(opts), "long-id"}
   end
   return {id, values, attemptsOf(opts)}
 end

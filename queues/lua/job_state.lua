@@ -11,7 +11,7 @@
 local rcall = redis.call
 -- @include job_state
 
-local shape = jobShape(KEYS[1] .. ARGV[1])
+local shape = jobShape(KEYS[1], ARGV[1])
 if shape ~= "job" then
   return shape
 end

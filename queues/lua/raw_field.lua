@@ -1,25 +1,27 @@
 --[[
-  Read-only: one field of a job's hash, up to a bound, for the "open the full value" link. Only a
-  job's hash is read (a hash with BullMQ's `timestamp` field), never another key an id might name.
+  Read-only: one field of a job's hash, for the "open the full value" link. Only a job of this queue is
+  read (see includes/job_state.lua), and only a value within the bound: a longer one is not copied
+  at all (Redis cannot read part of a hash value), its size is returned instead.
 
-    KEYS[1]  the job's key
-    ARGV[1]  field name
-    ARGV[2]  max bytes returned
+    KEYS[1]  queue key prefix, `<prefix>:<name>:`
+    ARGV[1]  job id
+    ARGV[2]  field name
+    ARGV[3]  max bytes read
 
-  Returns false when there is no such job or field, else { value (cut to the bound), full size }.
+  Returns false when there is no such job or field, else { value (or false when over the bound), size }.
 ]]
 local rcall = redis.call
-local key = KEYS[1]
-if rcall("TYPE", key)["ok"] ~= "hash" or rcall("HEXISTS", key, "timestamp") == 0 then
+-- @include job_state
+
+if jobShape(KEYS[1], ARGV[1]) ~= "job" then
   return false
 end
-local size = rcall("HSTRLEN", key, ARGV[1])
-if size == 0 and rcall("HEXISTS", key, ARGV[1]) == 0 then
+local key = KEYS[1] .. ARGV[1]
+if rcall("HEXISTS", key, ARGV[2]) == 0 then
   return false
 end
-local value = rcall("HGET", key, ARGV[1])
-local limit = tonumber(ARGV[2])
-if #value > limit then
-  value = string.sub(value, 1, limit)
+local size = rcall("HSTRLEN", key, ARGV[2])
+if size > tonumber(ARGV[3]) then
+  return {false, size}
 end
-return {value, size}
+return {rcall("HGET", key, ARGV[2]), size}

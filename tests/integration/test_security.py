@@ -542,7 +542,7 @@ async def test_redis_stopped_mid_action_is_a_503_within_the_connect_timeout(
             response = await post(admin_client, links.job_action_url(EMAIL, "remove", "j1"))
             elapsed = loop.time() - started
             assert response.status_code == 503, response.content
-            assert "nothing was changed" in response.json()["message"]
+            assert "Nothing was changed" in response.json()["message"]
             # No hidden retries with backoff: one connect attempt (the read client may retry once).
             assert elapsed < 5
             pause = await post(admin_client, links.queue_action_url(EMAIL, "pause"))

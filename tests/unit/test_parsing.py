@@ -56,10 +56,19 @@ def test_stacktrace_newest_first_or_raw() -> None:
     assert traces == [] and raw is not None and raw.value == "not json"
 
 
-def test_parent_from_parent_json_or_parent_key() -> None:
-    assert parse_parent({"parent": Text.whole('{"id": "p1", "queueKey": "bull:reports"}')}).job_id == "p1"
-    fallback = parse_parent({"parentKey": Text.whole("{t}:reports:a:b")})
-    assert fallback is not None and (fallback.queue_key, fallback.job_id) == ("{t}:reports:a", "b")
+def test_parent_is_parent_key_as_bullmq_follows_it_else_the_parent_json() -> None:
+    only_json = parse_parent({"parent": Text.whole('{"id": "p1", "queueKey": "bull:reports"}')})
+    assert only_json is not None and only_json.job_key == "bull:reports:p1"
+    decoy = Text.whole('{"id": "decoy", "queueKey": "bull:x"}')
+    both = parse_parent({"parentKey": Text.whole("bull:real:p2"), "parent": decoy})
+    assert both is not None and both.job_key == "bull:real:p2" and both.addressable
+    # An id with ':' resolves against the known queues, by the longest queue prefix.
+    known = [QueueRef("c", "{t}", "reports"), QueueRef("c", "{t}:reports", "a")]
+    keyed = parse_parent({"parentKey": Text.whole("{t}:reports:x:b")})
+    assert keyed is not None and resolve_job_key(known, keyed.job_key) == (known[0], "x:b")
+    # Bytes that are not UTF-8 name another key once replaced: shown, never linked.
+    broken = parse_parent({"parentKey": cut_text(b"bull:real:pay\xff", 14)})
+    assert broken is not None and not broken.addressable
     assert parse_parent({}) is None
 
 

@@ -30,14 +30,36 @@ local function jobState(p, jobId, maxScan)
   return "unknown"
 end
 
--- "none" when the key does not exist, "not-a-job" when it is not a job's hash (not a hash, or a hash
--- without BullMQ's `timestamp` field), else "job". Decided without reading the key's contents.
-local function jobShape(jobKey)
+-- True when `p .. jobId` is a key of another BullMQ queue nested under this one: for queue
+-- `bull:acme`, the id `billing:inv-1` names `bull:acme:billing:inv-1`, a job of the queue with prefix
+-- `bull:acme` and name `billing`. Checked at each `:` of the id (at most 32) by that queue's meta.
+local function nestedQueueOwns(p, jobId)
+  local start = 1
+  for _ = 1, 32 do
+    local colon = string.find(jobId, ":", start, true)
+    if not colon then
+      return false
+    end
+    local ok, meta = pcall(rcall, "HMGET", p .. string.sub(jobId, 1, colon - 1) .. ":meta",
+      "timestamp", "opts.maxLenEvents", "version")
+    if ok and not meta[1] and (meta[2] or (meta[3] and string.sub(meta[3], 1, 7) == "bullmq:")) then
+      return true
+    end
+    start = colon + 1
+  end
+  return true  -- more colons than are checked: not treated as this queue's job
+end
+
+-- "none" when the key does not exist, "not-a-job" when it is not a job's hash (not a hash, a hash
+-- without BullMQ's `timestamp` field, or a job of a nested queue), else "job"; and the key's type.
+-- Decided without reading the key's contents.
+local function jobShape(p, jobId)
+  local jobKey = p .. jobId
   local keyType = rcall("TYPE", jobKey)["ok"]
   if keyType == "none" then
     return "none", keyType
   end
-  if keyType ~= "hash" or rcall("HEXISTS", jobKey, "timestamp") == 0 then
+  if keyType ~= "hash" or rcall("HEXISTS", jobKey, "timestamp") == 0 or nestedQueueOwns(p, jobId) then
     return "not-a-job", keyType
   end
   return "job", keyType
