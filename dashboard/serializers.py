@@ -69,7 +69,6 @@ def json_field(value: JsonValue) -> Any:
 def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) -> dict[str, Any]:
     """The full job."""
     queue = job.queue
-    truncated = {name: value.size for name, value in job.fields.items() if value.truncated}
     return {
         "id": job.id,
         "name": job.name,
@@ -90,14 +89,20 @@ def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) 
         "failedReason": job.failed_reason.value if job.failed_reason else None,
         "stacktrace": job.stacktrace if job.stacktrace_raw is None else [job.stacktrace_raw.value],
         "processedBy": job.processed_by or None,
-        "logs": {"count": job.logs.count, "items": job.logs.items},
+        "logs": {"count": job.logs.count, "items": job.logs.items, "notRead": job.logs.not_read},
         "parent": parent_json(job, known),
         "children": [child_json(child, known) for child in job.children],
         "childrenCounts": job.children_counts,
         "truncated": {
-            name: {"size": size, "raw_url": links.raw_field_url(queue, job.id, name)}
-            for name, size in truncated.items()
+            name: {
+                "size": value.size,
+                "read": not value.unread,
+                "raw_url": links.raw_field_url(queue, job.id, name),
+            }
+            for name, value in job.fields.items()
+            if value.truncated
         },
+        "childrenNotListed": job.children_not_listed,
         "extra": {name: value.value for name, value in job.extra_fields.items()},
         "hiddenFields": job.hidden_fields,
         "actions": actions,

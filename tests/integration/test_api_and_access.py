@@ -56,7 +56,7 @@ async def test_job_list_and_job_api(client: AsyncClient, redis_url: str) -> None
     assert job["data"] == {"to": "a@example.com"}
     assert job["returnvalue"] == {"ok": True}
     assert job["progress"] == {"stage": "done"}
-    assert job["logs"] == {"count": 1, "items": ["sent"]}
+    assert job["logs"] == {"count": 1, "items": ["sent"], "notRead": 0}
     assert job["stacktrace"] == [] and job["parent"] is None and job["children"] == []
     assert job["html_url"] == links.job_url(EMAIL, "j1") and job["actions"] == {}
 
