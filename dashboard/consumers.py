@@ -185,11 +185,16 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except (registry.UnknownQueue, registry.UnknownConnection):
             raise Refused(CLOSE_NOT_FOUND) from None
         except REDIS_FAULTS:
-            # The page loaded, so the queue existed; the watcher says when Redis is back.
+            # Redis is away: a queue the last discovery listed is taken as it was (the watcher says
+            # when Redis is back); any other key is refused, as it could not be confirmed.
             try:
-                return QueueRef.from_key(connection, key)
-            except ValueError:
+                queue = QueueRef.from_key(connection, key)
+                listed = registry.directory(connection).queues or []
+            except (ValueError, registry.UnknownConnection):
                 raise Refused(CLOSE_NOT_FOUND) from None
+            if queue not in listed:
+                raise Refused(CLOSE_NOT_FOUND) from None
+            return queue
 
     async def live_html(self, event: dict[str, Any]) -> None:
         """Fragments for everyone in a group (job parts, status banners)."""

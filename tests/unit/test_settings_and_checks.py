@@ -158,3 +158,12 @@ def test_queue_keys_round_trip_through_one_path_segment(key: str) -> None:
     url = links.queue_url(queue)
     assert url.count("/") == 4  # /queues/<connection>/<key>/
     assert resolve(unquote(url)).kwargs["queue_key"] == key
+
+
+def test_dialog_text_shows_controls_and_bidi_marks_as_escapes() -> None:
+    from dashboard.templatetags.dashboard_tags import plain
+
+    # An id that would make "Remove job …?" read differently in a confirm dialog.
+    assert plain("x\u202e?boj evomeR\nOK") == "x\\u202e?boj evomeR\\u000aOK"
+    assert plain("ok-id") == "ok-id"
+    assert len(plain("y" * 500)) == 120
