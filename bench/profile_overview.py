@@ -86,10 +86,10 @@ async def phases(rounds: int) -> dict[str, Any]:
         return {"groups": group(rows), "totals": totals(rows)}
 
     def render_page() -> str:
-        return render_to_string("dashboard/overview.html", context, request)
+        return render_to_string("bullmq_dashboard/overview.html", context, request)
 
     def render_partial() -> str:
-        return render_to_string("dashboard/partials/overview_groups.html", context, request)
+        return render_to_string("bullmq_dashboard/partials/overview_groups.html", context, request)
 
     def api_json() -> bytes:
         return JsonResponse({"queues": [serializers.queue_json(row) for row in rows]}).content

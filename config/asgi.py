@@ -7,12 +7,18 @@ every other request goes to Django.
 import os
 from typing import Any
 
-from dashboard.asgi import get_asgi_application
+import django
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+
+from config.asgi_handler import ThreadPoolASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Django must be set up before anything imports models or the channels auth stack.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+# The thread-keeping handler, unless a settings module (the serving benchmark's) asks for Django's own.
+django_asgi_app = ThreadPoolASGIHandler() if getattr(settings, "SITE_THREAD_POOL", True) else ASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -1,7 +1,7 @@
 """Error reports (DEBUG pages, error mails) that never show the password of a connection URL.
 
 Django's SafeExceptionReporterFilter hides settings by name (`…PASS…`, `…KEY…`); a Redis URL sits under
-names like `DASHBOARD["CONNECTIONS"]["default"]["URL"]` or `CHANNEL_LAYERS[…]["hosts"]`, and in local
+names like `BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["URL"]` or `CHANNEL_LAYERS[…]["hosts"]`, and in local
 variables of any frame. The filter below masks the password of every `redis://`, `rediss://`, `unix://`,
 `valkey(s)://`, `postgres(ql)://` and `mysql://` URL in settings, request META and cookies, and frame
 variables (recursively through dicts, lists, tuples and sets, and in the repr of any other object), and

@@ -32,20 +32,21 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "dashboard",
+    "config.apps.SiteConfig",
 ]
 
-# Django's standard stack, as dashboard.middleware's subclasses that skip a thread hop per hook when
+# Django's standard stack, as config.middleware's subclasses that skip a thread hop per hook when
 # the hook does no I/O (about 2 ms of every request). Django's deploy checks look for the originals by
-# dotted path; dashboard.middleware_checks runs them for these and reports missing ones itself.
+# dotted path; config.middleware_checks runs them for these and reports missing ones itself.
 MIDDLEWARE = [
-    "dashboard.middleware.SecurityMiddleware",
+    "config.middleware.SecurityMiddleware",
     "config.security_headers.ContentSecurityPolicyMiddleware",
-    "dashboard.middleware.SessionMiddleware",
-    "dashboard.middleware.CommonMiddleware",
-    "dashboard.middleware.CsrfViewMiddleware",
-    "dashboard.middleware.AuthenticationMiddleware",
-    "dashboard.middleware.MessageMiddleware",
-    "dashboard.middleware.XFrameOptionsMiddleware",
+    "config.middleware.SessionMiddleware",
+    "config.middleware.CommonMiddleware",
+    "config.middleware.CsrfViewMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
+    "config.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
@@ -162,7 +163,7 @@ if os.environ.get("CHANNEL_REDIS_URL"):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-DASHBOARD = {
+BULLMQ_DASHBOARD = {
     "CONNECTIONS": {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}},
     "READ_ONLY": env_flag("DASHBOARD_READ_ONLY"),
     "READ_ONLY_QUEUES": env_list("DASHBOARD_READ_ONLY_QUEUES"),
@@ -173,14 +174,14 @@ DASHBOARD = {
     },
 }
 if os.environ.get("DASHBOARD_PREFIXES"):
-    DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]
+    BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "dashboard": {"handlers": ["console"], "level": "INFO"},
+        "bullmq_dashboard": {"handlers": ["console"], "level": "INFO"},
         "queues": {"handlers": ["console"], "level": "INFO"},
     },
 }

@@ -19,7 +19,7 @@ from queues.models import NotAJob
 if TYPE_CHECKING:
     from dashboard.operations import Operation
 
-logger = logging.getLogger("dashboard")
+logger = logging.getLogger("bullmq_dashboard")
 Result = AuditEntry.Result
 
 

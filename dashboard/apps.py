@@ -4,13 +4,16 @@ from django.apps import AppConfig
 
 
 class DashboardConfig(AppConfig):
-    """The BullMQ dashboard app."""
+    """The BullMQ dashboard app. Its import package is `dashboard`; everything a host project sees is
+    namespaced `bullmq_dashboard` (app label, permissions, URL namespace, templates, static files,
+    settings), so it cannot collide with a host's own `dashboard` app."""
 
     name = "dashboard"
+    label = "bullmq_dashboard"
     verbose_name = "BullMQ dashboard"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         """Connect checks and the settings-changed receiver."""
-        from dashboard import checks, conf, middleware_checks  # noqa: F401
+        from dashboard import checks, conf  # noqa: F401
         from dashboard.live import sessions  # noqa: F401

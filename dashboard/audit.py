@@ -1,5 +1,5 @@
 """Recording actions: an AuditEntry row written before a change starts and completed after it, and one
-line on the `dashboard.audit` logger each.
+line on the `bullmq_dashboard.audit` logger each.
 
 What is stored is bounded (ids, parameters, messages), so no request can make a row large. Refusals
 of anonymous requests (a bot posting to action URLs) never reach the table: they go to the log, at
@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from dashboard.models import AuditEntry
 from queues.models import QueueRef
 
-logger = logging.getLogger("dashboard.audit")
+logger = logging.getLogger("bullmq_dashboard.audit")
 
 MAX_IDS = 1000
 MAX_ID_LENGTH = 256

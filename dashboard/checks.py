@@ -1,6 +1,6 @@
-"""System checks that explain a wrong `DASHBOARD` setting in words a host developer understands.
+"""System checks that explain a wrong `BULLMQ_DASHBOARD` setting in words a host developer understands.
 
-IDs: dashboard.E001 connections missing or malformed; E002 reserved or unsafe connection alias;
+IDs: bullmq_dashboard.E001 connections missing or malformed; E002 reserved or unsafe connection alias;
 E003 unsupported Redis URL; E004 permission callable not importable; E005 default page size not
 among the choices; E006 malformed queue in an explicit QUEUES list.
 """
@@ -19,15 +19,15 @@ from dashboard.conf import DEFAULTS, RESERVED_ALIASES
 
 @register()
 def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Validate the DASHBOARD dict."""
-    raw = {**DEFAULTS, **getattr(settings, "DASHBOARD", {})}
+    """Validate the BULLMQ_DASHBOARD dict."""
+    raw = {**DEFAULTS, **getattr(settings, "BULLMQ_DASHBOARD", {})}
     errors: list[CheckMessage] = []
     connections = raw.get("CONNECTIONS")
     if not isinstance(connections, dict) or not connections:
         return [
             Error(
-                "DASHBOARD['CONNECTIONS'] must be a non-empty dict of alias -> {'URL': ...}.",
-                id="dashboard.E001",
+                "BULLMQ_DASHBOARD['CONNECTIONS'] must be a non-empty dict of alias -> {'URL': ...}.",
+                id="bullmq_dashboard.E001",
             )
         ]
     for alias, options in connections.items():
@@ -37,16 +37,16 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
     except ImportError as exc:
         errors.append(
             Error(
-                f"DASHBOARD['PERMISSION'] = {raw['PERMISSION']!r} cannot be imported: {exc}",
+                f"BULLMQ_DASHBOARD['PERMISSION'] = {raw['PERMISSION']!r} cannot be imported: {exc}",
                 hint="Give the dotted path of a callable (user, action, queue) -> bool.",
-                id="dashboard.E004",
+                id="bullmq_dashboard.E004",
             )
         )
     if raw["DEFAULT_PAGE_SIZE"] not in raw["PAGE_SIZES"]:
         errors.append(
             Error(
-                "DASHBOARD['DEFAULT_PAGE_SIZE'] must be one of DASHBOARD['PAGE_SIZES'].",
-                id="dashboard.E005",
+                "BULLMQ_DASHBOARD['DEFAULT_PAGE_SIZE'] must be one of BULLMQ_DASHBOARD['PAGE_SIZES'].",
+                id="bullmq_dashboard.E005",
             )
         )
     return errors
@@ -60,20 +60,22 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
             Error(
                 f"Connection alias {alias!r} cannot be used in URLs.",
                 hint=f"Use a plain name other than {', '.join(sorted(RESERVED_ALIASES))}.",
-                id="dashboard.E002",
+                id="bullmq_dashboard.E002",
             )
         )
     url = options if isinstance(options, str) else options.get("URL") if isinstance(options, dict) else None
     if not isinstance(url, str):
         return [
             *errors,
-            Error(f"Connection {alias!r} needs a 'URL' such as redis://host:6379/0.", id="dashboard.E001"),
+            Error(
+                f"Connection {alias!r} needs a 'URL' such as redis://host:6379/0.", id="bullmq_dashboard.E001"
+            ),
         ]
     if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
         errors.append(
             Error(
                 f"Connection {alias!r} has an unsupported URL scheme; use redis://, rediss:// or unix://.",
-                id="dashboard.E003",
+                id="bullmq_dashboard.E003",
             )
         )
     for key in options.get("QUEUES") or () if isinstance(options, dict) else ():
@@ -82,7 +84,7 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
             errors.append(
                 Error(
                     f"Queue {key!r} of connection {alias!r} must be written '<prefix>:<name>'.",
-                    id="dashboard.E006",
+                    id="bullmq_dashboard.E006",
                 )
             )
     return errors

@@ -1,4 +1,4 @@
-"""The one settings dict, `DASHBOARD`, merged over defaults and cached until settings change."""
+"""The one settings dict, `BULLMQ_DASHBOARD`, merged over defaults and cached until settings change."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ RESERVED_ALIASES = frozenset({"api", "audit", "ws", "static", "operations"})
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """`DASHBOARD["LIVE"]`: websocket live updates."""
+    """`BULLMQ_DASHBOARD["LIVE"]`: websocket live updates."""
 
     enabled: bool = True
     refresh_interval: float = 1.0
@@ -72,7 +72,7 @@ class LiveSettings:
 
 @dataclass(frozen=True)
 class DashboardConfig:
-    """The validated, typed view of `DASHBOARD`."""
+    """The validated, typed view of `BULLMQ_DASHBOARD`."""
 
     raw: dict[str, Any]
     connections: dict[str, ConnectionSettings]
@@ -89,8 +89,8 @@ class DashboardConfig:
 
 @cache
 def get_config() -> DashboardConfig:
-    """The merged configuration; cleared when a test or signal changes `DASHBOARD`."""
-    raw = {**DEFAULTS, **getattr(settings, "DASHBOARD", {})}
+    """The merged configuration; cleared when a test or signal changes `BULLMQ_DASHBOARD`."""
+    raw = {**DEFAULTS, **getattr(settings, "BULLMQ_DASHBOARD", {})}
     connections = {
         alias: connection_settings(alias, options, raw) for alias, options in dict(raw["CONNECTIONS"]).items()
     }
@@ -146,7 +146,7 @@ def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> Connec
 
 @receiver(setting_changed)
 def _reset_config(*, setting: str, **kwargs: Any) -> None:
-    if setting == "DASHBOARD":
+    if setting == "BULLMQ_DASHBOARD":
         get_config.cache_clear()
         from dashboard.registry import reset_directories
 

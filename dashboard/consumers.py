@@ -40,7 +40,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_DISABLED = 4410
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 1011
-logger = logging.getLogger("dashboard.live")
+logger = logging.getLogger("bullmq_dashboard.live")
 
 # Open sockets per user in this process (their key: the user's primary key).
 _open_sockets: Counter[object] = Counter()

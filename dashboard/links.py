@@ -34,57 +34,57 @@ def _job_link(view: str, queue: QueueRef, *args: str) -> Callable[[str], str]:
 
 def queue_url(queue: QueueRef) -> str:
     """The queue page."""
-    return _reverse("dashboard:queue", queue.connection, queue.key)
+    return _reverse("bullmq_dashboard:queue", queue.connection, queue.key)
 
 
 def find_job_url(queue: QueueRef) -> str:
     """The "open job by id" form's target."""
-    return _reverse("dashboard:find-job", queue.connection, queue.key)
+    return _reverse("bullmq_dashboard:find-job", queue.connection, queue.key)
 
 
 def job_url(queue: QueueRef, job_id: str) -> str:
     """The job page."""
-    return _job_link("dashboard:job", queue)(job_id)
+    return _job_link("bullmq_dashboard:job", queue)(job_id)
 
 
 def job_urls(queue: QueueRef) -> Callable[[str], str]:
     """job_url for the jobs of one queue, reversed once (a list page links every row)."""
-    return _job_link("dashboard:job", queue)
+    return _job_link("bullmq_dashboard:job", queue)
 
 
 def queue_api_url(queue: QueueRef) -> str:
     """The queue's JSON."""
-    return _reverse("dashboard:api-queue", queue.connection, queue.key)
+    return _reverse("bullmq_dashboard:api-queue", queue.connection, queue.key)
 
 
 def jobs_api_url(queue: QueueRef) -> str:
     """The queue's job list JSON."""
-    return _reverse("dashboard:api-jobs", queue.connection, queue.key)
+    return _reverse("bullmq_dashboard:api-jobs", queue.connection, queue.key)
 
 
 def job_api_url(queue: QueueRef, job_id: str) -> str:
     """The job's JSON."""
-    return _job_link("dashboard:api-job", queue)(job_id)
+    return _job_link("bullmq_dashboard:api-job", queue)(job_id)
 
 
 def job_api_urls(queue: QueueRef) -> Callable[[str], str]:
     """job_api_url for the jobs of one queue, reversed once (a list page links every row)."""
-    return _job_link("dashboard:api-job", queue)
+    return _job_link("bullmq_dashboard:api-job", queue)
 
 
 def raw_field_url(queue: QueueRef, job_id: str, field: str) -> str:
     """The full stored value of one job field, as text."""
-    return job_url_of("dashboard:job-raw", queue, job_id) + "&field=" + quote(field, safe="")
+    return job_url_of("bullmq_dashboard:job-raw", queue, job_id) + "&field=" + quote(field, safe="")
 
 
 def logs_url(queue: QueueRef, job_id: str) -> str:
     """The job's log pager partial."""
-    return job_url_of("dashboard:job-logs", queue, job_id)
+    return job_url_of("bullmq_dashboard:job-logs", queue, job_id)
 
 
 def job_action_url(queue: QueueRef, action: str, job_id: str) -> str:
     """POST here to take a job action."""
-    return _job_link("dashboard:job-action", queue, action)(job_id)
+    return _job_link("bullmq_dashboard:job-action", queue, action)(job_id)
 
 
 def job_url_of(view: str, queue: QueueRef, job_id: str) -> str:
@@ -94,17 +94,17 @@ def job_url_of(view: str, queue: QueueRef, job_id: str) -> str:
 
 def queue_action_url(queue: QueueRef, action: str) -> str:
     """POST here to take a queue action."""
-    return _reverse("dashboard:queue-action", queue.connection, queue.key, action)
+    return _reverse("bullmq_dashboard:queue-action", queue.connection, queue.key, action)
 
 
 def bulk_url(queue: QueueRef) -> str:
     """POST here for bulk actions on selected jobs."""
-    return _reverse("dashboard:bulk", queue.connection, queue.key)
+    return _reverse("bullmq_dashboard:bulk", queue.connection, queue.key)
 
 
 def operation_url(operation_id: str) -> str:
     """The progress of a long action."""
-    return reverse("dashboard:operation", args=[operation_id])
+    return reverse("bullmq_dashboard:operation", args=[operation_id])
 
 
 def bulk_value(job_id: str) -> str:

@@ -36,7 +36,7 @@ class QueueGroup:
 # How long a page view keeps the events watcher following the overview's queues without a socket.
 LEASE_SECONDS = 60.0
 
-_ROWS = RowCache("dashboard/partials/overview_row.html", size=5000)
+_ROWS = RowCache("bullmq_dashboard/partials/overview_row.html", size=5000)
 
 
 def row_html(row: QueueCounts) -> SafeString:

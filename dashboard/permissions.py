@@ -15,14 +15,16 @@ from dashboard.conf import get_config
 from queues.flows import FlowReach
 from queues.models import QueueRef
 
+# The app label: permissions are `bullmq_dashboard.<codename>`.
+APP_LABEL = "bullmq_dashboard"
 VIEW = "view"
 # The audit log shows every queue's actions and who took them: a permission of its own.
 VIEW_AUDIT = "view_audit"
 
 
 def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
-    """Active staff may view (every queue); the audit log needs `dashboard.view_auditentry`; each action
-    needs its permission (e.g. `dashboard.retry_job`); superusers may do everything."""
+    """Active staff may view (every queue); the audit log needs `bullmq_dashboard.view_auditentry`;
+    each action needs its permission (e.g. `bullmq_dashboard.retry_job`); superusers may do everything."""
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return False
     if user.is_superuser:
@@ -32,11 +34,11 @@ def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
     if action == VIEW:
         return True
     if action == VIEW_AUDIT:
-        return bool(user.has_perm("dashboard.view_auditentry"))
+        return bool(user.has_perm(f"{APP_LABEL}.view_auditentry"))
     if action == "bulk":
         return any(default_permission(user, name, queue) for name in BULK_ACTIONS)
     spec = ACTIONS.get(action)
-    return spec is not None and bool(spec.permission) and bool(user.has_perm(f"dashboard.{spec.permission}"))
+    return spec is not None and bool(user.has_perm(f"{APP_LABEL}.{spec.permission}"))
 
 
 def has_permission(user: Any, action: str, queue: QueueRef | None = None) -> bool:

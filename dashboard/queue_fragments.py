@@ -11,8 +11,8 @@ from dashboard.row_cache import RowCache
 from queues.models import JobSummary, QueueCounts, QueueRef
 from queues.states import STATES
 
-_ROWS = RowCache("dashboard/partials/job_row.html", size=5000)
-_TABS = RowCache("dashboard/partials/queue_tabs.html", size=1000)
+_ROWS = RowCache("bullmq_dashboard/partials/job_row.html", size=5000)
+_TABS = RowCache("bullmq_dashboard/partials/queue_tabs.html", size=1000)
 
 
 # Every field of JobSummary, so a field added to it (and to the row) can never be left out of the key.

@@ -11,7 +11,7 @@ from django.urls import path
 from dashboard import converters  # noqa: F401 - registers the queue key converter
 from dashboard.views import actions, api, audit, pages
 
-app_name = "dashboard"
+app_name = "bullmq_dashboard"
 
 urlpatterns = [
     path("", pages.overview, name="overview"),

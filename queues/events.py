@@ -322,7 +322,7 @@ class EventWatcher:
         if len(queues) > self.options.max_queues and not self._capped_warned:
             self._capped_warned = True
             logger.warning(
-                "live updates follow %d of %d queues (DASHBOARD['LIVE']['MAX_QUEUES'])",
+                "live updates follow %d of %d queues (BULLMQ_DASHBOARD['LIVE']['MAX_QUEUES'])",
                 self.options.max_queues,
                 len(queues),
             )

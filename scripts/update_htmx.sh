@@ -4,7 +4,7 @@
 #   scripts/update_htmx.sh            # fetch the pinned versions below
 #   HTMX_VERSION=2.0.12 scripts/update_htmx.sh   # try another version (then update the pins)
 #
-# Writes dashboard/static/dashboard/vendor/{htmx.min.js,htmx-ext-ws.min.js,VERSIONS.txt}.
+# Writes dashboard/static/bullmq_dashboard/vendor/{htmx.min.js,htmx-ext-ws.min.js,VERSIONS.txt}.
 # Needs: npm, tar. No build step; the files are served as they are.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ WS_PACKAGE="htmx-ext-ws"
 WS_VERSION="${WS_VERSION:-2.0.4}"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-vendor_dir="${repo_root}/dashboard/static/dashboard/vendor"
+vendor_dir="${repo_root}/dashboard/static/bullmq_dashboard/vendor"
 
 tmp_dir="$(mktemp -d)"
 trap 'rm -rf "${tmp_dir}"' EXIT

@@ -57,14 +57,14 @@ def fresh_audit_rate_limits() -> None:
 
 
 def dashboard_settings(url: str, **extra: Any) -> dict[str, Any]:
-    """A DASHBOARD dict pointing at a test Redis."""
+    """A BULLMQ_DASHBOARD dict pointing at a test Redis."""
     return {"CONNECTIONS": {"default": {"URL": url}}, **extra}
 
 
 @pytest.fixture
 def redis_url(redis_server: str) -> Iterator[str]:
     """The test Redis, emptied after each test; the dashboard points at it and forgets old queues."""
-    with override_settings(DASHBOARD=dashboard_settings(redis_server)):
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_server)):
         reset_directories()
         yield redis_server
     client = redis.Redis.from_url(redis_server)

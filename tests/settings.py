@@ -14,5 +14,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Each test points the dashboard at its own throwaway Redis (see tests/conftest.py).
-DASHBOARD = {"CONNECTIONS": {"default": {"URL": "redis://127.0.0.1:1/0"}}}
+BULLMQ_DASHBOARD = {"CONNECTIONS": {"default": {"URL": "redis://127.0.0.1:1/0"}}}
 LOGGING = {"version": 1, "disable_existing_loggers": False}

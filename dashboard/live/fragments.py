@@ -36,7 +36,7 @@ def name_dom_id(queue: QueueRef) -> str:
 
 
 def _render(template: str, context: dict[str, object]) -> str:
-    return render_to_string(f"dashboard/partials/{template}", context).strip()
+    return render_to_string(f"bullmq_dashboard/partials/{template}", context).strip()
 
 
 def overview_cells(row: QueueCounts) -> dict[str, str]:

@@ -14,7 +14,7 @@ from queues.events import JobRef
 from queues.models import QueueRef
 
 PROCESS_TOKEN = secrets.token_hex(6)
-PREFIX = f"dashboard-live.{PROCESS_TOKEN}"
+PREFIX = f"bullmq-dashboard-live.{PROCESS_TOKEN}"
 
 
 def digest(*parts: str, length: int = 20) -> str:
@@ -44,4 +44,4 @@ def job_group(job: JobRef) -> str:
 
 def session_group(session_key: str) -> str:
     """Every socket of one login session, in every process (a logout closes them all)."""
-    return f"dashboard-live.session.{digest(session_key)}"
+    return f"bullmq-dashboard-live.session.{digest(session_key)}"

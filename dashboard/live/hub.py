@@ -25,7 +25,7 @@ from dashboard.live import fragments, groups
 from queues.events import EventWatcher, Interest, JobRef, LiveUpdate, WatcherOptions
 from queues.models import QueueRef
 
-logger = logging.getLogger("dashboard.live")
+logger = logging.getLogger("bullmq_dashboard.live")
 
 OVERVIEW, QUEUE, JOB = "overview", "queue", "job"
 

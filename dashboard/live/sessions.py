@@ -12,7 +12,7 @@ from django.dispatch import receiver
 
 from dashboard.live.groups import session_group
 
-logger = logging.getLogger("dashboard.live")
+logger = logging.getLogger("bullmq_dashboard.live")
 
 
 @receiver(user_logged_out)

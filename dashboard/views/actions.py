@@ -373,12 +373,12 @@ def render(request: HttpRequest, answer: Answer) -> HttpResponse:
     if answer.redirect and answer.ok:
         return HttpResponseClientRedirect(answer.redirect)
     response = TemplateResponse(
-        request, "dashboard/partials/toast.html", {"answer": answer}, status=answer.status
+        request, "bullmq_dashboard/partials/toast.html", {"answer": answer}, status=answer.status
     )
     response["HX-Retarget"] = "#toasts"
     response["HX-Reswap"] = "afterbegin"
     if answer.ok and answer.operation is None:
-        trigger_client_event(response, "dashboard:changed", {"action": answer.action})
+        trigger_client_event(response, "bullmq-dashboard:changed", {"action": answer.action})
     return response
 
 

@@ -47,5 +47,9 @@ async def audit_log(request: HttpRequest) -> HttpResponse:
         "total": total,
         "results": AuditEntry.Result.values,
     }
-    template = "dashboard/partials/audit_table.html" if wants_partial(request) else "dashboard/audit.html"
+    template = (
+        "bullmq_dashboard/partials/audit_table.html"
+        if wants_partial(request)
+        else "bullmq_dashboard/audit.html"
+    )
     return TemplateResponse(request, template, context)

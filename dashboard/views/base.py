@@ -26,7 +26,7 @@ from queues.jobs import fetch_job
 from queues.models import JobDetail, NotAJob, QueueRef
 from queues.states import STATES
 
-logger = logging.getLogger("dashboard")
+logger = logging.getLogger("bullmq_dashboard")
 
 View = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
@@ -137,7 +137,7 @@ def error_response(
         return JsonResponse({"error": message, "status": status}, status=status)
     response = TemplateResponse(
         request,
-        "dashboard/error.html",
+        "bullmq_dashboard/error.html",
         {"status": status, "message": message, "redis_down": redis_down},
         status=status,
     )
@@ -145,7 +145,7 @@ def error_response(
         # htmx does not swap error responses by default; show the error where the content goes.
         response["HX-Retarget"] = "#content"
         response["HX-Reswap"] = "innerHTML"
-        response.template_name = "dashboard/partials/error.html"
+        response.template_name = "bullmq_dashboard/partials/error.html"
     return response
 
 

@@ -53,8 +53,8 @@ async def overview(request: HttpRequest) -> HttpResponse:
         "query": query,
     }
     if wants_partial(request):
-        return partial_response(request, "dashboard/partials/overview_groups.html", context)
-    return TemplateResponse(request, "dashboard/overview.html", context)
+        return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
+    return TemplateResponse(request, "bullmq_dashboard/overview.html", context)
 
 
 def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
@@ -82,7 +82,7 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         )
         actions, row_actions = available.list_actions(allowed, queue, state)
         context = {**_list_context(queue, state, jobs, actions, row_actions, allowed), "list_only": True}
-        return partial_response(request, "dashboard/partials/job_list.html", context)
+        return partial_response(request, "bullmq_dashboard/partials/job_list.html", context)
     counts, jobs = await fetch_queue_page(
         registry.client(connection), queue, state, page, per_page, get_config().limits
     )
@@ -94,8 +94,8 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         "states": STATES,
     }
     if wants_partial(request):
-        return partial_response(request, "dashboard/partials/queue_body.html", context)
-    return TemplateResponse(request, "dashboard/queue.html", context)
+        return partial_response(request, "bullmq_dashboard/partials/queue_body.html", context)
+    return TemplateResponse(request, "bullmq_dashboard/queue.html", context)
 
 
 def _list_context(
@@ -145,7 +145,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str) -> Htt
         "parent_link": resolve_parent(known, job.parent),
         "display_limit": get_config().limits.display_bytes,
     }
-    return TemplateResponse(request, "dashboard/job.html", context)
+    return TemplateResponse(request, "bullmq_dashboard/job.html", context)
 
 
 def resolve_child(known: list[QueueRef], child: ChildRef) -> tuple[QueueRef, str] | None:
@@ -170,7 +170,7 @@ async def job_logs(request: HttpRequest, connection: str, queue_key: str) -> Htt
         return HttpResponseRedirect(f"{links.job_url(queue, job_id)}&log_page={page}#logs")
     logs = await fetch_logs(registry.client(connection), queue, job_id, page, get_config().limits)
     return partial_response(
-        request, "dashboard/partials/logs.html", {"queue": queue, "job_id": job_id, "logs": logs}
+        request, "bullmq_dashboard/partials/logs.html", {"queue": queue, "job_id": job_id, "logs": logs}
     )
 
 

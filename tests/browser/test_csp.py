@@ -136,7 +136,7 @@ def test_theme_boots_from_its_file_before_the_stylesheet(watched: Watched, live_
     assert page.evaluate("window.__themeAtStylesheet") == "auto"
 
     page.click("#theme-toggle")  # auto -> dark
-    assert page.evaluate("localStorage.getItem('dashboard-theme')") == "dark"
+    assert page.evaluate("localStorage.getItem('bullmq-dashboard-theme')") == "dark"
     page.reload()
     # Set by theme.js before the parser reached the stylesheet: no flash of the light theme.
     assert page.evaluate("window.__themeAtStylesheet") == "dark"

@@ -99,7 +99,7 @@ async def test_anonymous_is_401_logged_not_stored(
     args: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level("INFO", logger="dashboard.audit")
+    caplog.set_level("INFO", logger="bullmq_dashboard.audit")
     response = await anonymous_client.post(make_url(*args), PARAMS.get(name, {}))
     await wait_all()
     assert response.status_code == 401
@@ -124,7 +124,9 @@ async def test_staff_without_the_permission_is_403(
 async def test_a_granted_django_permission_allows_exactly_that_action(
     client: AsyncClient, staff_user: Any, redis_client: Redis, seeded: Any
 ) -> None:
-    permission = await Permission.objects.aget(codename="pause_queue", content_type__app_label="dashboard")
+    permission = await Permission.objects.aget(
+        codename="pause_queue", content_type__app_label="bullmq_dashboard"
+    )
     await staff_user.user_permissions.aadd(permission)
     actions = (await client.get(links.queue_api_url(EMAIL))).json()["actions"]
     assert set(actions) == {"pause"}

@@ -233,7 +233,7 @@ async def test_htmx_actions_answer_with_a_toast_and_a_refresh_event(
     assert response["HX-Retarget"] == "#toasts"
     assert b'class="toast toast-error"' in response.content
     ok = await admin_client.post(links.queue_action_url(EMAIL, "pause"), headers={"HX-Request": "true"})
-    assert ok.status_code == 200 and "dashboard:changed" in ok["HX-Trigger"]
+    assert ok.status_code == 200 and "bullmq-dashboard:changed" in ok["HX-Trigger"]
     assert b"Queue email paused." in ok.content
 
 
@@ -255,9 +255,9 @@ async def test_read_only_hides_actions_and_refuses(
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     if reason == "read-only":
-        settings.DASHBOARD = {**settings.DASHBOARD, "READ_ONLY": True}
+        settings.BULLMQ_DASHBOARD = {**settings.BULLMQ_DASHBOARD, "READ_ONLY": True}
     else:
-        settings.DASHBOARD = {**settings.DASHBOARD, "READ_ONLY_QUEUES": ["bull:email"]}
+        settings.BULLMQ_DASHBOARD = {**settings.BULLMQ_DASHBOARD, "READ_ONLY_QUEUES": ["bull:email"]}
     assert (await admin_client.get(links.queue_api_url(EMAIL))).json()["actions"] == {}
     page = await admin_client.get(links.queue_url(EMAIL))
     assert b"queue-actions" not in page.content

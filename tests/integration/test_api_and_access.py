@@ -114,7 +114,7 @@ async def test_explicit_queue_list_replaces_discovery(client: AsyncClient, redis
     await add_jobs(redis_url, "email", [("send", {}, {})])
     await add_jobs(redis_url, "hidden", [("send", {}, {})])
     with override_settings(
-        DASHBOARD={"CONNECTIONS": {"default": {"URL": redis_url, "QUEUES": ["bull:email"]}}}
+        BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": redis_url, "QUEUES": ["bull:email"]}}}
     ):
         reset_directories()
         body = (await client.get("/queues/api/queues/")).json()

@@ -139,8 +139,8 @@ def test_pages_load_no_inline_script_or_style() -> None:
         text = template.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template  # every script is a file
         assert not re.search(r"<style|\sstyle=|\shx-on|\sjs:|\bon[a-z]+=", text), template
-    base = (ROOT / "dashboard" / "templates" / "dashboard" / "base.html").read_text()
-    theme = base.index("dashboard/theme.js")
+    base = (ROOT / "dashboard" / "templates" / "bullmq_dashboard" / "base.html").read_text()
+    theme = base.index("bullmq_dashboard/theme.js")
     assert theme < base.index("dashboard.css")  # before first paint
     assert "defer" not in base[base.rindex("<script", 0, theme) : base.index("</script>", theme)]
 
@@ -151,16 +151,16 @@ def test_pages_load_no_inline_script_or_style() -> None:
 async def test_static_files_are_served_by_whitenoise_through_config_asgi(tmp_path: Path) -> None:
     with override_settings(STATIC_ROOT=tmp_path, STORAGES=MANIFEST_STORAGES):
         call_command("collectstatic", interactive=False, verbosity=0)
-        hashed_css = staticfiles_storage.url("dashboard/dashboard.css")
-        hashed_js = staticfiles_storage.url("dashboard/theme.js")
-        assert re.fullmatch(r"/static/dashboard/theme\.[0-9a-f]{12}\.js", hashed_js)
+        hashed_css = staticfiles_storage.url("bullmq_dashboard/dashboard.css")
+        hashed_js = staticfiles_storage.url("bullmq_dashboard/theme.js")
+        assert re.fullmatch(r"/static/bullmq_dashboard/theme\.[0-9a-f]{12}\.js", hashed_js)
         visitor = AsyncClient()
 
         css = await asgi_request(visitor, "GET", hashed_css)
         js = await asgi_request(visitor, "GET", hashed_js, headers=[(b"accept-encoding", b"gzip")])
-        plain = await asgi_request(visitor, "GET", "/static/dashboard/theme.js")
+        plain = await asgi_request(visitor, "GET", "/static/bullmq_dashboard/theme.js")
         head = await asgi_request(visitor, "HEAD", hashed_js)
-        missing = await asgi_request(visitor, "GET", "/static/dashboard/nope.js")
+        missing = await asgi_request(visitor, "GET", "/static/bullmq_dashboard/nope.js")
         outside = await asgi_request(visitor, "GET", "/static/../config/settings.py")
 
     assert css["status"] == 200 and header(css, "content-type") == 'text/css; charset="utf-8"'
@@ -171,7 +171,7 @@ async def test_static_files_are_served_by_whitenoise_through_config_asgi(tmp_pat
     assert js["status"] == 200 and header(js, "content-type") == 'text/javascript; charset="utf-8"'
     assert header(js, "content-encoding") == "gzip"
     assert plain["status"] == 200 and header(plain, "cache-control") == "max-age=60, public"
-    assert b"dashboard-theme" in plain["body"]  # type: ignore[operator]
+    assert b"bullmq-dashboard-theme" in plain["body"]  # type: ignore[operator]
     assert head["status"] == 200 and head["body"] == b""
     assert missing["status"] == 404 and header(missing, "content-type") == "text/plain; charset=utf-8"
     assert outside["status"] == 404
@@ -195,7 +195,7 @@ async def test_pages_link_the_hashed_files_and_serve_them(
 
 async def test_static_files_go_to_django_with_debug_on(anonymous_client: AsyncClient) -> None:
     with override_settings(DEBUG=True):
-        response = await asgi_request(anonymous_client, "GET", "/static/dashboard/theme.js")
+        response = await asgi_request(anonymous_client, "GET", "/static/bullmq_dashboard/theme.js")
     # staticfiles_urlpatterns() was not added (DEBUG was off when the URLconf loaded): Django's 404.
     assert response["status"] == 404 and header(response, "content-type") == "text/html; charset=utf-8"
 
@@ -330,7 +330,9 @@ def settings_from(env: dict[str, str]) -> dict[str, Any]:
     script = (
         f"import json, config.settings as s; print(json.dumps({{n: getattr(s, n, None) for n in {names!r}}}))"
     )
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DASHBOARD"))}
+    clean = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "BULLMQ_DASHBOARD"))
+    }
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -457,7 +459,9 @@ def secret(name: str) -> str:
 
 
 SECRETS = {
-    "DASHBOARD": {"CONNECTIONS": {"default": {"URL": f"redis://ops:{secret('dash')}@redis.internal:6379/0"}}},
+    "BULLMQ_DASHBOARD": {
+        "CONNECTIONS": {"default": {"URL": f"redis://ops:{secret('dash')}@redis.internal:6379/0"}}
+    },
     "CHANNEL_LAYERS": {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",

@@ -103,7 +103,9 @@ def count_cell(queue: QueueRef, state: str, value: int) -> Callable[[str], bool]
 @pytest.fixture
 def live(redis_url: str) -> Iterator[str]:
     """Fast live settings and a fresh in-memory channel layer on the test Redis."""
-    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)):
+    with override_settings(
+        CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)
+    ):
         yield redis_url
 
 
@@ -166,7 +168,7 @@ async def test_sockets_see_only_the_queues_their_user_may_view(redis_url: str, c
     restricted = dashboard_settings(
         redis_url, LIVE=FAST, PERMISSION="tests.integration.test_security.only_email"
     )
-    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=restricted):
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=restricted):
         reset_directories()
         for path in (ws_path(links.queue_url(sms)), ws_path(links.job_url(sms, "s1"))):
             refused = LiveSocket(path, cookie_of(client))
@@ -209,7 +211,7 @@ async def test_a_withdrawn_permission_closes_open_sockets(
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     recheck = dashboard_settings(redis_url, LIVE={**FAST, "RECHECK_INTERVAL": 0.2})
-    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=recheck):
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=recheck):
         socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(client))
         assert (await socket.connect())[0]
         staff_user.is_staff = False
@@ -224,7 +226,7 @@ async def test_a_withdrawn_permission_closes_open_sockets(
 
 async def test_one_user_cannot_open_unbounded_sockets(redis_url: str, client: AsyncClient) -> None:
     capped = dashboard_settings(redis_url, LIVE={**FAST, "MAX_SOCKETS_PER_USER": 2})
-    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=capped):
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=capped):
         opened = [LiveSocket("/queues/ws/", cookie_of(client)) for _ in range(3)]
         assert (await opened[0].connect())[0] and (await opened[1].connect())[0]
         assert await opened[2].connect() == (False, 4429)
@@ -241,7 +243,7 @@ async def test_disabled_live_updates_refuse_sockets_and_render_no_socket(
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     settings = dashboard_settings(redis_url, LIVE={"ENABLED": False})
-    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=settings):
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=settings):
         assert b"ws-connect" not in (await client.get("/queues/")).content
         socket = LiveSocket("/queues/ws/", cookie_of(client))
         assert await socket.connect() == (False, 4410)
@@ -492,7 +494,7 @@ def own_redis(client: AsyncClient) -> Iterator[ThrowawayRedis]:
     server = ThrowawayRedis(free_port()).start()
     settings = dashboard_settings(server.url, LIVE=FAST, CONNECT_TIMEOUT=0.5, SOCKET_TIMEOUT=1.0)
     try:
-        with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=settings):
+        with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=settings):
             reset_directories()
             yield server
     finally:
@@ -528,7 +530,7 @@ async def test_works_with_the_redis_channel_layer(client: AsyncClient, redis_url
     backend = "channels_redis.core.RedisChannelLayer"
     layers = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [layer_url]}}}
     await add_jobs(redis_url, "email", [("send", {}, {})])
-    with override_settings(CHANNEL_LAYERS=layers, DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)):
+    with override_settings(CHANNEL_LAYERS=layers, BULLMQ_DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)):
         overview = LiveSocket("/queues/ws/", cookie_of(client))
         try:
             await overview.connect()

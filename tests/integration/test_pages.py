@@ -195,7 +195,7 @@ async def test_job_page_shows_logs_traces_newest_first_and_return_value(
 
 
 async def test_log_pager_swaps_a_partial(client: AsyncClient, redis_url: str, settings) -> None:
-    settings.DASHBOARD = {**settings.DASHBOARD, "LOG_PAGE_SIZE": 10}
+    settings.BULLMQ_DASHBOARD = {**settings.BULLMQ_DASHBOARD, "LOG_PAGE_SIZE": 10}
     await add_jobs(redis_url, "email", [("send", {}, {"jobId": "chatty"})])
 
     async def chatty(job, token):
@@ -303,7 +303,7 @@ async def test_flow_parent_and_children_link_each_other(client: AsyncClient, red
 async def test_redis_down_is_a_503_page_and_recovers(client: AsyncClient, settings) -> None:
     server = ThrowawayRedis().start()
     try:
-        settings.DASHBOARD = {"CONNECTIONS": {"default": {"URL": server.url, "CONNECT_TIMEOUT": 0.5}}}
+        settings.BULLMQ_DASHBOARD = {"CONNECTIONS": {"default": {"URL": server.url, "CONNECT_TIMEOUT": 0.5}}}
         await add_jobs(server.url, "email", [("send", {}, {})])
         assert (await client.get("/queues/")).status_code == 200
         server.stop()
@@ -364,12 +364,14 @@ async def test_open_a_job_by_id_from_the_queue_page(client: AsyncClient, redis_u
     page = await client.get(links.queue_url(EMAIL))
     assert b'name="id" placeholder="Open job by id"' in page.content
     found = await client.get(
-        reverse("dashboard:find-job", args=["default", "bull:email"]), {"id": "order:42/retry"}
+        reverse("bullmq_dashboard:find-job", args=["default", "bull:email"]), {"id": "order:42/retry"}
     )
     assert found.status_code == 302 and found["Location"] == links.job_url(EMAIL, "order:42/retry")
-    missing = await client.get(reverse("dashboard:find-job", args=["default", "bull:email"]), {"id": "nope"})
+    missing = await client.get(
+        reverse("bullmq_dashboard:find-job", args=["default", "bull:email"]), {"id": "nope"}
+    )
     assert missing.status_code == 404 and b"No job" in missing.content
-    empty = await client.get(reverse("dashboard:find-job", args=["default", "bull:email"]))
+    empty = await client.get(reverse("bullmq_dashboard:find-job", args=["default", "bull:email"]))
     assert empty.status_code == 400
 
 

@@ -54,7 +54,9 @@ async def fail_all(url: str, count: int, name: str = "email") -> None:
 
 async def grant(user: Any, *codenames: str) -> None:
     for codename in codenames:
-        permission = await Permission.objects.aget(codename=codename, content_type__app_label="dashboard")
+        permission = await Permission.objects.aget(
+            codename=codename, content_type__app_label="bullmq_dashboard"
+        )
         await user.user_permissions.aadd(permission)
 
 
@@ -269,7 +271,7 @@ async def test_prefixes_limit_what_a_url_can_open(client: AsyncClient, redis_url
     await add_jobs(redis_url, "email", [("send", {}, {})])
     await add_jobs(redis_url, "billing", [("charge", {}, {})], prefix="{tenant-b}")
     with override_settings(
-        DASHBOARD=dashboard_settings(redis_url)
+        BULLMQ_DASHBOARD=dashboard_settings(redis_url)
         | {"CONNECTIONS": {"default": {"URL": redis_url, "PREFIXES": ["bull"]}}}
     ):
         reset_directories()
@@ -402,7 +404,9 @@ async def test_a_per_queue_view_restriction_holds_everywhere(
     await add_jobs(redis_url, "email", [("send", {}, {"jobId": "e1"})])
     await add_jobs(redis_url, "sms", [("send", {"secret": "sms-data"}, {"jobId": "s1"})])
     with override_settings(
-        DASHBOARD=dashboard_settings(redis_url, PERMISSION="tests.integration.test_security.only_email")
+        BULLMQ_DASHBOARD=dashboard_settings(
+            redis_url, PERMISSION="tests.integration.test_security.only_email"
+        )
     ):
         reset_directories()
         overview = (await client.get("/queues/")).content
@@ -444,7 +448,9 @@ async def test_operation_progress_needs_the_view_permission_of_its_queue(
     url = links.operation_url(operation.id)
     assert (await admin_client.get(url)).status_code == 200
     with override_settings(
-        DASHBOARD=dashboard_settings(redis_url, PERMISSION="tests.integration.test_security.only_email")
+        BULLMQ_DASHBOARD=dashboard_settings(
+            redis_url, PERMISSION="tests.integration.test_security.only_email"
+        )
     ):
         assert (await client.get(url)).status_code == 404
     anonymous = AsyncClient()
@@ -492,7 +498,9 @@ async def test_read_only_holds_through_flow_parents_and_children(
         raise RuntimeError("render broke")
 
     await process(redis_url, "orders", fail, until=1)  # render-1 fails; order-1 still waits on pay-1
-    with override_settings(DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])):
+    with override_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])
+    ):
         reset_directories()
         payments = {k: v async for k, v in _dump_prefix(redis_client, "bull:payments:")}
         attempts = [
@@ -531,7 +539,7 @@ async def test_redis_stopped_mid_action_is_a_503_within_the_connect_timeout(
     server = ThrowawayRedis().start()
     try:
         with override_settings(
-            DASHBOARD={"CONNECTIONS": {"default": {"URL": server.url, "CONNECT_TIMEOUT": 0.5}}}
+            BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": server.url, "CONNECT_TIMEOUT": 0.5}}}
         ):
             reset_directories()
             await add_jobs(server.url, "email", [("send", {}, {"jobId": "j1"})])
@@ -558,7 +566,9 @@ async def test_a_lost_answer_is_never_sent_again(
     admin_client: AsyncClient, redis_url: str, redis_client: Redis
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {"jobId": "j1"})])
-    with override_settings(DASHBOARD={"CONNECTIONS": {"default": {"URL": redis_url, "SOCKET_TIMEOUT": 0.3}}}):
+    with override_settings(
+        BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": redis_url, "SOCKET_TIMEOUT": 0.3}}}
+    ):
         reset_directories()
         await admin_client.get(links.queue_url(EMAIL))
         # Writes wait while Redis is paused: the dashboard's add times out without an answer.
@@ -590,7 +600,7 @@ async def test_a_read_only_replica_answers_why_and_audits(admin_client: AsyncCli
             await asyncio.sleep(0.05)
         assert await sync.exists("bull:email:j1")
         await sync.aclose()
-        with override_settings(DASHBOARD={"CONNECTIONS": {"default": {"URL": replica.url}}}):
+        with override_settings(BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": replica.url}}}):
             reset_directories()
             page = await admin_client.get(links.queue_url(EMAIL))
             assert page.status_code == 200  # reads keep working
@@ -635,7 +645,7 @@ async def test_an_exhausted_pool_is_busy_not_unreachable(
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     with override_settings(
-        DASHBOARD={
+        BULLMQ_DASHBOARD={
             "CONNECTIONS": {"default": {"URL": redis_url, "MAX_CONNECTIONS": 1, "CONNECT_TIMEOUT": 0.2}},
             "LIVE": {"ENABLED": False},
         }
@@ -690,7 +700,7 @@ async def test_stored_audit_fields_are_bounded(admin_client: AsyncClient, redis_
 async def test_refusals_cannot_flood_the_table(
     client: AsyncClient, anonymous_client: AsyncClient, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="dashboard.audit")
+    caplog.set_level("INFO", logger="bullmq_dashboard.audit")
     await add_jobs(redis_url, "email", [("send", {}, {})])
     for _ in range(50):
         assert (await client.post(links.queue_action_url(EMAIL, "drain"))).status_code == 403

@@ -71,7 +71,9 @@ async def test_a_deep_flow_chain_cannot_reach_a_read_only_queue(
         redis_url, {"name": "top", "queueName": "payments", "opts": {"jobId": "top"}, "children": [node]}
     )
     payments = await dump(redis_client, "bull:payments:")
-    with override_settings(DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])):
+    with override_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])
+    ):
         reset_directories()
         response = await post(admin_client, links.queue_action_url(ORDERS, action), **params)
         await wait_all()
@@ -96,7 +98,9 @@ async def test_drain_of_the_legacy_paused_list_is_checked_too(
     await redis_client.lrem("bull:orders:wait", 0, "render-1")
     await redis_client.rpush("bull:orders:paused", "render-1")
     payments = await dump(redis_client, "bull:payments:")
-    with override_settings(DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])):
+    with override_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])
+    ):
         reset_directories()
         response = await post(admin_client, links.queue_action_url(ORDERS, "drain"))
         await wait_all()
@@ -116,11 +120,15 @@ async def test_a_per_queue_permission_holds_through_flow_children(
         {"name": "digest", "queueName": "email", "opts": {"jobId": "digest-1"}, "children": children},
     )
     await add_jobs(redis_url, "email", [("send", {}, {"jobId": "alone"})])
-    permission = await Permission.objects.aget(codename="remove_job", content_type__app_label="dashboard")
+    permission = await Permission.objects.aget(
+        codename="remove_job", content_type__app_label="bullmq_dashboard"
+    )
     await staff_user.user_permissions.aadd(permission)
     sms = await dump(redis_client, "bull:sms:")
     with override_settings(
-        DASHBOARD=dashboard_settings(redis_url, PERMISSION="tests.integration.test_security.only_email")
+        BULLMQ_DASHBOARD=dashboard_settings(
+            redis_url, PERMISSION="tests.integration.test_security.only_email"
+        )
     ):
         reset_directories()
         refused = await post(client, links.job_action_url(EMAIL, "remove", "digest-1"))
@@ -157,7 +165,9 @@ async def test_ids_with_colons_never_reach_a_queue_nested_under_this_one(
     )
     await redis_client.lpush("bull:acme:wait", "billing:inv-1")  # the other queue's job, listed here
     with override_settings(
-        DASHBOARD=dashboard_settings(redis_url, PERMISSION="tests.integration.test_security_review.only_acme")
+        BULLMQ_DASHBOARD=dashboard_settings(
+            redis_url, PERMISSION="tests.integration.test_security_review.only_acme"
+        )
     ):
         reset_directories()
         for url in (links.job_url(ACME, "billing:inv-1"), links.job_api_url(ACME, "billing:inv-1")):
@@ -188,7 +198,7 @@ async def test_an_application_meta_hash_is_not_a_queue(
 async def test_the_overview_counts_a_bounded_number_of_queues(client: AsyncClient, redis_url: str) -> None:
     for name in ("alpha", "beta", "gamma", "delta"):
         await add_jobs(redis_url, name, [("x", {}, {})])
-    with override_settings(DASHBOARD=dashboard_settings(redis_url, OVERVIEW_MAX_QUEUES=2)):
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, OVERVIEW_MAX_QUEUES=2)):
         reset_directories()
         page = (await client.get("/queues/")).content.decode()
         assert page.count('class="queue-row') == 2 and "Showing the first 2 of 4 queues" in page
@@ -242,7 +252,7 @@ def live_redis(redis_url: str) -> Iterator[str]:
     live = {"REFRESH_INTERVAL": 0.1, "RESYNC_INTERVAL": 1.0, "RECHECK_INTERVAL": 0.2}
     with override_settings(
         CHANNEL_LAYERS=IN_MEMORY,
-        DASHBOARD=dashboard_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(
             redis_url, LIVE=live, PERMISSION="tests.integration.test_security_review.revocable"
         ),
     ):
@@ -357,7 +367,9 @@ async def test_lone_surrogates_in_json_bodies_are_a_400(admin_client: AsyncClien
 async def test_actions_are_rate_limited_per_user(
     client: AsyncClient, staff_user: Any, redis_url: str
 ) -> None:
-    permission = await Permission.objects.aget(codename="promote_job", content_type__app_label="dashboard")
+    permission = await Permission.objects.aget(
+        codename="promote_job", content_type__app_label="bullmq_dashboard"
+    )
     await staff_user.user_permissions.aadd(permission)
     await add_jobs(redis_url, "email", [("send", {}, {})])
     statuses = [
@@ -379,11 +391,13 @@ async def test_the_audit_page_hides_entries_of_queues_a_user_may_not_view(
     ).status_code == 200
     assert (await post(admin_client, links.queue_action_url(EMAIL, "pause"))).status_code == 200
     permission = await Permission.objects.aget(
-        codename="view_auditentry", content_type__app_label="dashboard"
+        codename="view_auditentry", content_type__app_label="bullmq_dashboard"
     )
     await staff_user.user_permissions.aadd(permission)
     with override_settings(
-        DASHBOARD=dashboard_settings(redis_url, PERMISSION="tests.integration.test_security.only_email")
+        BULLMQ_DASHBOARD=dashboard_settings(
+            redis_url, PERMISSION="tests.integration.test_security.only_email"
+        )
     ):
         reset_directories()
         page = (await client.get("/queues/audit/")).content

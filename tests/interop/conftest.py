@@ -64,7 +64,7 @@ def node_state() -> Iterator[NodeState]:
 @pytest.fixture
 def node_redis(node_state: NodeState) -> Iterator[NodeState]:
     """The dashboard pointed at the Node-built Redis for one test."""
-    with override_settings(DASHBOARD={"CONNECTIONS": {"default": {"URL": node_state.url}}}):
+    with override_settings(BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": node_state.url}}}):
         reset_directories()
         yield node_state
     reset_directories()

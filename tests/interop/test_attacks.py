@@ -61,7 +61,7 @@ def attack_state() -> Iterator[AttackState]:
 @pytest.fixture
 def attack(attack_state: AttackState) -> Iterator[AttackState]:
     """The dashboard pointed at the attack Redis for one test."""
-    with override_settings(DASHBOARD=dashboard_settings(attack_state.url)):
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(attack_state.url)):
         reset_directories()
         yield attack_state
     reset_directories()
@@ -132,7 +132,9 @@ def node_view(url: str, name: str, ids: list[str] | tuple[str, ...] = ()) -> dic
 
 async def grant(user: Any, *codenames: str) -> None:
     for codename in codenames:
-        permission = await Permission.objects.aget(codename=codename, content_type__app_label="dashboard")
+        permission = await Permission.objects.aget(
+            codename=codename, content_type__app_label="bullmq_dashboard"
+        )
         await user.user_permissions.aadd(permission)
 
 
@@ -325,7 +327,9 @@ async def test_a_queue_node_broke_with_a_job_named_active_breaks_only_its_row(
 async def test_read_only_payments_hold_through_node_flows(
     admin: AsyncClient, attack: AttackState, raw: Redis
 ) -> None:
-    with override_settings(DASHBOARD=dashboard_settings(attack.url, READ_ONLY_QUEUES=["bull:payments"])):
+    with override_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(attack.url, READ_ONLY_QUEUES=["bull:payments"])
+    ):
         reset_directories()
         before = await snapshot(raw)
         attempts = [

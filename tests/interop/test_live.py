@@ -85,7 +85,9 @@ async def sockets(redis_url: str, client: AsyncClient) -> AsyncIterator[Callable
         opened.append(socket)
         return socket
 
-    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)):
+    with override_settings(
+        CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)
+    ):
         yield make
         for socket in opened:
             await socket.close()

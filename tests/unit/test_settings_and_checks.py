@@ -1,4 +1,4 @@
-"""The DASHBOARD settings: defaults, reset on change, system checks, the permission callable."""
+"""The BULLMQ_DASHBOARD settings: defaults, reset on change, system checks, the permission callable."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from django.test import override_settings
 from dashboard.checks import check_dashboard_settings
 from dashboard.conf import get_config
 from dashboard.permissions import default_permission, has_permission
-from dashboard.templatetags.dashboard_tags import duration, percent, reltime
+from dashboard.templatetags.bullmq_dashboard_tags import duration, percent, reltime
 from dashboard.views.pages import page_numbers
 from queues.connections import redacted_url
 
 
 def ids(**dashboard: object) -> set[str]:
-    with override_settings(DASHBOARD=dashboard):
+    with override_settings(BULLMQ_DASHBOARD=dashboard):
         return {message.id for message in check_dashboard_settings()}
 
 
 def test_config_is_cached_and_reset_when_settings_change() -> None:
-    with override_settings(DASHBOARD={"CONNECTIONS": {"a": "redis://h:1/2"}, "DEFAULT_PAGE_SIZE": 50}):
+    with override_settings(BULLMQ_DASHBOARD={"CONNECTIONS": {"a": "redis://h:1/2"}, "DEFAULT_PAGE_SIZE": 50}):
         config = get_config()
         assert config.connections["a"].url == "redis://h:1/2"
         assert config.default_page_size == 50
@@ -36,14 +36,14 @@ def test_checks_accept_a_good_configuration() -> None:
 @pytest.mark.parametrize(
     ("dashboard", "expected"),
     [
-        ({"CONNECTIONS": {}}, "dashboard.E001"),
-        ({"CONNECTIONS": {"x": {"PREFIXES": ["bull"]}}}, "dashboard.E001"),
-        ({"CONNECTIONS": {"api": "redis://h"}}, "dashboard.E002"),
-        ({"CONNECTIONS": {"a/b": "redis://h"}}, "dashboard.E002"),
-        ({"CONNECTIONS": {"x": "http://h"}}, "dashboard.E003"),
-        ({"PERMISSION": "nowhere.nothing"}, "dashboard.E004"),
-        ({"DEFAULT_PAGE_SIZE": 33}, "dashboard.E005"),
-        ({"CONNECTIONS": {"x": {"URL": "redis://h", "QUEUES": ["nocolon"]}}}, "dashboard.E006"),
+        ({"CONNECTIONS": {}}, "bullmq_dashboard.E001"),
+        ({"CONNECTIONS": {"x": {"PREFIXES": ["bull"]}}}, "bullmq_dashboard.E001"),
+        ({"CONNECTIONS": {"api": "redis://h"}}, "bullmq_dashboard.E002"),
+        ({"CONNECTIONS": {"a/b": "redis://h"}}, "bullmq_dashboard.E002"),
+        ({"CONNECTIONS": {"x": "http://h"}}, "bullmq_dashboard.E003"),
+        ({"PERMISSION": "nowhere.nothing"}, "bullmq_dashboard.E004"),
+        ({"DEFAULT_PAGE_SIZE": 33}, "bullmq_dashboard.E005"),
+        ({"CONNECTIONS": {"x": {"URL": "redis://h", "QUEUES": ["nocolon"]}}}, "bullmq_dashboard.E006"),
     ],
 )
 def test_checks_explain_each_mistake(dashboard: dict[str, object], expected: str) -> None:
@@ -52,7 +52,9 @@ def test_checks_explain_each_mistake(dashboard: dict[str, object], expected: str
 
 def user(**flags: bool) -> SimpleNamespace:
     defaults = {"is_authenticated": True, "is_active": True, "is_staff": False, "is_superuser": False}
-    return SimpleNamespace(**{**defaults, **flags}, has_perm=lambda perm: perm == "dashboard.retry_job")
+    return SimpleNamespace(
+        **{**defaults, **flags}, has_perm=lambda perm: perm == "bullmq_dashboard.retry_job"
+    )
 
 
 def test_default_permission() -> None:
@@ -72,7 +74,9 @@ def allow_everyone(user: object, action: str, queue: object) -> bool:
 
 
 def test_permission_callable_is_replaceable() -> None:
-    with override_settings(DASHBOARD={"PERMISSION": "tests.unit.test_settings_and_checks.allow_everyone"}):
+    with override_settings(
+        BULLMQ_DASHBOARD={"PERMISSION": "tests.unit.test_settings_and_checks.allow_everyone"}
+    ):
         assert has_permission(user(), "view")
 
 
@@ -161,7 +165,7 @@ def test_queue_keys_round_trip_through_one_path_segment(key: str) -> None:
 
 
 def test_dialog_text_shows_controls_and_bidi_marks_as_escapes() -> None:
-    from dashboard.templatetags.dashboard_tags import plain
+    from dashboard.templatetags.bullmq_dashboard_tags import plain
 
     # An id that would make "Remove job …?" read differently in a confirm dialog.
     assert plain("x\u202e?boj evomeR\nOK") == "x\\u202e?boj evomeR\\u000aOK"

@@ -1,0 +1,86 @@
+"""Template tags of live updates: element ids shared with the pushes, and the socket elements."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import template
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from dashboard import links
+from dashboard.conf import get_config
+from dashboard.live import fragments
+from queues.models import QueueRef
+
+register = template.Library()
+
+
+@register.simple_tag
+def count_dom_id(queue: QueueRef, state: str) -> str:
+    """The id of a queue's count element for a state."""
+    return fragments.count_dom_id(queue, state)
+
+
+@register.simple_tag
+def paused_dom_id(queue: QueueRef) -> str:
+    """The id of the paused flag in a queue page's heading."""
+    return fragments.paused_dom_id(queue)
+
+
+@register.simple_tag
+def name_dom_id(queue: QueueRef) -> str:
+    """The id of a queue's name cell on the overview."""
+    return fragments.name_dom_id(queue)
+
+
+def socket_url(page_url: str, query: dict[str, object] | None = None) -> str:
+    """The websocket URL of a page: the same path and query below the app's mount, under `<mount>ws/`."""
+    mount = reverse("bullmq_dashboard:overview")
+    path, _, page_query = page_url.partition("?")
+    below = path[len(mount) :] if path.startswith(mount) else ""
+    url = f"{mount}ws/{below}"
+    queries = [part for part in (page_query, urlencode(query) if query else "") if part]
+    return f"{url}?{'&'.join(queries)}" if queries else url
+
+
+def _socket(url: str, extra: str = "") -> SafeString:
+    live = get_config().live
+    if not live.enabled:
+        return mark_safe("")
+    html = render_to_string(
+        "bullmq_dashboard/partials/live_socket.html", {"url": url, "poll_ms": int(live.poll_interval * 1000)}
+    )
+    return mark_safe(html.strip() + extra)  # both rendered by autoescaping templates
+
+
+@register.simple_tag
+def live_socket_overview() -> SafeString:
+    """The overview's socket, and the note shown when queues appear."""
+    note = render_to_string("bullmq_dashboard/partials/new_queues.html", {"appeared": False}).strip()
+    return _socket(socket_url(reverse("bullmq_dashboard:overview")), note)
+
+
+@register.simple_tag
+def live_socket_queue(queue: QueueRef, state: str, page: int, per_page: int) -> SafeString:
+    """A queue page's socket (it follows the tab and page shown) and its new-jobs marker."""
+    url = socket_url(
+        links.queue_url(queue),
+        {"state": state, "page": page, "per_page": per_page},
+    )
+    return _socket(url, fragments.new_jobs_marker(queue, state, per_page, 0))
+
+
+@register.simple_tag
+def live_socket_job(queue: QueueRef, job_id: str) -> SafeString:
+    """A job page's socket."""
+    return _socket(socket_url(links.job_url(queue, job_id)))
+
+
+@register.simple_tag
+def live_banners() -> SafeString:
+    """The "live updates paused" and "Redis unreachable" banners, hidden until needed."""
+    if not get_config().live.enabled:
+        return mark_safe("")
+    return mark_safe(render_to_string("bullmq_dashboard/partials/live_banners.html", {}).strip())
