@@ -35,6 +35,11 @@ DEFAULTS: dict[str, Any] = {
     # Connections per Redis per process, for reads and for writes each; a request waits at most
     # CONNECT_TIMEOUT for a free one, then gets a "busy" answer.
     "MAX_CONNECTIONS": 20,
+    # The template the pages extend: the app's own page frame, or the host project's base template,
+    # which must define the blocks `title`, `extra_head` (inside <head>) and `content`.
+    "BASE_TEMPLATE": "bullmq_dashboard/base.html",
+    # Where the pages' "Log out" button posts: a URL name or path; None shows no button.
+    "LOGOUT_URL": "logout",
     # Live updates over websockets (see dashboard/live/): one events watcher per process.
     "LIVE": {
         "ENABLED": True,
@@ -84,6 +89,8 @@ class DashboardConfig:
     permission: str
     read_only: bool
     read_only_queues: frozenset[str]
+    base_template: str
+    logout_url: str | None
     live: LiveSettings = field(default_factory=LiveSettings)
 
 
@@ -110,6 +117,8 @@ def get_config() -> DashboardConfig:
         permission=str(raw["PERMISSION"]),
         read_only=bool(raw["READ_ONLY"]),
         read_only_queues=frozenset(raw["READ_ONLY_QUEUES"]),
+        base_template=str(raw["BASE_TEMPLATE"]),
+        logout_url=str(raw["LOGOUT_URL"]) if raw["LOGOUT_URL"] else None,
         live=live_settings(raw),
     )
 
