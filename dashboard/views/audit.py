@@ -9,7 +9,14 @@ from django.template.response import TemplateResponse
 from dashboard import registry
 from dashboard.models import AuditEntry
 from dashboard.permissions import VIEW_AUDIT, ahas_permission, avisible, permission_depends_on_queue
-from dashboard.views.base import access_of, dashboard_view, error_response, parse_positive, wants_partial
+from dashboard.views.base import (
+    access_of,
+    dashboard_view,
+    error_response,
+    page_response,
+    parse_positive,
+    wants_partial,
+)
 
 PER_PAGE = 50
 
@@ -47,9 +54,6 @@ async def audit_log(request: HttpRequest) -> HttpResponse:
         "total": total,
         "results": AuditEntry.Result.values,
     }
-    template = (
-        "bullmq_dashboard/partials/audit_table.html"
-        if wants_partial(request)
-        else "bullmq_dashboard/audit.html"
-    )
-    return TemplateResponse(request, template, context)
+    if wants_partial(request):
+        return TemplateResponse(request, "bullmq_dashboard/partials/audit_table.html", context)
+    return page_response(request, "bullmq_dashboard/audit.html", context)

@@ -11,8 +11,10 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
 from django.template.loader import get_template
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -129,13 +131,46 @@ def access_of(request: HttpRequest) -> Access:
     return access
 
 
+def page_response(
+    request: HttpRequest, template_name: str, context: dict[str, Any], status: int = 200
+) -> TemplateResponse:
+    """A full page: its context and what the page frame needs (bullmq_dashboard/layout.html): the base
+    template to extend, the user and where "Log out" posts. The request is given too, so that the pages
+    need no context processor of the host project."""
+    config = get_config()
+    access = getattr(request, "dashboard_access", None)
+    frame = {
+        "request": request,
+        "bullmq_base_template": config.base_template,
+        "bullmq_user": access.user if access is not None else getattr(request, "user", None),
+        "bullmq_logout_url": logout_url(config.logout_url),
+    }
+    return TemplateResponse(request, template_name, {**frame, **context}, status=status)
+
+
+@functools.lru_cache(maxsize=64)
+def _logout_url(name_or_path: str, urlconf: str | None, script_prefix: str) -> str | None:
+    try:
+        return resolve_url(name_or_path)
+    except NoReverseMatch:
+        return None
+
+
+def logout_url(name_or_path: str | None) -> str | None:
+    """The URL "Log out" posts to: a URL name or path; None when unset or when it does not reverse
+    (bullmq_dashboard's checks say so)."""
+    if not name_or_path:
+        return None
+    return _logout_url(name_or_path, get_urlconf(), get_script_prefix())
+
+
 def error_response(
     request: HttpRequest, status: int, message: str, *, api: bool, redis_down: bool = False
 ) -> HttpResponse:
     """A 4xx/5xx answer: JSON for the API, otherwise the error page (full or partial for htmx)."""
     if api:
         return JsonResponse({"error": message, "status": status}, status=status)
-    response = TemplateResponse(
+    response = page_response(
         request,
         "bullmq_dashboard/error.html",
         {"status": status, "message": message, "redis_down": redis_down},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 
 from dashboard import available, links, registry
 from dashboard.conf import get_config
@@ -16,6 +15,7 @@ from dashboard.views.base import (
     dashboard_view,
     job_id_param,
     load_job,
+    page_response,
     parse_per_page,
     parse_positive,
     parse_state,
@@ -54,7 +54,7 @@ async def overview(request: HttpRequest) -> HttpResponse:
     }
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
-    return TemplateResponse(request, "bullmq_dashboard/overview.html", context)
+    return page_response(request, "bullmq_dashboard/overview.html", context)
 
 
 def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
@@ -95,7 +95,7 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     }
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/queue_body.html", context)
-    return TemplateResponse(request, "bullmq_dashboard/queue.html", context)
+    return page_response(request, "bullmq_dashboard/queue.html", context)
 
 
 def _list_context(
@@ -145,7 +145,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str) -> Htt
         "parent_link": resolve_parent(known, job.parent),
         "display_limit": get_config().limits.display_bytes,
     }
-    return TemplateResponse(request, "bullmq_dashboard/job.html", context)
+    return page_response(request, "bullmq_dashboard/job.html", context)
 
 
 def resolve_child(known: list[QueueRef], child: ChildRef) -> tuple[QueueRef, str] | None:

@@ -27,7 +27,7 @@ new MutationObserver((mutations, observer) => {
   for (const mutation of mutations) {
     for (const node of mutation.addedNodes) {
       if (node.nodeName === "LINK" && node.rel === "stylesheet") {
-        window.__themeAtStylesheet = document.documentElement.dataset.theme || "auto";
+        window.__themeAtStylesheet = document.documentElement.dataset.bullmqTheme || "auto";
         observer.disconnect();
         return;
       }
@@ -140,7 +140,7 @@ def test_theme_boots_from_its_file_before_the_stylesheet(watched: Watched, live_
     page.reload()
     # Set by theme.js before the parser reached the stylesheet: no flash of the light theme.
     assert page.evaluate("window.__themeAtStylesheet") == "dark"
-    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert page.evaluate("document.documentElement.dataset.bullmqTheme") == "dark"
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 22)"
     assert "Dark" in page.inner_text("#theme-toggle")
     watched.check("overview, dark")

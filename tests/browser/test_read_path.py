@@ -60,13 +60,13 @@ def test_theme_toggle_and_dark_mode(page) -> None:
     page.reload()
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     page.click("#theme-toggle")
-    assert page.evaluate("document.documentElement.dataset.theme") in {"dark", "light"}
+    assert page.evaluate("document.documentElement.dataset.bullmqTheme") in {"dark", "light"}
     shot(page, "overview-dark")
     assert background != "rgb(255, 255, 255)"
     # The OS preference picks the dark tokens; a forced theme overrides it either way.
     assert background == "rgb(15, 18, 22)"
     for theme, colour in (("light", "rgb(245, 246, 248)"), ("dark", "rgb(15, 18, 22)")):
-        page.evaluate("(theme) => { document.documentElement.dataset.theme = theme; }", theme)
+        page.evaluate("(theme) => { document.documentElement.dataset.bullmqTheme = theme; }", theme)
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") == colour
     page.emulate_media(color_scheme="light")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 22)"

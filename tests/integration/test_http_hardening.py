@@ -139,7 +139,7 @@ def test_pages_load_no_inline_script_or_style() -> None:
         text = template.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template  # every script is a file
         assert not re.search(r"<style|\sstyle=|\shx-on|\sjs:|\bon[a-z]+=", text), template
-    base = (ROOT / "dashboard" / "templates" / "bullmq_dashboard" / "base.html").read_text()
+    base = (ROOT / "dashboard" / "templates" / "bullmq_dashboard" / "layout.html").read_text()
     theme = base.index("bullmq_dashboard/theme.js")
     assert theme < base.index("dashboard.css")  # before first paint
     assert "defer" not in base[base.rindex("<script", 0, theme) : base.index("</script>", theme)]

@@ -9,7 +9,7 @@
  *
  * What it does:
  *   - #theme-toggle cycles auto -> dark -> light -> auto (localStorage "bullmq-dashboard-theme",
- *     html[data-theme] set for dark/light, removed for auto).
+ *     html[data-bullmq-theme] set for dark/light, removed for auto).
  *   - time.rel[datetime] shows "12 s ago" / "in 5 min"; title = local time + " (" + ISO + ")".
  *     Refreshed every 15 s and after every htmx swap.
  *   - input.filter[data-filter-target="<selector>"] hides matching elements whose data-name
@@ -60,9 +60,9 @@
   function applyTheme(mode) {
     currentTheme = mode === "dark" || mode === "light" ? mode : "auto";
     if (currentTheme === "auto") {
-      delete root.dataset.theme;
+      delete root.dataset.bullmqTheme;
     } else {
-      root.dataset.theme = currentTheme;
+      root.dataset.bullmqTheme = currentTheme;
     }
     showTheme(currentTheme);
   }
@@ -80,7 +80,7 @@
 
   // A stored choice wins; with none, keep whatever the page (or the <head> snippet) set.
   var initialTheme = storedTheme();
-  applyTheme(initialTheme !== "auto" ? initialTheme : root.dataset.theme);
+  applyTheme(initialTheme !== "auto" ? initialTheme : root.dataset.bullmqTheme);
 
   doc.addEventListener("click", function (event) {
     var target = event.target;

@@ -4,7 +4,7 @@
 (function () {
   try {
     var theme = window.localStorage.getItem("bullmq-dashboard-theme");
-    if (theme === "dark" || theme === "light") document.documentElement.dataset.theme = theme;
+    if (theme === "dark" || theme === "light") document.documentElement.dataset.bullmqTheme = theme;
   } catch (e) {
     /* storage disabled: the system theme applies */
   }
