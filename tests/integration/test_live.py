@@ -22,6 +22,7 @@ from dashboard.live.hub import get_hub
 from dashboard.registry import reset_directories, stop_background_work
 from queues.connections import ConnectionSettings, close_clients
 from queues.events import EventWatcher, Interest, JobRef
+from queues.live.streams import StreamTailer
 from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis, free_port
 from tests.builders import add_jobs, pause, process
@@ -483,7 +484,7 @@ async def test_missed_events_are_healed_by_the_periodic_recount(
     overview = sockets("/queues/ws/")
     await overview.connect()
     await overview.wait_for(count_cell(EMAIL, "waiting", 1))
-    monkeypatch.setattr(EventWatcher, "_note", lambda self, reply: None)  # as if the stream was trimmed
+    monkeypatch.setattr(StreamTailer, "_note", lambda self, reply: None)  # as if the stream was trimmed
     await add_jobs(live, "email", [("send", {}, {}), ("send", {}, {})])
     await overview.wait_for(count_cell(EMAIL, "waiting", 3), within=10)
 

@@ -1,0 +1,269 @@
+"""Re-reading what events touched, and publishing what changed.
+
+Each queue or job touched by events is re-read at most once per `interval`, after a burst of events
+was let gather for `COALESCE_SECONDS`. Counts of the touched queues are read in one
+pipelined round trip per connection, watched jobs a few at a time. Every viewed queue is re-counted
+every `resync_interval` even without events, which heals events trimmed from a stream (MAXLEN) or
+missed while Redis was away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from queues.connections import ConnectionSettings, client_for
+from queues.counts import fetch_counts
+from queues.live.backoff import Backoff
+from queues.live.count_cache import CountCache
+from queues.live.interest import Interest, JobRef, Viewers
+from queues.live.options import WatcherOptions
+from queues.live.pending import PendingWork
+from queues.live.reachability import UNREACHABLE, Reachability
+from queues.live.watched_jobs import WatchedJobs
+from queues.models import JobDetail, QueueCounts, QueueRef
+
+logger = logging.getLogger(__name__)
+
+# Watched jobs read at once per connection (each read holds a pooled connection).
+PARALLEL_JOB_READS = 4
+# How long the refresh loop lets a burst of events gather before it reads (seconds).
+COALESCE_SECONDS = 0.02
+
+
+@dataclass
+class LiveUpdate:
+    """What one refresh found."""
+
+    # Every queue counted in this refresh (changed or not).
+    counts: dict[QueueRef, QueueCounts] = field(default_factory=dict)
+    # Queues whose counts or paused flag differ from the previous refresh (or were never counted).
+    changed: set[QueueRef] = field(default_factory=set)
+    # Watched jobs read in this refresh; None when the job no longer exists.
+    jobs: dict[JobRef, JobDetail | None] = field(default_factory=dict)
+    # Per queue, how many jobs reached the head of each state's list since the previous refresh.
+    arrivals: dict[QueueRef, dict[str, int]] = field(default_factory=dict)
+    # The tokens passed to `watch` that this refresh answers with fresh data of their interest.
+    answered: list[tuple[object, Interest]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.jobs or self.arrivals or self.answered)
+
+
+Publish = Callable[[LiveUpdate], Awaitable[None]]
+
+
+class Refresher:
+    """The refresh loop: reads what is due and hands each non-empty update to `publish`."""
+
+    def __init__(
+        self,
+        connections: Mapping[str, ConnectionSettings],
+        options: WatcherOptions,
+        viewers: Viewers,
+        pending: PendingWork,
+        counts: CountCache,
+        reachability: Reachability,
+        publish: Publish,
+        relist: Callable[[], Awaitable[None]],
+        stopping: asyncio.Event,
+    ) -> None:
+        self._connections = connections
+        self._options = options
+        self._viewers = viewers
+        self._pending = pending
+        self._counts = counts
+        self._reachability = reachability
+        self._publish = publish
+        # Lists every queue again and follows new ones (a resync while someone views every queue).
+        self._relist = relist
+        self._stopping = stopping
+        self._jobs = WatchedJobs(options.limits)
+        self._read_at: dict[QueueRef | JobRef, float] = {}
+
+    def forget_queue(self, queue: QueueRef) -> None:
+        """Drop what is kept of a queue no longer followed."""
+        self._read_at.pop(queue, None)
+
+    def forget_unwatched_jobs(self) -> None:
+        """Drop what is kept of jobs nobody watches any more."""
+        for job in {*self._jobs.known(), *self._pending.jobs}:
+            if not self._viewers.watches(job):
+                self._jobs.forget(job)
+                self._read_at.pop(job, None)
+                self._pending.jobs.discard(job)
+
+    def _polled_jobs(self) -> list[JobRef]:
+        """Watched jobs that are being processed: their logs are polled (adding a log line has no event)."""
+        return self._jobs.polled(self._viewers.watched_jobs())
+
+    def _due(self, key: QueueRef | JobRef, now: float) -> bool:
+        return now >= self._read_at.get(key, -float("inf")) + self._options.interval
+
+    def _next_due(self, now: float, next_resync: float, next_poll: float) -> float:
+        """When the refresh loop next has work: a request, a due dirty queue or job, a poll, a resync."""
+        pending = self._pending
+        if pending.requests or pending.resync_due:
+            return now
+        interval = self._options.interval
+        counted = set(self._viewers.counted_queues())
+        times = [next_resync]
+        never = -float("inf")
+        times.extend(self._read_at.get(q, never) + interval for q in pending.queues if q in counted)
+        times.extend(self._read_at.get(j, never) + interval for j in pending.jobs)
+        if self._polled_jobs():
+            times.append(next_poll)
+        return min(times)
+
+    async def loop(self) -> None:
+        """Refresh whenever something is due, until `stopping` is set."""
+        options = self._options
+        pending = self._pending
+        next_resync = time.monotonic() + options.resync_interval
+        next_poll = 0.0
+        retry_at = 0.0
+        backoff = Backoff(options.backoff_min, options.backoff_max)
+        while not self._stopping.is_set():
+            pending.wake.clear()
+            now = time.monotonic()
+            due_at = max(retry_at, self._next_due(now, next_resync, next_poll))
+            if due_at > now:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(due_at - now):
+                        await pending.wake.wait()
+                continue
+            # Let a burst (a job added, taken and finished within milliseconds) land in one read.
+            await asyncio.sleep(COALESCE_SECONDS)
+            now = time.monotonic()
+            resync = pending.resync_due or now >= next_resync
+            poll = now >= next_poll
+            pending.resync_due = False
+            update, failed = await self._refresh(resync, poll)
+            if resync:
+                next_resync = time.monotonic() + options.resync_interval
+            if poll:
+                next_poll = now + options.interval
+            if failed:
+                pending.resync_due = pending.resync_due or resync
+                retry_at = time.monotonic() + backoff.next()
+            else:
+                backoff.reset()
+                retry_at = 0.0
+            if update:
+                try:
+                    await self._publish(update)
+                except Exception:
+                    logger.exception("live updates: publishing failed")
+
+    async def _refresh(self, resync: bool, poll: bool) -> tuple[LiveUpdate, set[str]]:
+        """Re-read what is due (everything viewed on a resync); returns the update and failed aliases.
+
+        A queue or job touched by events is re-read at most once per interval: the first event is
+        answered at once, later ones within the interval wait for its end (a trailing read).
+        """
+        pending = self._pending
+        viewers = self._viewers
+        if resync and viewers.all_queues:
+            await self._relist()
+        now = time.monotonic()
+        counted = set(viewers.counted_queues())
+        due_queues = {queue for queue in pending.queues & counted if self._due(queue, now)}
+        due_jobs = {job for job in pending.jobs if viewers.watches(job) and self._due(job, now)}
+        pending.queues = {queue for queue in pending.queues if queue in counted} - due_queues
+        pending.jobs = {job for job in pending.jobs if viewers.watches(job)} - due_jobs
+        for queue in due_queues:
+            self._read_at[queue] = now
+        for job in due_jobs:
+            self._read_at[job] = now
+        queues = set(counted) if resync else set(due_queues)
+        jobs = set(due_jobs)
+        requests, pending.requests = pending.requests, []
+        for _token, interest in requests:
+            queues.update(viewers.listed if interest.all_queues else ())
+            queues.update(interest.queues)
+            jobs.update(job for job in interest.jobs if viewers.watches(job))
+        queues &= counted
+        arrivals = {
+            queue: dict(pending.arrivals.pop(queue))
+            for queue in list(pending.arrivals)
+            if queue in due_queues
+        }
+        pending.arrivals = {queue: states for queue, states in pending.arrivals.items() if queue in counted}
+
+        update = LiveUpdate(arrivals={queue: states for queue, states in arrivals.items() if states})
+        failed: set[str] = set()
+        polled = [job for job in self._polled_jobs() if job not in jobs] if poll else []
+        aliases = sorted(
+            {queue.connection for queue in queues} | {job.queue.connection for job in [*jobs, *polled]}
+        )
+        results = await asyncio.gather(
+            *(
+                self._refresh_alias(
+                    alias,
+                    sorted(queue for queue in queues if queue.connection == alias),
+                    sorted(job for job in jobs if job.queue.connection == alias),
+                    [job for job in polled if job.queue.connection == alias],
+                    update,
+                )
+                for alias in aliases
+            ),
+            return_exceptions=True,
+        )
+        for alias, result in zip(aliases, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                if isinstance(result, UNREACHABLE):
+                    await self._reachability.set_down(alias, result)
+                else:
+                    logger.warning("live updates: reading %s failed: %s", alias, result)
+                failed.add(alias)
+                pending.queues.update(queue for queue in queues if queue.connection == alias)
+                pending.jobs.update(job for job in jobs if job.queue.connection == alias)
+                for queue in queues:
+                    if queue.connection == alias:
+                        self._read_at.pop(queue, None)
+                for job in jobs:
+                    if job.queue.connection == alias:
+                        self._read_at.pop(job, None)
+            else:
+                await self._reachability.set_up(alias)
+        if failed:
+            pending.requests = requests + pending.requests
+        else:
+            update.answered = requests
+        return update, failed
+
+    async def _refresh_alias(
+        self,
+        alias: str,
+        queues: list[QueueRef],
+        jobs: list[JobRef],
+        polled: list[JobRef],
+        update: LiveUpdate,
+    ) -> None:
+        """Read the due queues and jobs of one connection into `update`."""
+        client = client_for(self._connections[alias])
+        if polled:
+            jobs = jobs + await self._jobs.logs_moved(client, polled)
+        counts = await fetch_counts(client, queues)
+        # Watched jobs are read a few at a time: hundreds of job pages open must not take every
+        # pooled connection (page views would then find Redis "busy").
+        gate = asyncio.Semaphore(PARALLEL_JOB_READS)
+
+        async def read(job: JobRef) -> JobDetail | None:
+            async with gate:
+                return await self._jobs.read(client, job)
+
+        details = await asyncio.gather(*(read(job) for job in jobs))
+        read_at = time.monotonic()
+        for row in counts:
+            if self._counts.record(row, read_at):
+                update.changed.add(row.queue)
+            update.counts[row.queue] = row
+        for job, detail in zip(jobs, details, strict=True):
+            update.jobs[job] = detail
