@@ -41,6 +41,14 @@ def test_checks_accept_a_good_configuration() -> None:
         ({"CONNECTIONS": {"api": "redis://h"}}, "bullmq_dashboard.E002"),
         ({"CONNECTIONS": {"a/b": "redis://h"}}, "bullmq_dashboard.E002"),
         ({"CONNECTIONS": {"x": "http://h"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "redis://h:63790000/0"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "redis://h:port/0"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "redis://h:6379/queues"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "redis://h:6379?db=one"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "redis://:pw@:6379/0"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": {"URL": "rediss:///0"}}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "unix://"}}, "bullmq_dashboard.E003"),
+        ({"CONNECTIONS": {"x": "unix:///run/redis.sock?db=x"}}, "bullmq_dashboard.E003"),
         ({"PERMISSION": "nowhere.nothing"}, "bullmq_dashboard.E004"),
         ({"DEFAULT_PAGE_SIZE": 33}, "bullmq_dashboard.E005"),
         ({"CONNECTIONS": {"x": {"URL": "redis://h", "QUEUES": ["nocolon"]}}}, "bullmq_dashboard.E006"),
@@ -48,6 +56,71 @@ def test_checks_accept_a_good_configuration() -> None:
 )
 def test_checks_explain_each_mistake(dashboard: dict[str, object], expected: str) -> None:
     assert expected in ids(**dashboard)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://h",
+        "redis://h:6379",
+        "redis://u:p%40ss@h:6379/15",
+        "redis://h:6379/?db=3",
+        "rediss://h/2",
+        "unix:///run/redis.sock",
+        "unix://u:p@/run/redis.sock?db=2",
+    ],
+)
+def test_usable_redis_urls_pass(url: str) -> None:
+    assert ids(CONNECTIONS={"x": url}) == set()
+
+
+def test_bad_redis_urls_are_explained_without_their_password() -> None:
+    with override_settings(BULLMQ_DASHBOARD={"CONNECTIONS": {"x": "redis://u:secret@h:6379/queues"}}):
+        [message] = check_dashboard_settings()
+    assert message.id == "bullmq_dashboard.E003"
+    assert "'queues'" in message.msg and "a number" in message.msg and "secret" not in message.msg
+    assert "redis://" in (message.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "key", "suggestion"),
+    [
+        ({"PAGE_SIZE": [10]}, "'PAGE_SIZE'", "Did you mean 'PAGE_SIZES'?"),
+        ({"read_only": True}, "'read_only'", "Did you mean 'READ_ONLY'?"),
+        ({"LIVE": {"REFRESH_INTERVALL": 2}}, "BULLMQ_DASHBOARD['LIVE']", "Did you mean 'REFRESH_INTERVAL'?"),
+        (
+            {"CONNECTIONS": {"main": {"URL": "redis://h/0", "PREFIX": ["bull"]}}},
+            "BULLMQ_DASHBOARD['CONNECTIONS']['main']",
+            "Did you mean 'PREFIXES'?",
+        ),
+        ({"ZZZ": 1}, "'ZZZ'", "Known keys: "),
+    ],
+)
+def test_w007_unknown_keys_with_a_suggestion(dashboard: dict[str, object], key: str, suggestion: str) -> None:
+    with override_settings(BULLMQ_DASHBOARD=dashboard):
+        [message] = check_dashboard_settings()
+    assert message.id == "bullmq_dashboard.W007"
+    assert key in message.msg
+    assert (message.hint or "").startswith(suggestion)
+
+
+def test_connection_keys_are_the_ones_the_settings_read() -> None:
+    from dashboard.checks import CONNECTION_KEYS
+    from dashboard.conf import DEFAULTS, connection_settings
+
+    class Recording(dict[str, object]):
+        read: set[str] = set()
+
+        def __getitem__(self, key: str) -> object:
+            self.read.add(key)
+            return super().__getitem__(key)
+
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            self.read.add(key)
+            return super().get(key, default)
+
+    connection_settings("x", Recording(URL="redis://h/0"), DEFAULTS)
+    assert Recording.read == CONNECTION_KEYS
 
 
 def user(**flags: bool) -> SimpleNamespace:
