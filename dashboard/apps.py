@@ -14,6 +14,6 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Connect checks and the settings-changed receiver."""
-        from dashboard import checks, conf  # noqa: F401
+        """Connect checks and the settings-changed receivers (the config cache, the queue directories)."""
+        from dashboard import checks, conf, registry  # noqa: F401
         from dashboard.live import sessions  # noqa: F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -11,7 +11,13 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from queues.connections import ConnectionSettings
+from queues.events import WatcherOptions
 from queues.jobs import ReadLimits
+
+# The library's own defaults (queues/): the settings below take theirs from these, never repeat them.
+_LIMITS = ReadLimits()
+_WATCHER = WatcherOptions()
+_CONNECTION = ConnectionSettings(alias="", url="")
 
 DEFAULTS: dict[str, Any] = {
     # Named Redis connections: {"alias": {"URL": ..., "PREFIXES": [...], "QUEUES": [...]}}.
@@ -23,18 +29,18 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZES": [10, 25, 50, 100],
     "DEFAULT_PAGE_SIZE": 25,
     # Values longer than this many bytes are cut inside Redis and shown with their size.
-    "DISPLAY_LIMIT": 65536,
-    "LOG_PAGE_SIZE": 100,
-    "MAX_CHILDREN": 100,
+    "DISPLAY_LIMIT": _LIMITS.display_bytes,
+    "LOG_PAGE_SIZE": _LIMITS.log_page_size,
+    "MAX_CHILDREN": _LIMITS.max_children,
     # Dotted path of a callable (user, action, queue) -> bool deciding every view and action.
     "PERMISSION": "dashboard.permissions.default_permission",
     "READ_ONLY": False,
     "READ_ONLY_QUEUES": [],
-    "SOCKET_TIMEOUT": 5.0,
-    "CONNECT_TIMEOUT": 2.0,
+    "SOCKET_TIMEOUT": _CONNECTION.socket_timeout,
+    "CONNECT_TIMEOUT": _CONNECTION.connect_timeout,
     # Connections per Redis per process, for reads and for writes each; a request waits at most
     # CONNECT_TIMEOUT for a free one, then gets a "busy" answer.
-    "MAX_CONNECTIONS": 20,
+    "MAX_CONNECTIONS": _CONNECTION.max_connections,
     # The template the pages extend: the app's own page frame, or the host project's base template,
     # which must define the blocks `title`, `extra_head` (inside <head>) and `content`.
     "BASE_TEMPLATE": "bullmq_dashboard/base.html",
@@ -44,11 +50,11 @@ DEFAULTS: dict[str, Any] = {
     "LIVE": {
         "ENABLED": True,
         # Counts and watched jobs are re-read at most once per this many seconds.
-        "REFRESH_INTERVAL": 1.0,
+        "REFRESH_INTERVAL": _WATCHER.interval,
         # At most this many queues' event streams are tailed per process.
-        "MAX_QUEUES": 2000,
+        "MAX_QUEUES": _WATCHER.max_queues,
         # Viewed queues are re-counted this often even without events (heals trimmed or missed events).
-        "RESYNC_INTERVAL": 10.0,
+        "RESYNC_INTERVAL": _WATCHER.resync_interval,
         # While the socket is down, pages poll their live parts this often (seconds).
         "POLL_INTERVAL": 5.0,
         # An open socket re-checks its session and view permission this often (seconds).
@@ -64,20 +70,20 @@ RESERVED_ALIASES = frozenset({"api", "audit", "ws", "static", "operations"})
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """`BULLMQ_DASHBOARD["LIVE"]`: websocket live updates."""
+    """`BULLMQ_DASHBOARD["LIVE"]`: websocket live updates (defaults in DEFAULTS["LIVE"])."""
 
-    enabled: bool = True
-    refresh_interval: float = 1.0
-    max_queues: int = 2000
-    resync_interval: float = 10.0
-    poll_interval: float = 5.0
-    recheck_interval: float = 15.0
-    max_sockets_per_user: int = 30
+    enabled: bool
+    refresh_interval: float
+    max_queues: int
+    resync_interval: float
+    poll_interval: float
+    recheck_interval: float
+    max_sockets_per_user: int
 
 
 @dataclass(frozen=True)
 class DashboardConfig:
-    """The validated, typed view of `BULLMQ_DASHBOARD`."""
+    """The validated, typed view of `BULLMQ_DASHBOARD` (defaults in DEFAULTS)."""
 
     raw: dict[str, Any]
     connections: dict[str, ConnectionSettings]
@@ -91,7 +97,7 @@ class DashboardConfig:
     read_only_queues: frozenset[str]
     base_template: str
     logout_url: str | None
-    live: LiveSettings = field(default_factory=LiveSettings)
+    live: LiveSettings
 
 
 @cache
@@ -157,6 +163,3 @@ def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> Connec
 def _reset_config(*, setting: str, **kwargs: Any) -> None:
     if setting == "BULLMQ_DASHBOARD":
         get_config.cache_clear()
-        from dashboard.registry import reset_directories
-
-        reset_directories()

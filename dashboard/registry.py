@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis.asyncio import Redis
 
 from dashboard.conf import get_config
@@ -37,6 +40,12 @@ def directory(alias: str) -> Directory:
 def reset_directories() -> None:
     """Forget every cached queue list (settings changed)."""
     _directories.clear()
+
+
+@receiver(setting_changed)
+def _reset_directories(*, setting: str, **kwargs: Any) -> None:
+    if setting == "BULLMQ_DASHBOARD":
+        reset_directories()
 
 
 def client(alias: str) -> Redis:
