@@ -15,6 +15,7 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -27,14 +28,24 @@ from queues.models import QueueRef
 
 logger = logging.getLogger("bullmq_dashboard.live")
 
-OVERVIEW, QUEUE, JOB = "overview", "queue", "job"
+
+class ViewKind(Enum):
+    """The kinds of page a socket follows."""
+
+    OVERVIEW = "overview"
+    QUEUE = "queue"
+    JOB = "job"
+
+
+# The names the consumers and page views build their LiveView with.
+OVERVIEW, QUEUE, JOB = ViewKind.OVERVIEW, ViewKind.QUEUE, ViewKind.JOB
 
 
 @dataclass(frozen=True)
 class LiveView:
     """What one socket's page shows: the overview, a page of a queue's state, or a job."""
 
-    kind: str
+    kind: ViewKind
     queue: QueueRef | None = None
     job_id: str | None = None
     state: str = "waiting"
@@ -44,13 +55,13 @@ class LiveView:
     @property
     def job(self) -> JobRef | None:
         """The job of a job page."""
-        if self.kind == JOB and self.queue is not None and self.job_id is not None:
+        if self.kind is ViewKind.JOB and self.queue is not None and self.job_id is not None:
             return JobRef(self.queue, self.job_id)
         return None
 
     def interest(self) -> Interest:
         """What the watcher has to follow for this page."""
-        if self.kind == OVERVIEW:
+        if self.kind is ViewKind.OVERVIEW:
             return Interest(all_queues=True)
         job = self.job
         if job is not None:
@@ -61,7 +72,7 @@ class LiveView:
         """The Channels groups this page listens to."""
         names = [groups.everyone_group()]
         job = self.job
-        if self.kind == OVERVIEW:
+        if self.kind is ViewKind.OVERVIEW:
             names.append(groups.overview_group())
         elif job is not None:
             names.append(groups.job_group(job))
@@ -223,7 +234,7 @@ class LiveHub:
 
     def _snapshot(self, view: LiveView, update: LiveUpdate) -> dict[str, Any] | None:
         """Everything a joining viewer's page shows, fresh from this refresh."""
-        if view.kind == OVERVIEW:
+        if view.kind is ViewKind.OVERVIEW:
             cells = {
                 queue: "".join(fragments.overview_cells(row).values()) for queue, row in update.counts.items()
             }
