@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 from bullmq import Queue, Worker  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from config.site_process import CHROMIUM, CHROMIUM_ARGS, prepare, site_env, wait_until_up  # noqa: E402
 from queues.throwaway_redis import ThrowawayRedis, free_port  # noqa: E402
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.site import prepare, site_env, wait_until_up  # noqa: E402
 
 USERNAME, PASSWORD = "bench", "bench-live-password"
 TRAFFIC_QUEUES = [f"traffic-{index}" for index in range(4)]

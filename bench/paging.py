@@ -16,7 +16,7 @@ from typing import Any
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.measure import summary
-from config.site_process import CHROMIUM, CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 # The page is loaded and htmx has processed it (its links would otherwise navigate).
 READY = (

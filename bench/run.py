@@ -47,8 +47,8 @@ from bench.servers import (
     build_data,
     rss_kib,
 )
-from config.site_process import CHROMIUM
 from queues.throwaway_redis import ThrowawayRedis
+from tests.support.chromium import CHROMIUM
 
 POLL_INTERVAL = 5.0  # Bull Board's default pollingInterval (seconds), and our overview's refresh
 # What Bull Board's UI polls on its overview (no queue open): activeQueue and status are undefined and

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from bench.client import login
-from config.site_process import ROOT, prepare, site_env, wait_until_up
 from queues.throwaway_redis import ThrowawayRedis, free_port, stop_process
+from tests.support.site import ROOT, prepare, site_env, wait_until_up
 
 PAGES = {
     "job list JSON": "/queues/api/queues/default/bull:jobs/jobs/?state=completed&per_page=25&page=3",

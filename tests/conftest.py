@@ -11,18 +11,9 @@ import redis
 from django.test import AsyncClient, override_settings
 from redis.asyncio import Redis
 
-from dashboard.registry import reset_directories, stop_background_work
-from queues.connections import close_clients
+from dashboard.registry import reset_directories
 from queues.throwaway_redis import ThrowawayRedis
-
-
-async def close_dashboard() -> None:
-    """Stop what page views started on this test's loop: the live hub's lease, discovery, clients."""
-    from dashboard.live.hub import get_hub
-
-    await get_hub().shutdown()
-    await stop_background_work()
-    await close_clients()
+from tests.support.dashboard import close_dashboard, dashboard_settings
 
 
 def ensure_empty(url: str) -> None:
@@ -54,11 +45,6 @@ def fresh_audit_rate_limits() -> None:
     from dashboard.audit import reset_rate_limits
 
     reset_rate_limits()
-
-
-def dashboard_settings(url: str, **extra: Any) -> dict[str, Any]:
-    """A BULLMQ_DASHBOARD dict pointing at a test Redis."""
-    return {"CONNECTIONS": {"default": {"URL": url}}, **extra}
 
 
 @pytest.fixture

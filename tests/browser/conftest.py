@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from config.site_process import CHROMIUM, CHROMIUM_ARGS, prepare, site_env, wait_until_up
 from queues.throwaway_redis import ThrowawayRedis, free_port
-from tests.interop.conftest import run_node
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.node import run_node
+from tests.support.site import prepare, site_env, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import LiveSite, wait_until_listed
-from tests.interop.conftest import HERE
+from tests.support.node import INTEROP
 
 pytestmark = pytest.mark.browser
 
@@ -29,11 +29,11 @@ class NodeScript:
 
     def __init__(self, url: str, queue_name: str) -> None:
         node = shutil.which("node")
-        if node is None or not (HERE / "node_modules" / "bullmq").is_dir():
+        if node is None or not (INTEROP / "node_modules" / "bullmq").is_dir():
             pytest.fail("node and tests/interop/node_modules are required: npm ci --prefix tests/interop")
         self.process = subprocess.Popen(
             [node, "live_worker.mjs", url, queue_name],
-            cwd=HERE,
+            cwd=INTEROP,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -15,7 +15,7 @@ from dashboard.actions import JOB_ACTIONS, QUEUE_ACTIONS
 from dashboard.models import AuditEntry
 from dashboard.operations import wait_all
 from queues.models import QueueRef
-from tests.builders import add_jobs
+from tests.support.builders import add_jobs
 
 EMAIL = QueueRef("default", "bull", "email")
 PARAMS: dict[str, dict[str, Any]] = {

@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from dashboard import links
 from dashboard.models import AuditEntry
 from queues.models import QueueRef
-from tests.builders import add_jobs, process
+from tests.support.builders import add_jobs, process
+from tests.support.urls import dashboard_url
 
 EMAIL = QueueRef("default", "bull", "email")
 
@@ -241,11 +242,11 @@ async def test_audit_page_lists_actions(admin_client: AsyncClient, redis_url: st
     await add_jobs(redis_url, "email", [("<b>hostile</b>", {}, {"jobId": "h"})])
     await post(admin_client, links.queue_action_url(EMAIL, "pause"))
     await post(admin_client, links.job_action_url(EMAIL, "retry", "h"))
-    page = await admin_client.get("/queues/audit/")
+    page = await admin_client.get(dashboard_url("audit/"))
     assert page.status_code == 200
     html = page.content.decode()
     assert "pause" in html and "conflict" in html and "bull:email" in html
-    filtered = await admin_client.get("/queues/audit/?result=conflict")
+    filtered = await admin_client.get(dashboard_url("audit/?result=conflict"))
     assert "Queue email paused." not in filtered.content.decode()
 
 

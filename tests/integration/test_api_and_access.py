@@ -12,14 +12,15 @@ from dashboard.registry import reset_directories
 from queues.connections import ConnectionSettings, client_for, close_clients
 from queues.discovery import scan_queues
 from queues.models import QueueRef
-from tests.builders import add_jobs, process
+from tests.support.builders import add_jobs, process
+from tests.support.urls import dashboard_url, login_url
 
 EMAIL = QueueRef("default", "bull", "email")
 
 
 async def test_queue_list_api(client: AsyncClient, redis_url: str) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {}), ("later", {}, {"delay": 60_000})])
-    body = (await client.get("/queues/api/queues/")).json()
+    body = (await client.get(dashboard_url("api/queues/"))).json()
     (queue,) = body["queues"]
     assert queue["name"] == "email" and queue["prefix"] == "bull" and queue["connection"] == "default"
     assert queue["paused"] is False
@@ -70,9 +71,9 @@ async def test_api_bad_requests_are_json(client: AsyncClient, redis_url: str) ->
 
 
 async def test_anonymous_users_are_sent_to_login(anonymous_client: AsyncClient, redis_url: str) -> None:
-    page = await anonymous_client.get("/queues/")
-    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/?next=/queues/")
-    api = await anonymous_client.get("/queues/api/queues/")
+    page = await anonymous_client.get(dashboard_url())
+    assert page.status_code == 302 and page["Location"] == f"{login_url()}?next={dashboard_url()}"
+    api = await anonymous_client.get(dashboard_url("api/queues/"))
     assert api.status_code == 401 and api.json()["status"] == 401
 
 
@@ -81,12 +82,12 @@ async def test_users_without_the_view_permission_are_refused(
 ) -> None:
     user = await django_user_model.objects.acreate_user("visitor", password="pw")
     await anonymous_client.aforce_login(user)
-    assert (await anonymous_client.get("/queues/")).status_code == 403
-    assert (await anonymous_client.get("/queues/api/queues/")).status_code == 403
+    assert (await anonymous_client.get(dashboard_url())).status_code == 403
+    assert (await anonymous_client.get(dashboard_url("api/queues/"))).status_code == 403
 
 
 async def test_login_page_works(anonymous_client: AsyncClient) -> None:
-    response = await anonymous_client.get("/accounts/login/")
+    response = await anonymous_client.get(login_url())
     assert response.status_code == 200 and b'name="password"' in response.content
 
 
@@ -117,18 +118,18 @@ async def test_explicit_queue_list_replaces_discovery(client: AsyncClient, redis
         BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": redis_url, "QUEUES": ["bull:email"]}}}
     ):
         reset_directories()
-        body = (await client.get("/queues/api/queues/")).json()
+        body = (await client.get(dashboard_url("api/queues/"))).json()
         assert [queue["name"] for queue in body["queues"]] == ["email"]
-        assert (await client.get("/queues/default/bull:hidden/")).status_code == 404
+        assert (await client.get(dashboard_url("default/bull:hidden/"))).status_code == 404
 
 
 async def test_a_queue_created_after_discovery_is_found_without_a_new_scan(
     client: AsyncClient, redis_url: str, redis_client: Redis
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
-    await client.get("/queues/")
+    await client.get(dashboard_url())
     await add_jobs(redis_url, "fresh", [("send", {}, {})])
     await redis_client.config_resetstat()
-    response = await client.get("/queues/default/bull:fresh/")
+    response = await client.get(dashboard_url("default/bull:fresh/"))
     assert response.status_code == 200
     assert "cmdstat_scan" not in await redis_client.info("commandstats")

@@ -30,12 +30,12 @@ from config.asgi import application
 from config.error_reports import MASK, redact_text
 from config.security_headers import DEFAULT_POLICY, add_policy
 from config.serve import daphne_command
-from config.site_process import site_env
 from dashboard import links
 from queues.models import QueueRef
 from queues.throwaway_redis import free_port
-from tests.asgi import asgi_request
-from tests.builders import add_jobs
+from tests.support.asgi import asgi_request
+from tests.support.builders import add_jobs
+from tests.support.site import site_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = QueueRef("default", "bull", "email")

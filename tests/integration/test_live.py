@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient, override_settings
 from redis.asyncio import Redis
 
-from config.asgi import application
 from dashboard import links
 from dashboard.live import fragments, groups
 from dashboard.live.hub import get_hub
@@ -25,80 +22,12 @@ from queues.events import EventWatcher, Interest, JobRef
 from queues.live.streams import StreamTailer
 from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis, free_port
-from tests.builders import add_jobs, pause, process
-from tests.conftest import dashboard_settings
+from tests.support.builders import add_jobs, pause, process
+from tests.support.dashboard import dashboard_settings
+from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
+from tests.support.urls import dashboard_url, socket_path, ws_path
 
 EMAIL = QueueRef("default", "bull", "email")
-FAST = {"REFRESH_INTERVAL": 0.1, "RESYNC_INTERVAL": 1.0}
-IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-class LiveSocket:
-    """A websocket to config.asgi as a browser opens it, and what it received."""
-
-    def __init__(self, path: str, cookie: str = "", origin: str = "http://localhost") -> None:
-        headers = [(b"host", b"localhost"), (b"origin", origin.encode())]
-        if cookie:
-            headers.append((b"cookie", cookie.encode()))
-        self.communicator = WebsocketCommunicator(application, path, headers=headers)
-        self.received: list[str] = []
-
-    async def connect(self) -> tuple[bool, Any]:
-        """Open the socket: (True, None) when accepted, (False, close code) when refused."""
-        return await self.communicator.connect(timeout=10)
-
-    async def wait_for(self, wanted: str | Callable[[str], bool], within: float = 20.0) -> str:
-        """The first message (received before or now) that contains `wanted` or satisfies it."""
-
-        def matches(text: str) -> bool:
-            return wanted(text) if callable(wanted) else wanted in text
-
-        for text in self.received:
-            if matches(text):
-                return text
-        deadline = time.monotonic() + within
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no message with {wanted!r}; got {self.received!r}")
-            try:
-                text = await self.communicator.receive_from(timeout=remaining)
-            except TimeoutError:
-                continue
-            self.received.append(text)
-            if matches(text):
-                return text
-
-    async def drain(self, seconds: float) -> list[str]:
-        """Everything that arrives within some seconds."""
-        got: list[str] = []
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            # receive_nothing waits without cancelling the application on a timeout (receive_from does).
-            if await self.communicator.receive_nothing(timeout=min(remaining, 0.05), interval=0.01):
-                continue
-            text = await self.communicator.receive_from()
-            self.received.append(text)
-            got.append(text)
-        return got
-
-    async def close(self) -> None:
-        """Disconnect and wait for the consumer to finish."""
-        await self.communicator.disconnect(timeout=10)
-
-
-def cookie_of(client: AsyncClient) -> str:
-    """The session cookie of a logged-in test client."""
-    return "; ".join(f"{key}={morsel.value}" for key, morsel in client.cookies.items())
-
-
-def count_cell(queue: QueueRef, state: str, value: int) -> Callable[[str], bool]:
-    """Matches a pushed count element of a queue and state showing a value."""
-    pattern = re.compile(
-        rf'id="{re.escape(fragments.count_dom_id(queue, state))}"[^>]*'
-        rf'data-queue="{re.escape(queue.key)}" data-state="{state}">\s*(?:<a[^>]*>)?{value:,}<'
-    )
-    return lambda text: bool(pattern.search(text))
 
 
 @pytest.fixture
@@ -126,16 +55,11 @@ async def sockets(live: str, client: AsyncClient) -> AsyncIterator[Callable[[str
     assert get_hub().watcher is None
 
 
-def ws_path(page_url: str, query: str = "") -> str:
-    """The socket path of a page URL."""
-    return "/queues/ws/" + page_url.removeprefix("/queues/") + (f"?{query}" if query else "")
-
-
 # ---------------------------------------------------------------------------------------- access
 
 
 async def test_anonymous_sockets_are_refused(live: str, anonymous_client: AsyncClient) -> None:
-    socket = LiveSocket("/queues/ws/")
+    socket = LiveSocket(socket_path())
     assert await socket.connect() == (False, 4401)
     await socket.close()
 
@@ -145,7 +69,7 @@ async def test_users_without_the_view_permission_are_refused(
 ) -> None:
     user = await django_user_model.objects.acreate_user("visitor", password="pw")
     await anonymous_client.aforce_login(user)
-    socket = LiveSocket("/queues/ws/", cookie_of(anonymous_client))
+    socket = LiveSocket(socket_path(), cookie_of(anonymous_client))
     assert await socket.connect() == (False, 4403)
     await socket.close()
 
@@ -154,12 +78,12 @@ async def test_foreign_origins_and_unknown_queues_are_refused(
     live: str, client: AsyncClient, sockets: Callable[[str], LiveSocket]
 ) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
-    foreign = LiveSocket("/queues/ws/", cookie_of(client), origin="https://evil.example")
+    foreign = LiveSocket(socket_path(), cookie_of(client), origin="https://evil.example")
     connected, _code = await foreign.connect()
     assert connected is False
     await foreign.close()
-    assert await sockets("/queues/ws/default/bull:nope/").connect() == (False, 4404)
-    assert await sockets("/queues/ws/nowhere/bull:email/").connect() == (False, 4404)
+    assert await sockets(socket_path("default/bull:nope/")).connect() == (False, 4404)
+    assert await sockets(socket_path("nowhere/bull:email/")).connect() == (False, 4404)
 
 
 async def test_sockets_see_only_the_queues_their_user_may_view(redis_url: str, client: AsyncClient) -> None:
@@ -175,7 +99,7 @@ async def test_sockets_see_only_the_queues_their_user_may_view(redis_url: str, c
             refused = LiveSocket(path, cookie_of(client))
             assert await refused.connect() == (False, 4404)
             await refused.close()
-        overview = LiveSocket("/queues/ws/", cookie_of(client))
+        overview = LiveSocket(socket_path(), cookie_of(client))
         assert (await overview.connect())[0]
         await add_jobs(redis_url, "sms", [("send", {}, {})])
         await add_jobs(redis_url, "email", [("send", {}, {})])
@@ -195,7 +119,7 @@ async def close_dashboard_state() -> None:
 
 async def test_logout_closes_the_sessions_sockets_at_once(live: str, client: AsyncClient) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
-    socket = LiveSocket("/queues/ws/", cookie_of(client))
+    socket = LiveSocket(socket_path(), cookie_of(client))
     other = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(client))
     assert (await socket.connect())[0] and (await other.connect())[0]
     await client.alogout()
@@ -228,11 +152,11 @@ async def test_a_withdrawn_permission_closes_open_sockets(
 async def test_one_user_cannot_open_unbounded_sockets(redis_url: str, client: AsyncClient) -> None:
     capped = dashboard_settings(redis_url, LIVE={**FAST, "MAX_SOCKETS_PER_USER": 2})
     with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=capped):
-        opened = [LiveSocket("/queues/ws/", cookie_of(client)) for _ in range(3)]
+        opened = [LiveSocket(socket_path(), cookie_of(client)) for _ in range(3)]
         assert (await opened[0].connect())[0] and (await opened[1].connect())[0]
         assert await opened[2].connect() == (False, 4429)
         await opened[0].close()
-        again = LiveSocket("/queues/ws/", cookie_of(client))
+        again = LiveSocket(socket_path(), cookie_of(client))
         assert (await again.connect())[0]
         for socket in [*opened[1:], again]:
             await socket.close()
@@ -245,21 +169,23 @@ async def test_disabled_live_updates_refuse_sockets_and_render_no_socket(
     await add_jobs(redis_url, "email", [("send", {}, {})])
     settings = dashboard_settings(redis_url, LIVE={"ENABLED": False})
     with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=settings):
-        assert b"ws-connect" not in (await client.get("/queues/")).content
-        socket = LiveSocket("/queues/ws/", cookie_of(client))
+        assert b"ws-connect" not in (await client.get(dashboard_url())).content
+        socket = LiveSocket(socket_path(), cookie_of(client))
         assert await socket.connect() == (False, 4410)
         await socket.close()
 
 
 async def test_pages_carry_their_socket_and_live_ids(client: AsyncClient, live: str) -> None:
     await add_jobs(live, "email", [("send", {}, {"jobId": "j1"})])
-    overview = (await client.get("/queues/")).content.decode()
-    assert 'ws-connect="/queues/ws/"' in overview
+    overview = (await client.get(dashboard_url())).content.decode()
+    assert f'ws-connect="{socket_path()}"' in overview
     assert f'id="{fragments.count_dom_id(EMAIL, "waiting")}"' in overview
     queue = (await client.get(links.queue_url(EMAIL) + "?state=failed&per_page=10")).content.decode()
-    assert 'ws-connect="/queues/ws/default/bull:email/?state=failed&amp;page=1&amp;per_page=10"' in queue
+    assert (
+        f'ws-connect="{socket_path("default/bull:email/")}?state=failed&amp;page=1&amp;per_page=10"' in queue
+    )
     job = (await client.get(links.job_url(EMAIL, "j1"))).content.decode()
-    assert 'ws-connect="/queues/ws/default/bull:email/job/?id=j1"' in job
+    assert f'ws-connect="{socket_path("default/bull:email/job/")}?id=j1"' in job
     assert 'id="job-state"' in job and 'id="job-progress"' in job and 'id="job-failure"' in job
 
 
@@ -268,7 +194,7 @@ async def test_pages_carry_their_socket_and_live_ids(client: AsyncClient, live: 
 
 async def test_overview_counts_and_paused_flag_move(sockets: Callable[[str], LiveSocket], live: str) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
-    overview = sockets("/queues/ws/")
+    overview = sockets(socket_path())
     assert await overview.connect() == (True, None)
     await overview.wait_for(count_cell(EMAIL, "waiting", 1))  # the snapshot on joining
 
@@ -289,7 +215,7 @@ async def test_overview_notes_queues_it_does_not_list(
     sockets: Callable[[str], LiveSocket], live: str
 ) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
-    overview = sockets("/queues/ws/")
+    overview = sockets(socket_path())
     await overview.connect()
     await overview.wait_for(count_cell(EMAIL, "waiting", 1))
     await add_jobs(live, "fresh", [("send", {}, {})])
@@ -314,7 +240,7 @@ async def test_queue_page_tab_counts_and_new_jobs_marker(
     await first.wait_for(count_cell(EMAIL, "waiting", 3))
     marker = await first.wait_for(lambda text: 'data-new-jobs="2"' in text)
     assert "2 new jobs — show" in marker
-    assert 'hx-get="/queues/default/bull:email/?state=waiting&per_page=10"' in marker
+    assert f'hx-get="{links.queue_url(EMAIL)}?state=waiting&per_page=10"' in marker
     await second.wait_for(count_cell(EMAIL, "waiting", 3))
     assert not any("live-new-jobs" in text for text in second.received)  # only the first page
 
@@ -386,7 +312,7 @@ async def test_one_watcher_per_process_started_and_stopped_by_viewers(
 ) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
     assert get_hub().watcher is None
-    viewers = [sockets("/queues/ws/") for _ in range(3)] + [sockets(ws_path(links.queue_url(EMAIL)))]
+    viewers = [sockets(socket_path()) for _ in range(3)] + [sockets(ws_path(links.queue_url(EMAIL)))]
     for viewer in viewers:
         await viewer.connect()
     for viewer in viewers:
@@ -414,7 +340,7 @@ async def test_idle_viewers_cost_about_one_blocking_read_per_second(
     sockets: Callable[[str], LiveSocket], live: str, redis_client: Redis
 ) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
-    viewers = [sockets("/queues/ws/") for _ in range(5)]
+    viewers = [sockets(socket_path()) for _ in range(5)]
     for viewer in viewers:
         await viewer.connect()
         await viewer.wait_for(count_cell(EMAIL, "waiting", 1))
@@ -481,7 +407,7 @@ async def test_missed_events_are_healed_by_the_periodic_recount(
     sockets: Callable[[str], LiveSocket], live: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await add_jobs(live, "email", [("send", {}, {})])
-    overview = sockets("/queues/ws/")
+    overview = sockets(socket_path())
     await overview.connect()
     await overview.wait_for(count_cell(EMAIL, "waiting", 1))
     monkeypatch.setattr(StreamTailer, "_note", lambda self, reply: None)  # as if the stream was trimmed
@@ -508,7 +434,7 @@ async def test_redis_going_away_shows_a_banner_and_live_updates_recover(
 ) -> None:
     url = own_redis.url
     await add_jobs(url, "email", [("send", {}, {})])
-    overview = LiveSocket("/queues/ws/", cookie_of(client))
+    overview = LiveSocket(socket_path(), cookie_of(client))
     try:
         await overview.connect()
         await overview.wait_for(count_cell(EMAIL, "waiting", 1))
@@ -532,7 +458,7 @@ async def test_works_with_the_redis_channel_layer(client: AsyncClient, redis_url
     layers = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [layer_url]}}}
     await add_jobs(redis_url, "email", [("send", {}, {})])
     with override_settings(CHANNEL_LAYERS=layers, BULLMQ_DASHBOARD=dashboard_settings(redis_url, LIVE=FAST)):
-        overview = LiveSocket("/queues/ws/", cookie_of(client))
+        overview = LiveSocket(socket_path(), cookie_of(client))
         try:
             await overview.connect()
             await overview.wait_for(count_cell(EMAIL, "waiting", 1))

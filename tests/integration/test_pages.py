@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 from dashboard import links
 from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
-from tests.asgi import asgi_get
-from tests.builders import add_jobs, pause, process
+from tests.support.asgi import asgi_get
+from tests.support.builders import add_jobs, pause, process
+from tests.support.urls import dashboard_url
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 EMAIL = QueueRef("default", "bull", "email")
@@ -30,7 +31,7 @@ async def test_overview_lists_every_queue_with_counts_and_data_attributes(
     await add_jobs(redis_url, "webhooks", [("hook", {}, {})])
     await pause(redis_url, "webhooks")
 
-    response = await client.get("/queues/")
+    response = await client.get(dashboard_url())
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -41,7 +42,7 @@ async def test_overview_lists_every_queue_with_counts_and_data_attributes(
 
 
 async def test_overview_with_no_queues_says_so(client: AsyncClient) -> None:
-    response = await client.get("/queues/")
+    response = await client.get(dashboard_url())
     assert response.status_code == 200
     assert b"No BullMQ queues found" in response.content
 
@@ -95,8 +96,8 @@ async def test_bad_parameters_are_a_clear_400(
 
 async def test_unknown_queue_and_job_are_404(client: AsyncClient, redis_url: str) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
-    assert (await client.get("/queues/default/bull:nope/")).status_code == 404
-    assert (await client.get("/queues/other/bull:email/")).status_code == 404
+    assert (await client.get(dashboard_url("default/bull:nope/"))).status_code == 404
+    assert (await client.get(dashboard_url("other/bull:email/"))).status_code == 404
     response = await client.get(links.job_url(EMAIL, "missing"))
     assert response.status_code == 404
     assert b"No job" in response.content
@@ -292,7 +293,7 @@ async def test_flow_parent_and_children_link_each_other(client: AsyncClient, red
         await flow.close()
     reports = QueueRef("default", "bull", "reports")
     pages = QueueRef("default", "bull", "pages")
-    await client.get("/queues/")  # discovery sees both queues
+    await client.get(dashboard_url())  # discovery sees both queues
     parent = (await client.get(links.job_url(reports, "parent-1"))).content.decode()
     assert "waiting-children" in parent
     assert f'href="{links.job_url(pages, "c0")}"' in parent
@@ -305,15 +306,15 @@ async def test_redis_down_is_a_503_page_and_recovers(client: AsyncClient, settin
     try:
         settings.BULLMQ_DASHBOARD = {"CONNECTIONS": {"default": {"URL": server.url, "CONNECT_TIMEOUT": 0.5}}}
         await add_jobs(server.url, "email", [("send", {}, {})])
-        assert (await client.get("/queues/")).status_code == 200
+        assert (await client.get(dashboard_url())).status_code == 200
         server.stop()
         down = await client.get(links.queue_url(EMAIL))
         assert down.status_code == 503
         assert b"Redis is unreachable" in down.content and b"Traceback" not in down.content
-        api_down = await client.get("/queues/api/queues/")
+        api_down = await client.get(dashboard_url("api/queues/"))
         assert api_down.status_code == 503 and api_down.json()["status"] == 503
         server.start()  # same port, empty data: the next request works without a restart
-        recovered = await client.get("/queues/")
+        recovered = await client.get(dashboard_url())
         assert recovered.status_code == 200
     finally:
         server.stop()
@@ -323,10 +324,10 @@ async def test_page_views_after_the_first_do_not_scan(
     client: AsyncClient, redis_url: str, redis_client: Redis
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
-    await client.get("/queues/")
+    await client.get(dashboard_url())
     await redis_client.config_resetstat()
     for _ in range(3):
-        await client.get("/queues/")
+        await client.get(dashboard_url())
         await client.get(links.queue_url(EMAIL))
     stats = await redis_client.info("commandstats")
     assert "cmdstat_scan" not in stats and "cmdstat_keys" not in stats
@@ -340,17 +341,17 @@ async def test_overview_counts_stay_current_without_rereading_quiet_queues(
 ) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
     await add_jobs(redis_url, "sms", [("send", {}, {})])
-    await client.get("/queues/")
+    await client.get(dashboard_url())
     await redis_client.config_resetstat()
     one_waiting = r'data-queue="bull:email" data-state="waiting">\s*<a[^>]*>1</a>'
     for _ in range(5):
-        page = await client.get("/queues/")
+        page = await client.get(dashboard_url())
         assert re.search(one_waiting, page.content.decode())
     assert "cmdstat_evalsha" not in await redis_client.info("commandstats")
 
     await add_jobs(redis_url, "email", [("send", {}, {})])  # its events stream tells the watcher
     for _ in range(50):
-        html = (await client.get("/queues/")).content.decode()
+        html = (await client.get(dashboard_url())).content.decode()
         if re.search(r'data-queue="bull:email" data-state="waiting">\s*<a[^>]*>2</a>', html):
             break
         await asyncio.sleep(0.1)

@@ -24,8 +24,9 @@ from dashboard.registry import reset_directories
 from queues.keys import new_job_id_problem, not_a_job
 from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
-from tests.builders import add_jobs, process
-from tests.conftest import dashboard_settings
+from tests.support.builders import add_jobs, process
+from tests.support.dashboard import dashboard_settings
+from tests.support.urls import dashboard_url
 
 EMAIL = QueueRef("default", "bull", "email")
 SMS = QueueRef("default", "bull", "sms")
@@ -234,11 +235,11 @@ async def test_a_wrong_type_state_key_breaks_only_its_own_queue(
     await add_jobs(redis_url, "email", [("send", {}, {})])
     await add_jobs(redis_url, "sms", [("send", {}, {}), ("send", {}, {})])
     await redis_client.hset("bull:email:active", mapping={"name": "oops", "timestamp": "1"})
-    overview = await client.get("/queues/")
+    overview = await client.get(dashboard_url())
     assert overview.status_code == 200
     body = overview.content.decode()
     assert "bull:email:active is a hash" in body
-    api = (await client.get("/queues/api/queues/")).json()
+    api = (await client.get(dashboard_url("api/queues/"))).json()
     by_name = {queue["name"]: queue for queue in api["queues"]}
     assert by_name["sms"]["counts"]["waiting"] == 2 and by_name["sms"]["problem"] is None
     assert "bull:email:active is a hash" in by_name["email"]["problem"]
@@ -258,12 +259,12 @@ async def test_application_keys_next_to_queues_are_not_a_queue(
     await redis_client.set("user:42:id", "42")
     await redis_client.hset("user:42:profile", mapping={"password_hash": "pbkdf2$secret", "timestamp": "1"})
     await redis_client.xadd("user:42:events", {"event": "login"})
-    for url in ("/queues/default/user:42/", "/queues/default/user:42/job/?id=profile"):
+    for url in (dashboard_url("default/user:42/"), dashboard_url("default/user:42/job/?id=profile")):
         response = await client.get(url)
         assert response.status_code == 404 and b"secret" not in response.content
-    api = await client.get("/queues/api/queues/default/user:42/job/?id=profile")
+    api = await client.get(dashboard_url("api/queues/default/user:42/job/?id=profile"))
     assert api.status_code == 404
-    names = [queue["key"] for queue in (await client.get("/queues/api/queues/")).json()["queues"]]
+    names = [queue["key"] for queue in (await client.get(dashboard_url("api/queues/"))).json()["queues"]]
     assert names == ["bull:email"]
 
 
@@ -275,18 +276,18 @@ async def test_prefixes_limit_what_a_url_can_open(client: AsyncClient, redis_url
         | {"CONNECTIONS": {"default": {"URL": redis_url, "PREFIXES": ["bull"]}}}
     ):
         reset_directories()
-        assert (await client.get("/queues/default/%7Btenant-b%7D:billing/")).status_code == 404
+        assert (await client.get(dashboard_url("default/%7Btenant-b%7D:billing/"))).status_code == 404
         assert (await client.get(links.queue_url(EMAIL))).status_code == 200
-        admin = await client.get("/queues/api/queues/")
+        admin = await client.get(dashboard_url("api/queues/"))
         assert [queue["key"] for queue in admin.json()["queues"]] == ["bull:email"]
 
 
 async def test_opening_a_url_never_changes_what_others_are_shown(client: AsyncClient, redis_url: str) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {})])
-    assert [q["name"] for q in (await client.get("/queues/api/queues/")).json()["queues"]] == ["email"]
+    assert [q["name"] for q in (await client.get(dashboard_url("api/queues/"))).json()["queues"]] == ["email"]
     await add_jobs(redis_url, "sms", [("send", {}, {})])  # after the discovery SCAN
     assert (await client.get(links.queue_url(SMS))).status_code == 200
-    assert [q["name"] for q in (await client.get("/queues/api/queues/")).json()["queues"]] == ["email"]
+    assert [q["name"] for q in (await client.get(dashboard_url("api/queues/"))).json()["queues"]] == ["email"]
 
 
 async def test_nothing_is_read_or_written_before_the_user_is_authenticated(
@@ -298,7 +299,7 @@ async def test_nothing_is_read_or_written_before_the_user_is_authenticated(
         links.queue_url(EMAIL),
         links.job_url(EMAIL, "j1"),
         links.queue_url(QueueRef("default", "bull", "nope")),
-        "/queues/api/queues/",
+        dashboard_url("api/queues/"),
         links.queue_api_url(EMAIL),
     ):
         assert (await anonymous_client.get(url)).status_code in (302, 401)
@@ -409,9 +410,9 @@ async def test_a_per_queue_view_restriction_holds_everywhere(
         )
     ):
         reset_directories()
-        overview = (await client.get("/queues/")).content
+        overview = (await client.get(dashboard_url())).content
         assert b"bull:email" in overview and b"bull:sms" not in overview
-        listed = [q["key"] for q in (await client.get("/queues/api/queues/")).json()["queues"]]
+        listed = [q["key"] for q in (await client.get(dashboard_url("api/queues/"))).json()["queues"]]
         assert listed == ["bull:email"]
         for url in (
             links.queue_url(SMS),
@@ -431,9 +432,9 @@ async def test_a_per_queue_view_restriction_holds_everywhere(
 async def test_the_audit_page_needs_its_permission(
     client: AsyncClient, staff_user: Any, redis_url: str
 ) -> None:
-    assert (await client.get("/queues/audit/")).status_code == 403
+    assert (await client.get(dashboard_url("audit/"))).status_code == 403
     await grant(staff_user, "view_auditentry")
-    assert (await client.get("/queues/audit/")).status_code == 200
+    assert (await client.get(dashboard_url("audit/"))).status_code == 200
 
 
 async def test_operation_progress_needs_the_view_permission_of_its_queue(
@@ -687,7 +688,7 @@ async def test_stored_audit_fields_are_bounded(admin_client: AsyncClient, redis_
     response = await post(admin_client, links.queue_action_url(EMAIL, "pause"), **params)
     assert response.status_code == 200
     long_key = "q" * 5000
-    refused = await admin_client.post(f"/queues/default/bull:{long_key}/actions/pause/")
+    refused = await admin_client.post(dashboard_url(f"default/bull:{long_key}/actions/pause/"))
     assert refused.status_code == 404
     for entry in [e async for e in AuditEntry.objects.all()]:
         assert (

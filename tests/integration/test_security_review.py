@@ -19,10 +19,11 @@ from dashboard.models import AuditEntry
 from dashboard.operations import wait_all
 from dashboard.registry import reset_directories
 from queues.models import QueueRef
-from tests.builders import add_jobs
-from tests.conftest import dashboard_settings
-from tests.integration.test_live import IN_MEMORY, LiveSocket, cookie_of, count_cell
 from tests.integration.test_security import commands, post
+from tests.support.builders import add_jobs
+from tests.support.dashboard import dashboard_settings
+from tests.support.live import IN_MEMORY, LiveSocket, cookie_of, count_cell
+from tests.support.urls import dashboard_url, socket_path
 
 EMAIL = QueueRef("default", "bull", "email")
 SMS = QueueRef("default", "bull", "sms")
@@ -189,9 +190,9 @@ async def test_an_application_meta_hash_is_not_a_queue(
     await add_jobs(redis_url, "email", [("send", {}, {})])
     await redis_client.hset("doc:17:meta", mapping={"version": "3", "paused": "0"})
     await redis_client.hset("doc:17:secret", mapping={"timestamp": "1", "api_key": "sk_live_secret"})
-    keys = [queue["key"] for queue in (await client.get("/queues/api/queues/")).json()["queues"]]
+    keys = [queue["key"] for queue in (await client.get(dashboard_url("api/queues/"))).json()["queues"]]
     assert keys == ["bull:email"]
-    response = await client.get("/queues/default/doc:17/job/?id=secret")
+    response = await client.get(dashboard_url("default/doc:17/job/?id=secret"))
     assert response.status_code == 404 and b"sk_live_secret" not in response.content
 
 
@@ -200,9 +201,9 @@ async def test_the_overview_counts_a_bounded_number_of_queues(client: AsyncClien
         await add_jobs(redis_url, name, [("x", {}, {})])
     with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, OVERVIEW_MAX_QUEUES=2)):
         reset_directories()
-        page = (await client.get("/queues/")).content.decode()
+        page = (await client.get(dashboard_url())).content.decode()
         assert page.count('class="queue-row') == 2 and "Showing the first 2 of 4 queues" in page
-        found = (await client.get("/queues/?q=gam")).content.decode()
+        found = (await client.get(dashboard_url("?q=gam"))).content.decode()
         assert found.count('class="queue-row') == 1 and 'data-queue="bull:gamma"' in found
 
 
@@ -231,7 +232,7 @@ async def test_the_watcher_reads_events_projected(
     live_redis: str, client: AsyncClient, redis_client: Redis
 ) -> None:
     await add_jobs(live_redis, "uploads", [("upload", {}, {"jobId": "u1"})])
-    socket = LiveSocket("/queues/ws/", cookie_of(client))
+    socket = LiveSocket(socket_path(), cookie_of(client))
     assert (await socket.connect())[0]
     await socket.drain(1.0)
     before = int((await redis_client.info("stats"))["total_net_output_bytes"])
@@ -279,7 +280,7 @@ async def test_the_overview_socket_stops_pushing_a_withdrawn_queue(
 ) -> None:
     await add_jobs(live_redis, "email", [("send", {}, {})])
     await add_jobs(live_redis, "sms", [("send", {}, {})])
-    overview = LiveSocket("/queues/ws/", cookie_of(client))
+    overview = LiveSocket(socket_path(), cookie_of(client))
     assert (await overview.connect())[0]
     await overview.wait_for(count_cell(SMS, "waiting", 1))
     HIDDEN.add("bull:sms")
@@ -400,7 +401,7 @@ async def test_the_audit_page_hides_entries_of_queues_a_user_may_not_view(
         )
     ):
         reset_directories()
-        page = (await client.get("/queues/audit/")).content
+        page = (await client.get(dashboard_url("audit/"))).content
     assert b"bull:email" in page and b"secret-sms-job" not in page and b"bull:sms" not in page
 
 

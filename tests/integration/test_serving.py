@@ -14,8 +14,8 @@ from dashboard import links, operations
 from dashboard.models import AuditEntry
 from dashboard.views import actions as action_views
 from queues.models import QueueRef
-from tests.asgi import asgi_get, asgi_request
-from tests.builders import add_jobs, process
+from tests.support.asgi import asgi_get, asgi_request
+from tests.support.builders import add_jobs, process
 
 EMAIL = QueueRef("default", "bull", "email")
 CSRF_SECRET = "k" * 32

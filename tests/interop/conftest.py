@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +12,7 @@ from django.test import override_settings
 
 from dashboard.registry import reset_directories
 from queues.throwaway_redis import ThrowawayRedis
-
-HERE = Path(__file__).parent
+from tests.support.node import run_node
 
 
 @dataclass(frozen=True)
@@ -33,23 +29,6 @@ class NodeState:
             if f"{queue['prefix']}:{queue['name']}" == key:
                 return queue
         raise KeyError(key)
-
-
-def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
-    """Run one of the Node scripts here and parse its JSON output."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed; the interop tests need Node 20 (see README)")
-    if not (HERE / "node_modules" / "bullmq").is_dir():
-        pytest.fail(
-            "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (make test does)"
-        )
-    result = subprocess.run(
-        [node, script, url], cwd=HERE, input=stdin, capture_output=True, text=True, timeout=60, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"node {script} exited {result.returncode}:\n{result.stderr}")
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="session")

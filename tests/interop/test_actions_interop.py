@@ -16,7 +16,7 @@ from dashboard import links
 from dashboard.models import AuditEntry
 from dashboard.operations import wait_all
 from queues.models import QueueRef
-from tests.builders import add_jobs
+from tests.support.builders import add_jobs
 
 pytestmark = pytest.mark.interop
 HERE = Path(__file__).parent

@@ -27,8 +27,8 @@ from dashboard.registry import reset_directories
 from queues.keys import new_job_id_problem
 from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
-from tests.conftest import close_dashboard, dashboard_settings
-from tests.interop.conftest import run_node
+from tests.support.dashboard import close_dashboard, dashboard_settings
+from tests.support.node import run_node
 
 pytestmark = pytest.mark.interop
 

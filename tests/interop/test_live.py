@@ -14,9 +14,10 @@ from django.test import AsyncClient, override_settings
 from dashboard import links
 from dashboard.live.hub import get_hub
 from queues.models import QueueRef
-from tests.conftest import dashboard_settings
-from tests.integration.test_live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell, ws_path
-from tests.interop.conftest import HERE
+from tests.support.dashboard import dashboard_settings
+from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
+from tests.support.node import INTEROP
+from tests.support.urls import ws_path
 
 pytestmark = pytest.mark.interop
 
@@ -31,14 +32,14 @@ class NodeWorker:
     async def start(cls, url: str, queue: str) -> NodeWorker:
         """Start the script; it adds its jobs right away."""
         node = shutil.which("node")
-        if node is None or not (HERE / "node_modules" / "bullmq").is_dir():
+        if node is None or not (INTEROP / "node_modules" / "bullmq").is_dir():
             pytest.fail("node and tests/interop/node_modules are required: npm ci --prefix tests/interop")
         process = await asyncio.create_subprocess_exec(
             node,
             "live_worker.mjs",
             url,
             queue,
-            cwd=HERE,
+            cwd=INTEROP,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -9,9 +9,9 @@ import pytest
 from django.test import AsyncClient
 
 from queues.states import STATES
-from tests.asgi import asgi_get
-from tests.conftest import close_dashboard
 from tests.interop.conftest import NodeState
+from tests.support.asgi import asgi_get
+from tests.support.dashboard import close_dashboard
 
 pytestmark = pytest.mark.interop
 

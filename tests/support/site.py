@@ -10,17 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# Debian's Chromium (never a downloaded browser), as the browser tests and the benchmarks launch it.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def site_env(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
@@ -39,14 +29,16 @@ def site_env(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    """Run a management command of the site."""
+    """Run a management command of the project the environment names."""
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def prepare(env: dict[str, str], username: str, password: str) -> None:
-    """Migrate, collect static files and create a superuser."""
+def prepare(env: dict[str, str], username: str, password: str, collect_static: bool = True) -> None:
+    """Migrate, collect static files (the standalone site serves them from STATIC_ROOT) and create a
+    superuser."""
     manage(env, "migrate", "--noinput")
-    manage(env, "collectstatic", "--noinput")
+    if collect_static:
+        manage(env, "collectstatic", "--noinput")
     manage(
         {**env, "DJANGO_SUPERUSER_PASSWORD": password},
         "createsuperuser",
@@ -58,14 +50,16 @@ def prepare(env: dict[str, str], username: str, password: str) -> None:
     )
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def wait_until_up(
+    url: str, process: subprocess.Popen[bytes], seconds: float = 30, login_path: str = "/accounts/login/"
+) -> None:
     """Poll the login page until daphne answers (or fail when it exits or takes too long)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"daphne exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(url + "/accounts/login/", timeout=2):
+            with urllib.request.urlopen(url + login_path, timeout=2):
                 return
         except OSError:
             time.sleep(0.2)

@@ -1,11 +1,19 @@
-"""Requests through config.asgi exactly as daphne makes them."""
+"""Requests through the project's ASGI application (settings.ASGI_APPLICATION: config.asgi for the
+standalone site, tests.host_project.asgi for the host project) exactly as daphne makes them."""
 
 from __future__ import annotations
 
-from channels.testing import HttpCommunicator
-from django.test import AsyncClient
+from typing import Any
 
-from config.asgi import application
+from channels.testing import HttpCommunicator
+from django.conf import settings
+from django.test import AsyncClient
+from django.utils.module_loading import import_string
+
+
+def asgi_application() -> Any:
+    """The ASGI application of the settings under test."""
+    return import_string(settings.ASGI_APPLICATION)
 
 
 async def asgi_request(
@@ -15,10 +23,11 @@ async def asgi_request(
     body: bytes = b"",
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> dict[str, object]:
-    """One request through config.asgi with the client's cookies: the ASGI status, headers and body."""
+    """One request through the ASGI application with the client's cookies: the ASGI status, headers and
+    body."""
     cookie = "; ".join(f"{key}={morsel.value}" for key, morsel in client.cookies.items())
     communicator = HttpCommunicator(
-        application,
+        asgi_application(),
         method,
         url,
         body=body,
@@ -31,7 +40,7 @@ async def asgi_request(
 
 
 async def asgi_get(client: AsyncClient, url: str) -> tuple[int, bytes]:
-    """GET through config.asgi with the client's session, the way daphne builds the scope."""
+    """GET through the ASGI application with the client's session, the way daphne builds the scope."""
     response = await asgi_request(client, "GET", url)
     status, body = response["status"], response["body"]
     assert isinstance(status, int) and isinstance(body, bytes)

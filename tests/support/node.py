@@ -1,0 +1,31 @@
+"""The Node BullMQ scripts of tests/interop/, run by the interop and browser tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# tests/interop/: the scripts and their node_modules (npm ci --prefix tests/interop).
+INTEROP = Path(__file__).resolve().parents[1] / "interop"
+
+
+def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
+    """Run one of the Node scripts of tests/interop/ and parse its JSON output."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed; the interop tests need Node 20 (see README)")
+    if not (INTEROP / "node_modules" / "bullmq").is_dir():
+        pytest.fail(
+            "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (make test does)"
+        )
+    result = subprocess.run(
+        [node, script, url], cwd=INTEROP, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"node {script} exited {result.returncode}:\n{result.stderr}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
