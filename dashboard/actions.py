@@ -32,6 +32,7 @@ from queues.actions import (
     job_options,
 )
 from queues.flows import FlowReach, job_reach, states_reach
+from queues.messages import gettext_lazy, pgettext_lazy
 from queues.models import QueueRef
 from queues.states import STATES
 
@@ -79,6 +80,7 @@ class ActionSpec:
     name: str
     scope: Scope
     permission: str
+    # The button's words: English (the permission's name says it so), translated where it is shown.
     label: str
     prepare: Callable[[Target], Prepared]
     states: tuple[str, ...] = ANY_STATE
@@ -95,14 +97,14 @@ def integer(params: Params, name: str, default: int | None = None) -> int:
     value = params.get(name)
     if value in (None, ""):
         if default is None:
-            raise Invalid(f"{name} is required.")
+            raise Invalid(gettext_lazy("%(name)s is required.", name=name))
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise Invalid(f"{name} must be a whole number.")
+        raise Invalid(gettext_lazy("%(name)s must be a whole number.", name=name))
     try:
         return int(value)
     except ValueError:
-        raise Invalid(f"{name} must be a whole number.") from None
+        raise Invalid(gettext_lazy("%(name)s must be a whole number.", name=name)) from None
 
 
 def json_param(params: Params, name: str, default: Any = None) -> Any:
@@ -117,11 +119,16 @@ def json_param(params: Params, name: str, default: Any = None) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise Invalid(
-            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-        ) from None
+        message = gettext_lazy(
+            "%(name)s is not valid JSON: %(error)s at line %(line)d, column %(column)d.",
+            name=name,
+            error=exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
+        )
+        raise Invalid(message) from None
     except RecursionError:
-        raise Invalid(f"{name} is nested too deeply.") from None
+        raise Invalid(gettext_lazy("%(name)s is nested too deeply.", name=name)) from None
 
 
 def flag(params: Params, name: str) -> bool:
@@ -136,7 +143,7 @@ def text_param(params: Params, name: str, default: str = "") -> str:
     if value is None:
         return default
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise Invalid(f"{name} must be a string.")
+        raise Invalid(gettext_lazy("%(name)s must be a string.", name=name))
     return str(value)
 
 
@@ -183,7 +190,7 @@ def _change_priority(target: Target) -> Prepared:
 
 def _update_data(target: Target) -> Prepared:
     if "data" not in target.params:
-        raise Invalid("data is required.")
+        raise Invalid(gettext_lazy("%(name)s is required.", name="data"))
     data = json_param(target.params, "data")
     check_json(data)
     return Prepared(lambda w, _p: w.update_data(target.job_id, data))
@@ -240,7 +247,10 @@ def _drain(target: Target) -> Prepared:
 
 def _obliterate(target: Target) -> Prepared:
     if target.params.get("confirm") != target.queue.name:
-        raise Invalid(f"Type the queue name ({target.queue.name}) to confirm obliterate.")
+        message = gettext_lazy(
+            "Type the queue name (%(queue)s) to confirm obliterate.", queue=target.queue.name
+        )
+        raise Invalid(message)
     force = flag(target.params, "force")
     return Prepared(lambda w, _p: w.obliterate(force), _states_reach(target, ANY_STATE), {"force": force})
 
@@ -259,44 +269,83 @@ def _add(target: Target) -> Prepared:
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
     for spec in (
-        ActionSpec("retry", Scope.JOB, "retry_job", "Retry", _retry, RETRYABLE_STATES),
-        ActionSpec("remove", Scope.JOB, "remove_job", "Remove", _remove, destructive=True),
-        ActionSpec("promote", Scope.JOB, "promote_job", "Promote", _promote, PROMOTABLE_STATES),
+        ActionSpec(
+            "retry", Scope.JOB, "retry_job", pgettext_lazy("action", "Retry"), _retry, RETRYABLE_STATES
+        ),
+        ActionSpec(
+            "remove", Scope.JOB, "remove_job", pgettext_lazy("action", "Remove"), _remove, destructive=True
+        ),
+        ActionSpec(
+            "promote",
+            Scope.JOB,
+            "promote_job",
+            pgettext_lazy("action", "Promote"),
+            _promote,
+            PROMOTABLE_STATES,
+        ),
         ActionSpec(
             "change_priority",
             Scope.JOB,
             "change_job_priority",
-            "Change priority",
+            pgettext_lazy("action", "Change priority"),
             _change_priority,
             PRIORITY_STATES,
         ),
-        ActionSpec("update_data", Scope.JOB, "update_job_data", "Edit data", _update_data, EDITABLE_STATES),
-        ActionSpec("duplicate", Scope.JOB, "duplicate_job", "Duplicate", _duplicate),
-        ActionSpec("pause", Scope.QUEUE, "pause_queue", "Pause", _pause),
-        ActionSpec("resume", Scope.QUEUE, "resume_queue", "Resume", _resume),
-        ActionSpec("clean", Scope.QUEUE, "clean_queue", "Clean", _clean, destructive=True, background=True),
         ActionSpec(
-            "retry_all", Scope.QUEUE, "retry_all_jobs", "Retry all failed", _retry_all, background=True
+            "update_data",
+            Scope.JOB,
+            "update_job_data",
+            pgettext_lazy("action", "Edit data"),
+            _update_data,
+            EDITABLE_STATES,
+        ),
+        ActionSpec("duplicate", Scope.JOB, "duplicate_job", pgettext_lazy("action", "Duplicate"), _duplicate),
+        ActionSpec("pause", Scope.QUEUE, "pause_queue", pgettext_lazy("action", "Pause"), _pause),
+        ActionSpec("resume", Scope.QUEUE, "resume_queue", pgettext_lazy("action", "Resume"), _resume),
+        ActionSpec(
+            "clean",
+            Scope.QUEUE,
+            "clean_queue",
+            pgettext_lazy("action", "Clean"),
+            _clean,
+            destructive=True,
+            background=True,
+        ),
+        ActionSpec(
+            "retry_all",
+            Scope.QUEUE,
+            "retry_all_jobs",
+            pgettext_lazy("action", "Retry all failed"),
+            _retry_all,
+            background=True,
         ),
         ActionSpec(
             "promote_all",
             Scope.QUEUE,
             "promote_all_jobs",
-            "Promote all delayed",
+            pgettext_lazy("action", "Promote all delayed"),
             _promote_all,
             background=True,
         ),
-        ActionSpec("drain", Scope.QUEUE, "drain_queue", "Drain", _drain, destructive=True, background=True),
+        ActionSpec(
+            "drain",
+            Scope.QUEUE,
+            "drain_queue",
+            pgettext_lazy("action", "Drain"),
+            _drain,
+            destructive=True,
+            background=True,
+        ),
         ActionSpec(
             "obliterate",
             Scope.QUEUE,
             "obliterate_queue",
-            "Obliterate",
+            pgettext_lazy("action", "Obliterate"),
             _obliterate,
             destructive=True,
             background=True,
         ),
-        ActionSpec("add", Scope.QUEUE, "add_job", "Add job", _add),
+        ActionSpec("add", Scope.QUEUE, "add_job", pgettext_lazy("action", "Add job"), _add),
     )
 }
 
@@ -317,7 +366,9 @@ def bulk_all(sub_action: str, state: str) -> tuple[ActionSpec, Params]:
         return ACTIONS["promote_all"], {}
     if sub_action == "remove" and state in CLEANABLE_STATES:
         return ACTIONS["clean"], {"state": state, "grace": 0, "limit": 0}
-    raise Invalid(f"Cannot {sub_action} all {state or '?'} jobs.")
+    raise Invalid(
+        gettext_lazy("Cannot %(action)s all %(state)s jobs.", action=sub_action, state=state or "?")
+    )
 
 
 def selected_ids(params: Params, *, encoded: bool) -> list[str]:
@@ -329,17 +380,19 @@ def selected_ids(params: Params, *, encoded: bool) -> list[str]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise Invalid("ids must be a list of job ids (strings).")
+        raise Invalid(gettext_lazy("ids must be a list of job ids (strings)."))
     if encoded:
         try:
             raw = [unquote(item, errors="strict") for item in raw]
         except UnicodeDecodeError:
-            raise Invalid("A selected job id is not valid UTF-8.") from None
+            raise Invalid(gettext_lazy("A selected job id is not valid UTF-8.")) from None
     ids = list(dict.fromkeys(raw))
     if len(ids) > MAX_SELECTED:
-        raise Invalid(f"Select at most {MAX_SELECTED:,} jobs, or use “all matching”.")
+        raise Invalid(
+            gettext_lazy("Select at most %(limit)s jobs, or use “all matching”.", limit=f"{MAX_SELECTED:,}")
+        )
     if any(not job_id for job_id in ids):
-        raise Invalid("A selected job id is empty.")
+        raise Invalid(gettext_lazy("A selected job id is empty."))
     return ids
 
 

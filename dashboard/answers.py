@@ -1,5 +1,8 @@
 """What an action request answers: a status, a message and counts, for JSON or a toast; and the answer
-for each way an action can fail (by exception type, never by matching message prefixes)."""
+for each way an action can fail (by exception type, never by matching message prefixes).
+
+Messages stay English `queues.messages.Message`s here (the audit log keeps them so); they are
+translated when the answer is rendered (`dashboard.translation.translated`)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError, Red
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.models import AuditEntry
+from dashboard.translation import message_of
 from queues.actions import Conflict, Invalid
 from queues.connections import PoolBusy
+from queues.messages import gettext_lazy
 from queues.models import NotAJob
 
 if TYPE_CHECKING:
@@ -70,29 +75,35 @@ def answer_for_error(action: str, exc: BaseException, progress: int = 0) -> Answ
     fault = _classify(exc)
     message = fault.message
     if progress:
-        message = f"Stopped after {progress} done: {message}"
         if fault.unchanged:
-            message += " The rest was not changed."
+            message = gettext_lazy(
+                "Stopped after %(done)d done: %(message)s The rest was not changed.",
+                done=progress,
+                message=message,
+            )
+        else:
+            message = gettext_lazy("Stopped after %(done)d done: %(message)s", done=progress, message=message)
     elif fault.unchanged:
-        message += " Nothing was changed."
+        message = gettext_lazy("%(message)s Nothing was changed.", message=message)
     return Answer(fault.status, action, message, done=progress, result=fault.result)
 
 
 def _classify(exc: BaseException) -> Fault:
     if isinstance(exc, Refusal):
-        return Fault(exc.status, exc.result, str(exc))
+        return Fault(exc.status, exc.result, message_of(exc))
     if isinstance(exc, Conflict):
-        return Fault(409, Result.CONFLICT, str(exc))
+        return Fault(409, Result.CONFLICT, message_of(exc))
     if isinstance(exc, Invalid):
-        return Fault(400, Result.INVALID, str(exc))
+        return Fault(400, Result.INVALID, message_of(exc))
     if isinstance(exc, NotAJob):
-        return Fault(404, Result.REFUSED, str(exc))
+        return Fault(404, Result.REFUSED, message_of(exc))
     if isinstance(exc, PoolBusy):
-        return Fault(503, Result.FAILED, str(exc), unchanged=True)
+        return Fault(503, Result.FAILED, message_of(exc), unchanged=True)
     if isinstance(exc, RedisError | OSError):
         return _redis_fault(exc)
     logger.error("action failed", exc_info=exc)
-    return Fault(500, Result.FAILED, f"The action failed ({type(exc).__name__}); see the server log.")
+    message = gettext_lazy("The action failed (%(error)s); see the server log.", error=type(exc).__name__)
+    return Fault(500, Result.FAILED, message)
 
 
 def _redis_fault(exc: BaseException) -> Fault:
@@ -100,33 +111,39 @@ def _redis_fault(exc: BaseException) -> Fault:
     said = str(exc)
     failed = Result.FAILED
     if isinstance(exc, ReadOnlyError) or "READONLY" in said:
-        return Fault(503, failed, "Redis is a read-only replica (READONLY).", unchanged=True)
+        return Fault(503, failed, gettext_lazy("Redis is a read-only replica (READONLY)."), unchanged=True)
     if isinstance(exc, OutOfMemoryError) or said.startswith("OOM") or " OOM " in said:
-        return Fault(503, failed, f"Redis is out of memory (OOM). Redis said: {said}", unchanged=True)
+        message = gettext_lazy("Redis is out of memory (OOM). Redis said: %(said)s", said=said)
+        return Fault(503, failed, message, unchanged=True)
     if isinstance(exc, RedisTimeoutError):
-        message = (
+        message = gettext_lazy(
             "Redis did not answer in time. The action may or may not have run: check before trying again."
         )
         return Fault(503, failed, message)
     if isinstance(exc, RedisConnectionError | OSError):
         if "connecting" in said.lower():
-            return Fault(503, failed, "Redis is unreachable.", unchanged=True)
-        message = (
+            return Fault(503, failed, gettext_lazy("Redis is unreachable."), unchanged=True)
+        message = gettext_lazy(
             "The connection to Redis broke. The action may or may not have run: check before trying again."
         )
         return Fault(503, failed, message)
     if "WRONGTYPE" in said:
-        message = (
+        message = gettext_lazy(
             "A key of this queue holds another type than BullMQ keeps there (another program wrote it);"
-            f" BullMQ's script stopped. Redis said: {said}"
+            " BullMQ's script stopped. Redis said: %(said)s",
+            said=said,
         )
         return Fault(409, failed, message)
     if said.startswith(("MOVED", "ASK")) or " MOVED " in said:
-        return Fault(
-            502, failed, f"This connection reached a Redis Cluster node; configure it as a cluster: {said}"
+        message = gettext_lazy(
+            "This connection reached a Redis Cluster node; configure it as a cluster: %(said)s", said=said
         )
+        return Fault(502, failed, message)
     if isinstance(exc, NoScriptError):
-        return Fault(502, failed, f"Redis lost BullMQ's script (NOSCRIPT) and it could not be loaded: {said}")
+        message = gettext_lazy(
+            "Redis lost BullMQ's script (NOSCRIPT) and it could not be loaded: %(said)s", said=said
+        )
+        return Fault(502, failed, message)
     if isinstance(exc, ResponseError):
-        return Fault(502, failed, f"Redis refused the action: {said}")
-    return Fault(502, failed, f"Redis failed: {said}")
+        return Fault(502, failed, gettext_lazy("Redis refused the action: %(said)s", said=said))
+    return Fault(502, failed, gettext_lazy("Redis failed: %(said)s", said=said))

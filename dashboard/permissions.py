@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 from dashboard.actions import ACTIONS, BULK_ACTIONS
 from dashboard.conf import get_config
 from queues.flows import FlowReach
+from queues.messages import gettext_lazy
 from queues.models import QueueRef
 
 # The app label: permissions are `bullmq_dashboard.<codename>`.
@@ -78,12 +79,14 @@ def read_only_reached(reach: FlowReach) -> str | None:
         for queue_key in protected:
             if job_key.startswith(queue_key + ":"):
                 job_id = job_key[len(queue_key) + 1 :]
-                return (
-                    f"{queue_key} is read-only here, and this action would change its job {job_id} "
-                    "(a flow parent or child of the jobs acted on). Nothing was changed."
+                return gettext_lazy(
+                    "%(queue)s is read-only here, and this action would change its job %(job)s "
+                    "(a flow parent or child of the jobs acted on). Nothing was changed.",
+                    queue=queue_key,
+                    job=job_id,
                 )
     if not reach.complete:
-        return (
+        return gettext_lazy(
             "The jobs acted on have more flow parents or children than can be checked against the "
             "read-only queues; nothing was changed."
         )

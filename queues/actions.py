@@ -21,9 +21,11 @@ from bullmq import Queue
 from queues.connections import ConnectionSettings, writer_client_for
 from queues.jobs import fetch_job_state
 from queues.keys import new_job_id_problem
+from queues.messages import either, gettext_lazy, ngettext_lazy
 from queues.models import NotAJob, QueueRef
 from queues.parsing import integer, text
 from queues.scripts import script
+from queues.states import state_name
 
 # Jobs a batch script call moves or deletes at once: large enough to be quick, small enough that
 # one call never blocks Redis for long (BullMQ itself uses 1000).
@@ -46,16 +48,18 @@ Progress = Callable[[int], Awaitable[None]]
 
 
 class Conflict(Exception):
-    """The job or queue is not in a state that allows the action (anymore); nothing was changed."""
+    """The job or queue is not in a state that allows the action (anymore); nothing was changed.
+
+    Its one argument is the sentence for people (a `queues.messages.Message`, or BullMQ's own words)."""
 
 
 class Invalid(ValueError):
-    """A parameter of the action is not acceptable; nothing was changed."""
+    """A parameter of the action is not acceptable; nothing was changed (its argument: the sentence)."""
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an action did: jobs (or other units) done and skipped, and a sentence for humans."""
+    """What an action did: jobs (or other units) done and skipped, and a sentence for people (a Message)."""
 
     done: int
     skipped: int
@@ -73,9 +77,11 @@ class CleanRequest:
 
     def __post_init__(self) -> None:
         if self.state not in CLEANABLE_STATES:
-            raise Invalid(f"state must be one of {', '.join(CLEANABLE_STATES)}.")
+            raise Invalid(
+                gettext_lazy("state must be one of %(states)s.", states=", ".join(CLEANABLE_STATES))
+            )
         if self.grace_ms < 0 or self.limit < 0:
-            raise Invalid("grace and limit must not be negative.")
+            raise Invalid(gettext_lazy("grace and limit must not be negative."))
 
 
 @dataclass(frozen=True)
@@ -88,21 +94,21 @@ class NewJob:
 
     def __post_init__(self) -> None:
         if not self.name.strip():
-            raise Invalid("name is required.")
+            raise Invalid(gettext_lazy("name is required."))
         check_json(self.data)
 
 
 def check_retry_state(state: str) -> str:
     """`state` when jobs can be retried from it."""
     if state not in RETRYABLE_STATES:
-        raise Invalid("state must be failed or completed.")
+        raise Invalid(gettext_lazy("state must be failed or completed."))
     return state
 
 
 def check_priority(priority: int) -> int:
     """`priority` when BullMQ accepts it."""
     if not 0 <= priority <= MAX_PRIORITY:
-        raise Invalid(f"priority must be between 0 and {MAX_PRIORITY}.")
+        raise Invalid(gettext_lazy("priority must be between 0 and %(maximum)d.", maximum=MAX_PRIORITY))
     return priority
 
 
@@ -120,15 +126,18 @@ def job_options(opts: dict[str, Any]) -> dict[str, Any]:
             continue
         kind = ADD_OPTIONS.get(name)
         if kind is None:
-            raise Invalid(f"Unknown job option {name!r}; use {', '.join(ADD_OPTIONS)}.")
+            options = ", ".join(ADD_OPTIONS)
+            raise Invalid(
+                gettext_lazy("Unknown job option %(name)r; use %(options)s.", name=name, options=options)
+            )
         if kind is str and not isinstance(value, str):
-            raise Invalid(f"{name} must be a string.")
+            raise Invalid(gettext_lazy("%(name)s must be a string.", name=name))
         try:
             clean[name] = kind(value)
         except (TypeError, ValueError):
-            raise Invalid(f"{name} must be {kind.__name__}.") from None
+            raise Invalid(gettext_lazy("%(name)s must be %(type)s.", name=name, type=kind.__name__)) from None
     if clean.get("delay", 0) < 0 or clean.get("attempts", 1) < 1:
-        raise Invalid("delay must be ≥ 0 and attempts ≥ 1.")
+        raise Invalid(gettext_lazy("delay must be ≥ 0 and attempts ≥ 1."))
     check_priority(clean.get("priority", 0))
     if "jobId" in clean:
         problem = new_job_id_problem(clean["jobId"])
@@ -177,7 +186,7 @@ def check_json(data: Any) -> None:
     try:
         json.dumps(data, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise Invalid(f"data is not valid JSON: {exc}") from exc
+        raise Invalid(gettext_lazy("data is not valid JSON: %(error)s", error=str(exc))) from exc
 
 
 @asynccontextmanager
@@ -213,16 +222,25 @@ class QueueWriter:
         """The job's state, bounded like the pages read it; NotAJob for a key that is no job."""
         state = await fetch_job_state(self.client, self.queue, job_id)
         if state == "not-a-job":
-            raise NotAJob(f"{job_id!r} does not name a job of {self.queue.key}.")
+            raise NotAJob(
+                gettext_lazy("%(job)r does not name a job of %(queue)s.", job=job_id, queue=self.queue.key)
+            )
         return state
 
     async def require_state(self, job_id: str, allowed: tuple[str, ...]) -> str:
         """The job's state, or Conflict when it is not one of `allowed`."""
         state = await self.state(job_id)
         if state in ("none", "unknown"):
-            raise Conflict(f"Job {job_id} no longer exists.")
+            raise Conflict(gone(job_id))
         if state not in allowed:
-            raise Conflict(f"Job {job_id} is {state} now; this needs it {' or '.join(allowed)}.")
+            needed = either([state_name(each) for each in allowed])
+            message = gettext_lazy(
+                "Job %(job)s is %(state)s now; this needs it %(needed)s.",
+                job=job_id,
+                state=state_name(state),
+                needed=needed,
+            )
+            raise Conflict(message)
         return state
 
     async def _fields(self, job_id: str, *names: str) -> list[str | None]:
@@ -232,7 +250,7 @@ class QueueWriter:
             self.client, [self.queue.key_prefix], [job_id, MAX_COPIED_BYTES, *names]
         )
         if not reply:
-            raise Conflict(f"Job {job_id} no longer exists.")
+            raise Conflict(gone(job_id))
         return [None if value is None else text(value) for value in reply]
 
     async def _opts(self, job_id: str) -> dict[str, Any]:
@@ -246,19 +264,31 @@ class QueueWriter:
         try:
             await self.bullmq.backend.reprocessJob(_JobHandle(job_id, opts), state, {})
         except TypeError as exc:  # BullMQ's finishedErrors: the job left `state` meanwhile
-            raise Conflict(f"Job {job_id} could not be retried: {str(exc).split('. ')[0]}.") from exc
-        return Outcome(1, 0, f"Job {job_id} moved from {state} to waiting.", (job_id,))
+            said = str(exc).split(". ")[0]
+            raise Conflict(
+                gettext_lazy("Job %(job)s could not be retried: %(reason)s.", job=job_id, reason=said)
+            ) from exc
+        message = gettext_lazy(
+            "Job %(job)s moved from %(state)s to %(waiting)s.",
+            job=job_id,
+            state=state_name(state),
+            waiting=state_name("waiting"),
+        )
+        return Outcome(1, 0, message, (job_id,))
 
     async def remove(self, job_id: str, remove_children: bool = True) -> Outcome:
         """Remove a job, its logs and (by BullMQ's choice) its children (BullMQ removeJob)."""
         if await self.state(job_id) == "none":
-            raise Conflict(f"Job {job_id} no longer exists.")
+            raise Conflict(gone(job_id))
         removed = integer(await self.bullmq.remove(job_id, {"removeChildren": remove_children}))
         if removed == SCHEDULER_JOB:
-            raise Conflict(f"Job {job_id} is the next run of a job scheduler; remove the scheduler instead.")
+            message = gettext_lazy(
+                "Job %(job)s is the next run of a job scheduler; remove the scheduler instead.", job=job_id
+            )
+            raise Conflict(message)
         if not removed:
-            raise Conflict(f"Job {job_id} is locked by a worker and was not removed.")
-        return Outcome(1, 0, f"Job {job_id} removed.", (job_id,))
+            raise Conflict(gettext_lazy("Job %(job)s is locked by a worker and was not removed.", job=job_id))
+        return Outcome(1, 0, gettext_lazy("Job %(job)s removed.", job=job_id), (job_id,))
 
     async def promote(self, job_id: str) -> Outcome:
         """Move a delayed job to wait now (BullMQ promote)."""
@@ -267,7 +297,10 @@ class QueueWriter:
             await self.bullmq.backend.promote(job_id)
         except TypeError as exc:  # BullMQ's finishedErrors: missing or not delayed
             raise Conflict(str(exc).split(". ")[0] + ".") from exc
-        return Outcome(1, 0, f"Job {job_id} promoted to waiting.", (job_id,))
+        message = gettext_lazy(
+            "Job %(job)s promoted to %(waiting)s.", job=job_id, waiting=state_name("waiting")
+        )
+        return Outcome(1, 0, message, (job_id,))
 
     async def change_priority(self, job_id: str, priority: int) -> Outcome:
         """Give a waiting job a new priority (BullMQ changePriority)."""
@@ -277,7 +310,8 @@ class QueueWriter:
             await self.bullmq.backend.changePriority(job_id, priority, False)
         except TypeError as exc:
             raise Conflict(str(exc).split(". ")[0] + ".") from exc
-        return Outcome(1, 0, f"Job {job_id} now has priority {priority}.", (job_id,))
+        message = gettext_lazy("Job %(job)s now has priority %(priority)d.", job=job_id, priority=priority)
+        return Outcome(1, 0, message, (job_id,))
 
     async def update_data(self, job_id: str, data: Any) -> Outcome:
         """Replace a waiting, delayed or failed job's data (BullMQ updateData)."""
@@ -287,7 +321,7 @@ class QueueWriter:
             await self.bullmq.backend.updateData(job_id, data)
         except TypeError as exc:
             raise Conflict(str(exc).split(". ")[0] + ".") from exc
-        return Outcome(1, 0, f"Data of job {job_id} updated.", (job_id,))
+        return Outcome(1, 0, gettext_lazy("Data of job %(job)s updated.", job=job_id), (job_id,))
 
     async def add(self, job: NewJob, copied_opts: dict[str, Any] | None = None) -> Outcome:
         """Add a new job (BullMQ addStandardJob / addDelayedJob / addPrioritizedJob); `copied_opts` are
@@ -295,10 +329,14 @@ class QueueWriter:
         opts = {**(copied_opts or {}), **job_options(job.opts)}
         custom_id = opts.get("jobId")
         if custom_id is not None and await self.client.exists(self.queue.job_key(custom_id)):
-            message = f"A job with id {custom_id} already exists in {self.queue.key}; nothing was added."
+            message = gettext_lazy(
+                "A job with id %(job)s already exists in %(queue)s; nothing was added.",
+                job=custom_id,
+                queue=self.queue.key,
+            )
             raise Conflict(message)
         added = await self.bullmq.add(job.name, job.data, opts)
-        return Outcome(1, 0, f"Job {added.id} added.", (str(added.id),))
+        return Outcome(1, 0, gettext_lazy("Job %(job)s added.", job=str(added.id)), (str(added.id),))
 
     async def duplicate(self, job_id: str, data: Any | None = None, new_id: str | None = None) -> Outcome:
         """Add a copy of a job (same name and retry options, optionally new data and a chosen id)."""
@@ -307,26 +345,40 @@ class QueueWriter:
         name, raw_data, raw_opts = await self._fields(job_id, "name", "data", "opts")
         if data is None:
             if raw_data is None:
-                raise Invalid(f"The data of job {job_id} is too large to copy here; give the copy new data.")
+                message = gettext_lazy(
+                    "The data of job %(job)s is too large to copy here; give the copy new data.", job=job_id
+                )
+                raise Invalid(message)
             try:
                 data = json.loads(raw_data) if raw_data else None
             except (ValueError, RecursionError):
-                message = f"The data of job {job_id} is not valid JSON; give the copy new data."
+                message = gettext_lazy(
+                    "The data of job %(job)s is not valid JSON; give the copy new data.", job=job_id
+                )
                 raise Invalid(message) from None
         copied, dropped = copied_options(_json_object(raw_opts))
         outcome = await self.add(NewJob(name or job_id, data, own_opts), copied)
-        note = f" Options not copied (not what BullMQ accepts): {', '.join(dropped)}." if dropped else ""
-        return Outcome(1, 0, f"Job {job_id} duplicated as {outcome.job_ids[0]}.{note}", outcome.job_ids)
+        copy = outcome.job_ids[0]
+        message = gettext_lazy("Job %(job)s duplicated as %(copy)s.", job=job_id, copy=copy)
+        if dropped:
+            message = gettext_lazy(
+                "Job %(job)s duplicated as %(copy)s."
+                " Options not copied (not what BullMQ accepts): %(options)s.",
+                job=job_id,
+                copy=copy,
+                options=", ".join(dropped),
+            )
+        return Outcome(1, 0, message, outcome.job_ids)
 
     async def pause(self) -> Outcome:
         """Pause the queue: workers take no new jobs (BullMQ pause)."""
         await self.bullmq.pause()
-        return Outcome(1, 0, f"Queue {self.queue.name} paused.")
+        return Outcome(1, 0, gettext_lazy("Queue %(queue)s paused.", queue=self.queue.name))
 
     async def resume(self) -> Outcome:
         """Resume a paused queue (BullMQ pause, resumed)."""
         await self.bullmq.resume()
-        return Outcome(1, 0, f"Queue {self.queue.name} resumed.")
+        return Outcome(1, 0, gettext_lazy("Queue %(queue)s resumed.", queue=self.queue.name))
 
     async def clean(self, request: CleanRequest, progress: Progress | None = None) -> Outcome:
         """Remove up to `limit` jobs older than `grace_ms` from a state, in batches (cleanJobsInSet)."""
@@ -343,7 +395,13 @@ class QueueWriter:
                 await progress(len(removed))
             if len(ids) < batch:
                 break
-        message = f"Removed {len(removed)} {request.state} jobs from {self.queue.name}."
+        message = ngettext_lazy(
+            "Removed %(count)d %(state)s job from %(queue)s.",
+            "Removed %(count)d %(state)s jobs from %(queue)s.",
+            len(removed),
+            state=state_name(request.state),
+            queue=self.queue.name,
+        )
         return Outcome(len(removed), 0, message, tuple(removed))
 
     async def retry_all(self, state: str = "failed", progress: Progress | None = None) -> Outcome:
@@ -369,7 +427,15 @@ class QueueWriter:
             if not cursor:
                 break
         moved = max(before - int(await self.client.zcard(key)), 0)
-        return Outcome(moved, 0, f"Moved {moved} {state} jobs of {self.queue.name} to waiting.")
+        message = ngettext_lazy(
+            "Moved %(count)d %(state)s job of %(queue)s to %(waiting)s.",
+            "Moved %(count)d %(state)s jobs of %(queue)s to %(waiting)s.",
+            moved,
+            state=state_name(state),
+            queue=self.queue.name,
+            waiting=state_name("waiting"),
+        )
+        return Outcome(moved, 0, message)
 
     async def drain(self, delayed: bool = True) -> Outcome:
         """Remove all waiting (and delayed) jobs; active, completed and failed stay (BullMQ drain)."""
@@ -378,7 +444,13 @@ class QueueWriter:
         before = await self._sizes(lists, zsets)
         await self.bullmq.drain(delayed)
         removed = max(before - await self._sizes(lists, zsets), 0)
-        return Outcome(removed, 0, f"Drained {removed} jobs from {self.queue.name}.")
+        message = ngettext_lazy(
+            "Drained %(count)d job from %(queue)s.",
+            "Drained %(count)d jobs from %(queue)s.",
+            removed,
+            queue=self.queue.name,
+        )
+        return Outcome(removed, 0, message)
 
     async def _sizes(self, lists: list[str], zsets: list[str]) -> int:
         sizes = [int(await self.client.llen(key)) for key in lists]
@@ -392,7 +464,12 @@ class QueueWriter:
             if type(exc) is not Exception:  # Redis errors and the like: not BullMQ's refusal
                 raise
             raise Conflict(str(exc)) from exc  # BullMQ refuses with active jobs unless forced
-        return Outcome(1, 0, f"Queue {self.queue.name} obliterated.")
+        return Outcome(1, 0, gettext_lazy("Queue %(queue)s obliterated.", queue=self.queue.name))
+
+
+def gone(job_id: str) -> str:
+    """The sentence for a job that was removed meanwhile."""
+    return gettext_lazy("Job %(job)s no longer exists.", job=job_id)
 
 
 def _json_object(raw: str | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from queues.messages import gettext_lazy
 from queues.models import QueueRef
 
 
@@ -68,10 +69,12 @@ class BoundedPool(BlockingConnectionPool):
             return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
         except RedisConnectionError as exc:
             if isinstance(exc.__cause__, asyncio.TimeoutError | TimeoutError):
-                raise PoolBusy(
-                    f"All {self.max_connections} of the dashboard's connections to this Redis are in use;"
-                    " try again in a moment."
-                ) from exc
+                message = gettext_lazy(
+                    "All %(count)d of the dashboard's connections to this Redis are in use;"
+                    " try again in a moment.",
+                    count=self.max_connections,
+                )
+                raise PoolBusy(message) from exc
             raise
 
 

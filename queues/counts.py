@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from queues.messages import gettext_lazy
 from queues.models import QueueCounts, QueueRef
 from queues.parsing import integer, text
 from queues.scripts import run_pipeline, script
@@ -28,7 +29,7 @@ async def fetch_counts(client: Redis, queues: list[QueueRef]) -> list[QueueCount
 
     replies = await run_pipeline(client, build, [COUNTS], per_command_errors=True)
     return [
-        QueueCounts.failed(queue, f"Redis answered with an error: {reply}")
+        QueueCounts.failed(queue, gettext_lazy("Redis answered with an error: %(error)s", error=str(reply)))
         if isinstance(reply, Exception)
         else parse_counts(queue, reply)
         for queue, reply in zip(queues, replies, strict=True)

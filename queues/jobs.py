@@ -10,6 +10,7 @@ from redis.asyncio.client import Pipeline
 
 from queues.counts import COUNTS, parse_counts
 from queues.keys import not_a_job
+from queues.messages import gettext_lazy
 from queues.models import (
     ChildRef,
     JobDetail,
@@ -109,7 +110,11 @@ def _page_args(state: str, page: int, per_page: int, limits: ReadLimits) -> list
 def _job_page(queue: QueueRef, state: str, page: int, per_page: int, reply: list[Any]) -> JobPage:
     if reply[0] is None or reply[0] is False:
         key = queue.key_prefix + state_key(state).suffix
-        problem = f"{key} is a {text(reply[1])}, not what BullMQ keeps there; its jobs cannot be listed."
+        problem = gettext_lazy(
+            "%(key)s is a %(type)s, not what BullMQ keeps there; its jobs cannot be listed.",
+            key=key,
+            type=text(reply[1]),
+        )
         return JobPage(queue, state, page, per_page, 0, [], problem=problem)
     total = integer(reply[0]) or 0
     return JobPage(queue, state, page, per_page, total, [parse_summary(row) for row in reply[1:]])
@@ -139,20 +144,22 @@ async def fetch_queue_page(
 def summary_problem(job_id: str, utf8: bool, values: object, key_type: object) -> str:
     """Why a row of a state's list is not a job that can be opened or acted on, or ""."""
     if text(key_type) == "long-id":
-        return "Its id is longer than 1 KB; it is shown cut and cannot be opened here."
+        return gettext_lazy("Its id is longer than 1 KB; it is shown cut and cannot be opened here.")
     if not utf8:
-        return "Its id is not valid UTF-8, so it cannot be addressed from here."
+        return gettext_lazy("Its id is not valid UTF-8, so it cannot be addressed from here.")
     reason = not_a_job(job_id)
     if reason is not None:
         return reason
     if text(key_type) == "nested-queue":
-        return "Its key belongs to a queue nested under this one (its prefix is this queue's key)."
+        return gettext_lazy(
+            "Its key belongs to a queue nested under this one (its prefix is this queue's key)."
+        )
     if not isinstance(values, list):
-        return f"Its key is a {text(key_type)}, not a job's hash."
+        return gettext_lazy("Its key is a %(type)s, not a job's hash.", type=text(key_type))
     if key_type:
-        return f"It cannot be read here ({text(key_type)})."
+        return gettext_lazy("It cannot be read here (%(type)s).", type=text(key_type))
     if len(values) > 1 and values[1] in (None, False):
-        return "Its hash has no timestamp field: BullMQ did not write it as a job."
+        return gettext_lazy("Its hash has no timestamp field: BullMQ did not write it as a job.")
     return ""
 
 
@@ -218,8 +225,19 @@ async def fetch_job(
     if reply is None:
         return None
     if reply and text(reply[0]) == "not-a-job":
-        raise NotAJob(f"{job_id!r} names {text(reply[1])}, not a job.")
+        raise NotAJob(not_a_job_hash(job_id, text(reply[1])))
     return parse_detail(queue, job_id, reply, limits, log_start)
+
+
+def not_a_job_hash(job_id: str, key_type: str) -> str:
+    """Why the key of `job_id` is no job: a hash without BullMQ's fields, or another type."""
+    if key_type == "hash":
+        what = gettext_lazy(
+            "a hash that is not one of this queue's jobs (no BullMQ timestamp, or a nested queue's)"
+        )
+    else:
+        what = gettext_lazy("a %(type)s, not a hash", type=key_type)
+    return gettext_lazy("%(job)r names %(what)s, not a job.", job=job_id, what=what)
 
 
 def parse_detail(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from queues.messages import gettext_lazy
+
 # The queue's own keys, as Node BullMQ 6 (QueueKeys.getKeys, metrics, schedulers) and older versions
 # and Bull 3/4 (`priority`, `meta-paused`) name them. The empty name is the bare `<prefix>:<name>:`.
 QUEUE_KEY_NAMES = frozenset(
@@ -54,13 +56,17 @@ MAX_NEW_ID_LENGTH = 1024
 def not_a_job(job_id: str) -> str | None:
     """Why `job_id` names a key that is not a job (one of the queue's own keys), or None."""
     if job_id in QUEUE_KEY_NAMES:
-        return f"{job_id!r} is the name of one of the queue's own keys, not of a job."
+        return gettext_lazy("%(job)r is the name of one of the queue's own keys, not of a job.", job=job_id)
     if job_id.startswith(QUEUE_KEY_HEADS):
-        return f"{job_id!r} names a deduplication or metrics key of the queue, not a job."
+        return gettext_lazy(
+            "%(job)r names a deduplication or metrics key of the queue, not a job.", job=job_id
+        )
     if job_id.endswith(JOB_KEY_SUFFIXES):
-        return f"{job_id!r} names a key that belongs to another job (its logs, lock or children)."
+        return gettext_lazy(
+            "%(job)r names a key that belongs to another job (its logs, lock or children).", job=job_id
+        )
     if job_id.startswith("repeat:") and not SCHEDULER_RUN.fullmatch(job_id):
-        return f"{job_id!r} names a job scheduler, not a job."
+        return gettext_lazy("%(job)r names a job scheduler, not a job.", job=job_id)
     return None
 
 
@@ -72,11 +78,16 @@ def new_job_id_problem(job_id: str) -> str | None:
     `active` turns the `active` list into a hash). All three are refused here.
     """
     if not job_id:
-        return "The job id is empty; leave it out to let BullMQ choose one."
+        return gettext_lazy("The job id is empty; leave it out to let BullMQ choose one.")
     if INTEGER.fullmatch(job_id):
-        return f"Job id {job_id!r} is an integer; BullMQ generates integer ids itself, so it could collide."
+        return gettext_lazy(
+            "Job id %(job)r is an integer; BullMQ generates integer ids itself, so it could collide.",
+            job=job_id,
+        )
     if ":" in job_id:
-        return f"Job id {job_id!r} contains ':', which BullMQ does not allow in custom ids."
+        return gettext_lazy(
+            "Job id %(job)r contains ':', which BullMQ does not allow in custom ids.", job=job_id
+        )
     if len(job_id.encode("utf-8", "surrogatepass")) > MAX_NEW_ID_LENGTH:
-        return f"Job ids are limited to {MAX_NEW_ID_LENGTH} bytes here."
+        return gettext_lazy("Job ids are limited to %(limit)d bytes here.", limit=MAX_NEW_ID_LENGTH)
     return not_a_job(job_id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queues.keys import not_a_job
+from queues.messages import gettext_lazy, joined
 from queues.states import STATE_KEYS, STATES
 
 
@@ -65,9 +66,15 @@ class QueueCounts:
         """What is wrong with this queue's keys, in words, or ""."""
         if self.error:
             return self.error
-        return "; ".join(
-            f"{self.queue.key_prefix}{suffix} is a {kind}, not what BullMQ keeps there"
-            for suffix, kind in self.broken_keys
+        return joined(
+            [
+                gettext_lazy(
+                    "%(key)s is a %(type)s, not what BullMQ keeps there",
+                    key=f"{self.queue.key_prefix}{suffix}",
+                    type=kind,
+                )
+                for suffix, kind in self.broken_keys
+            ]
         )
 
     @property

@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
@@ -48,10 +49,12 @@ from dashboard.permissions import (
     read_only_reached,
 )
 from dashboard.registry import UnknownConnection, UnknownQueue
+from dashboard.translation import message_of, translated
 from dashboard.views.base import BadRequest, job_id_param, queue_of_url
 from queues.actions import Conflict, Invalid, Outcome, Progress, QueueWriter, writer
 from queues.flows import FlowReach
 from queues.jobs import resolve_job_key
+from queues.messages import gettext_lazy
 from queues.models import NotAJob, QueueRef
 
 # How long a request waits for an action before answering 202 with a progress URL.
@@ -78,7 +81,7 @@ def _csrf_failure(request: HttpRequest) -> str | None:
     response = CsrfViewMiddleware(lambda _request: HttpResponse()).process_view(
         request, lambda _request: HttpResponse(), (), {}
     )
-    return None if response is None else "CSRF verification failed."
+    return None if response is None else gettext_lazy("CSRF verification failed.")
 
 
 def params_of(request: HttpRequest) -> tuple[Params, bool]:
@@ -87,15 +90,15 @@ def params_of(request: HttpRequest) -> tuple[Params, bool]:
         try:
             body = json.loads(request.body or b"{}")
         except (ValueError, RecursionError) as exc:
-            raise Refusal(400, f"The request body is not valid JSON: {exc}", Result.INVALID) from exc
+            message = gettext_lazy("The request body is not valid JSON: %(error)s", error=str(exc))
+            raise Refusal(400, message, Result.INVALID) from exc
         if not isinstance(body, dict):
-            raise Refusal(400, "The JSON body must be an object.", Result.INVALID)
+            raise Refusal(400, gettext_lazy("The JSON body must be an object."), Result.INVALID)
         try:  # JSON may spell lone surrogates ("\ud800"), which no Redis key or value can hold
             json.dumps(body, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise Refusal(
-                400, "The JSON body holds text that is not valid Unicode.", Result.INVALID
-            ) from None
+            message = gettext_lazy("The JSON body holds text that is not valid Unicode.")
+            raise Refusal(400, message, Result.INVALID) from None
         return body, False
     params: Params = {key: request.POST.get(key) for key in request.POST}
     if "ids" in request.POST:
@@ -146,13 +149,16 @@ async def _handle(
         url_queue = queue_of_url({"connection": connection, "queue_key": queue_key})
         user, may_view_queue = await _auser_and_views(request, url_queue)
         if request.method != "POST":
-            raise Refusal(405, f"{name} needs a POST.")
+            raise Refusal(405, gettext_lazy("%(action)s needs a POST.", action=name))
         if not user.is_authenticated:
-            raise Refusal(401, "Log in to take actions.")
+            raise Refusal(401, gettext_lazy("Log in to take actions."))
         if not audit.allow_action(user):
-            raise Refusal(429, f"More than {audit.ACTIONS_PER_MINUTE} actions a minute; use a bulk action.")
+            message = gettext_lazy(
+                "More than %(limit)d actions a minute; use a bulk action.", limit=audit.ACTIONS_PER_MINUTE
+            )
+            raise Refusal(429, message)
         if url_queue is None or not may_view_queue:
-            raise Refusal(404, f"No queue {queue_key} on connection {connection}.")
+            raise Refusal(404, no_queue(queue_key, connection))
         reason = _csrf_failure(request)
         if reason:
             raise Refusal(403, reason)
@@ -173,7 +179,8 @@ async def _plan(
     if scope is Scope.LIST:
         sub_action = params.get("action")
         if sub_action not in BULK_ACTIONS:
-            raise Refusal(400, f"action must be one of {', '.join(BULK_ACTIONS)}.", Result.INVALID)
+            message = gettext_lazy("action must be one of %(actions)s.", actions=", ".join(BULK_ACTIONS))
+            raise Refusal(400, message, Result.INVALID)
         audit_action = f"bulk_{sub_action}"
         if flag(params, "all"):
             spec, all_params = bulk_all(str(sub_action), str(params.get("state") or ""))
@@ -181,14 +188,14 @@ async def _plan(
         else:
             spec, all_params, ids = ACTIONS[str(sub_action)], {}, selected_ids(params, encoded=form)
             if not ids:
-                raise Invalid("Select at least one job.")
+                raise Invalid(gettext_lazy("Select at least one job."))
     else:
         spec, all_params, ids, audit_action = ACTIONS[name], {}, [job_id] if job_id else [], name
     await _permit(request, spec, url_queue)
     try:
         queue = await registry.find_queue(url_queue.connection, url_queue.key)
     except (UnknownQueue, UnknownConnection):
-        raise Refusal(404, f"No queue {url_queue.key} on connection {url_queue.connection}.") from None
+        raise Refusal(404, no_queue(url_queue.key, url_queue.connection)) from None
     for each in ids:
         queue.job_key(each)  # NotAJob (404) for ids that name the queue's own keys
     if spec.scope is Scope.JOB:
@@ -202,17 +209,21 @@ async def _plan(
 async def _permit(request: HttpRequest, spec: ActionSpec, queue: QueueRef) -> None:
     """Refuse unless the user may take exactly this action on this queue and the queue is writable."""
     if read_only(queue):
-        raise Refusal(403, f"{queue.key} is read-only here.")
+        raise Refusal(403, gettext_lazy("%(queue)s is read-only here.", queue=queue.key))
     if not await _ahas_permission(request.user, spec.name, queue):
-        raise Refusal(403, f"You may not {spec.label.lower()} on {queue.key}.")
+        raise Refusal(
+            403,
+            gettext_lazy("You may not use “%(action)s” on %(queue)s.", action=spec.label, queue=queue.key),
+        )
 
 
 async def _refused(
     request: HttpRequest, user: Any, action: str, connection: str, queue_key: str, exc: Exception
 ) -> HttpResponse:
     status = exc.status if isinstance(exc, Refusal) else 404 if isinstance(exc, NotAJob) else 400
-    await audit.refused(request, user, action, queue_key, connection, status, str(exc))
-    response = render(request, Answer(status, action, str(exc)))
+    message = message_of(exc)
+    await audit.refused(request, user, action, queue_key, connection, status, str(message))
+    response = render(request, Answer(status, action, message))
     if status == 405:
         response["Allow"] = "POST"
     return response
@@ -237,7 +248,7 @@ async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
             )
         except Exception:  # no audit entry, no change
             audit.logger.exception("could not write the audit entry of %s", plan.audit_action)
-            message = "The audit log could not be written, so nothing was changed."
+            message = gettext_lazy("The audit log could not be written, so nothing was changed.")
             return Answer(503, plan.audit_action, message, result=Result.FAILED)
         try:
             await _check_reach(plan, user)
@@ -259,7 +270,7 @@ async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
 
     operation = operations.start(plan.audit_action, plan.queue, run)
     if not await operations.wait(operation, WAIT_SECONDS):
-        message = f"{plan.spec.label} is running in batches: {operation.progress} so far."
+        message = running(plan.spec.label, operation.progress)
         return render(
             request, Answer(202, plan.audit_action, message, operation.progress, operation=operation)
         )
@@ -290,15 +301,20 @@ async def _check_reach(plan: Plan, user: Any) -> None:
     for job_key in reach.job_keys:
         resolved = resolve_job_key(known, job_key)
         if resolved is None:
-            raise Refusal(403, f"This would change {job_key}, a job of a queue the dashboard does not list.")
+            message = gettext_lazy(
+                "This would change %(job)s, a job of a queue the dashboard does not list.", job=job_key
+            )
+            raise Refusal(403, message)
         reached.add(resolved[0])
     denied = await _adenied(user, plan.spec.name, sorted(reached - {plan.queue}))
     if denied:
-        names = ", ".join(queue.key for queue in denied)
-        verb = plan.spec.label.lower()
-        raise Refusal(
-            403, f"This would change jobs in {names} (flow parents or children), where you may not {verb}."
+        message = gettext_lazy(
+            "This would change jobs in %(queues)s (flow parents or children), where you may not use"
+            " “%(action)s”.",
+            queues=", ".join(queue.key for queue in denied),
+            action=plan.spec.label,
         )
+        raise Refusal(403, message)
 
 
 def _denied(user: Any, action: str, queues: list[QueueRef]) -> list[QueueRef]:
@@ -324,15 +340,33 @@ async def _work(plan: Plan, queue_writer: QueueWriter, progress: Progress) -> Ou
         except (Conflict, NotAJob):
             skipped += 1
         await progress(index)
-    verb = {"retry": "retried", "remove": "removed", "promote": "promoted"}[plan.spec.name]
-    message = f"{len(done)} {verb}, {skipped} skipped because their state changed."
-    return Outcome(len(done), skipped, message, tuple(done))
+    return Outcome(len(done), skipped, _bulk_message(plan.spec.name, len(done), skipped), tuple(done))
+
+
+def _bulk_message(action: str, done: int, skipped: int) -> str:
+    """What a bulk action on selected jobs did."""
+    if action == "retry":
+        return gettext_lazy(
+            "%(done)d retried, %(skipped)d skipped because their state changed.", done=done, skipped=skipped
+        )
+    if action == "remove":
+        return gettext_lazy(
+            "%(done)d removed, %(skipped)d skipped because their state changed.", done=done, skipped=skipped
+        )
+    return gettext_lazy(
+        "%(done)d promoted, %(skipped)d skipped because their state changed.", done=done, skipped=skipped
+    )
 
 
 async def _complete(entry: AuditEntry, answer: Answer, job_ids: tuple[str, ...] | None) -> None:
     try:
         await audit.complete(
-            entry, answer.result, answer.message, job_ids=job_ids, count=answer.done, skipped=answer.skipped
+            entry,
+            answer.result,
+            str(answer.message),
+            job_ids=job_ids,
+            count=answer.done,
+            skipped=answer.skipped,
         )
     except Exception:  # the database went away: the change is done, the log line says what it was
         audit.logger.exception("could not complete audit entry %s: %s", entry.pk, answer.message)
@@ -350,11 +384,25 @@ def _with_redirect(request: HttpRequest, plan: Plan, answer: Answer) -> Answer:
     return replace(answer, redirect=redirect)
 
 
+def no_queue(queue_key: str, connection: str) -> str:
+    """The refusal for a queue that is not there (or not for this user)."""
+    return gettext_lazy(
+        "No queue %(queue)s on connection %(connection)s.", queue=queue_key, connection=connection
+    )
+
+
+def running(label: str, progress: int) -> str:
+    """The answer while an action runs on in the background."""
+    return gettext_lazy("%(action)s is running in batches: %(done)d so far.", action=label, done=progress)
+
+
 def _unknown(kind: str, action: str) -> JsonResponse:
     """404 for an action name the URL made up."""
-    return JsonResponse(
-        {"ok": False, "action": action, "message": f"Unknown {kind} action {action!r}."}, status=404
-    )
+    if kind == "job":
+        message = gettext_lazy("Unknown job action %(action)r.", action=action)
+    else:
+        message = gettext_lazy("Unknown queue action %(action)r.", action=action)
+    return JsonResponse({"ok": False, "action": action, "message": translated(message)}, status=404)
 
 
 def render(request: HttpRequest, answer: Answer) -> HttpResponse:
@@ -365,7 +413,7 @@ def render(request: HttpRequest, answer: Answer) -> HttpResponse:
             "action": answer.action,
             "done": answer.done,
             "skipped": answer.skipped,
-            "message": answer.message,
+            "message": translated(answer.message),
         }
         if answer.operation is not None:
             body["operation_url"] = links.operation_url(answer.operation.id)
@@ -388,12 +436,11 @@ async def operation_status(request: HttpRequest, operation_id: str) -> HttpRespo
     operation = operations.get(operation_id)
     user, may_view_queue = await _auser_and_views(request, operation.queue if operation else None)
     if not user.is_authenticated:
-        return JsonResponse({"ok": False, "message": "Log in first."}, status=401)
+        return JsonResponse({"ok": False, "message": gettext("Log in first.")}, status=401)
     if operation is None or not may_view_queue:
-        return JsonResponse(
-            {"ok": False, "message": "No such operation (it may have run on another process)."}, status=404
-        )
+        message = gettext("No such operation (it may have run on another process).")
+        return JsonResponse({"ok": False, "message": message}, status=404)
     if operation.answer is not None:
         return render(request, operation.answer)
-    message = f"Still running: {operation.progress} so far."
+    message = gettext_lazy("Still running: %(done)d so far.", done=operation.progress)
     return render(request, Answer(202, operation.action, message, operation.progress, operation=operation))

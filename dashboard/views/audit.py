@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 
 from dashboard import registry
 from dashboard.models import AuditEntry
@@ -25,7 +26,7 @@ PER_PAGE = 50
 async def audit_log(request: HttpRequest) -> HttpResponse:
     """A page of the audit log (for users with the view_audit permission)."""
     if not await ahas_permission(access_of(request).user, VIEW_AUDIT, None):
-        return error_response(request, 403, "You may not view the audit log.", api=False)
+        return error_response(request, 403, gettext("You may not view the audit log."), api=False)
     entries = AuditEntry.objects.all()
     if permission_depends_on_queue():
         # Only entries of queues this user may view (and those of no queue): a per-queue restriction

@@ -23,8 +23,10 @@ from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
+from dashboard.translation import message_of, translated
 from queues.connections import PoolBusy
 from queues.jobs import fetch_job
+from queues.messages import gettext_lazy
 from queues.models import JobDetail, NotAJob, QueueRef
 from queues.states import STATES
 
@@ -34,11 +36,11 @@ View = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
 
 class BadRequest(ValueError):
-    """A request parameter the dashboard cannot use; shown as a 400 with this message."""
+    """A request parameter the dashboard cannot use; shown as a 400 with this message (a Message)."""
 
 
 class NotFound(LookupError):
-    """A job or page that does not exist; shown as a 404 with this message."""
+    """A job or page that does not exist; shown as a 404 with this message (a Message)."""
 
 
 def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[View], View]:
@@ -58,12 +60,13 @@ def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[Vie
             request.dashboard_access = access  # type: ignore[attr-defined]
             if not access.user.is_authenticated:
                 if api:
-                    return error_response(request, 401, "Log in to use the API.", api=True)
+                    return error_response(request, 401, gettext_lazy("Log in to use the API."), api=True)
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
             if not access.may_view:
-                return error_response(request, 403, "You may not view the queue dashboard.", api=api)
+                message = gettext_lazy("You may not view the queue dashboard.")
+                return error_response(request, 403, message, api=api)
             if url_queue is not None and not access.may_view_queue:
-                return error_response(request, 404, f"No queue {url_queue.key} on this connection.", api=api)
+                return error_response(request, 404, no_queue_here(url_queue.key), api=api)
             try:
                 return await view(request, *args, **kwargs)
             except Exception as exc:  # known faults become a clear answer; others are raised again
@@ -77,24 +80,31 @@ def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[Vie
 def fault_response(request: HttpRequest, exc: Exception, *, api: bool) -> HttpResponse:
     """The 4xx/5xx answer for an exception of a view; unknown exceptions are raised again."""
     if isinstance(exc, BadRequest):
-        return error_response(request, 400, str(exc), api=api)
+        return error_response(request, 400, message_of(exc), api=api)
     if isinstance(exc, UnknownConnection):
-        return error_response(request, 404, f"No Redis connection named {exc}.", api=api)
+        message = gettext_lazy("No Redis connection named %(connection)s.", connection=str(exc))
+        return error_response(request, 404, message, api=api)
     if isinstance(exc, UnknownQueue):
-        return error_response(request, 404, f"No queue {exc} on this connection.", api=api)
+        return error_response(request, 404, no_queue_here(str(exc)), api=api)
     if isinstance(exc, NotFound | NotAJob):
-        return error_response(request, 404, str(exc), api=api)
+        return error_response(request, 404, message_of(exc), api=api)
     if isinstance(exc, PoolBusy):
         logger.warning("Redis connections busy: %s", exc)
-        return error_response(request, 503, str(exc), api=api)
+        return error_response(request, 503, message_of(exc), api=api)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
         logger.warning("Redis unreachable: %s", exc)
-        message = "Redis is unreachable. The page will work again once it is back."
+        message = gettext_lazy("Redis is unreachable. The page will work again once it is back.")
         return error_response(request, 503, message, api=api, redis_down=True)
     if isinstance(exc, RedisError):
         logger.warning("Redis error: %s", exc)
-        return error_response(request, 502, f"Redis answered with an error: {exc}", api=api)
+        message = gettext_lazy("Redis answered with an error: %(error)s", error=str(exc))
+        return error_response(request, 502, message, api=api)
     raise exc
+
+
+def no_queue_here(queue_key: str) -> str:
+    """The 404 message for a queue that is not there (or not for this user)."""
+    return gettext_lazy("No queue %(queue)s on this connection.", queue=queue_key)
 
 
 def queue_of_url(kwargs: dict[str, Any]) -> QueueRef | None:
@@ -115,13 +125,13 @@ def job_id_param(request: HttpRequest) -> str:
     try:
         pairs = parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
-        raise BadRequest("The job id is not valid UTF-8.") from None
+        raise BadRequest(gettext_lazy("The job id is not valid UTF-8.")) from None
     values = [value for name, value in pairs if name == "id"]
     if len(values) != 1:
-        raise BadRequest("Give exactly one job id, as ?id=<job id> (percent-encoded).")
+        raise BadRequest(gettext_lazy("Give exactly one job id, as ?id=<job id> (percent-encoded)."))
     job_id: str = values[0]
     if not job_id:
-        raise BadRequest("The job id is empty.")
+        raise BadRequest(gettext_lazy("The job id is empty."))
     return job_id
 
 
@@ -167,7 +177,9 @@ def logout_url(name_or_path: str | None) -> str | None:
 def error_response(
     request: HttpRequest, status: int, message: str, *, api: bool, redis_down: bool = False
 ) -> HttpResponse:
-    """A 4xx/5xx answer: JSON for the API, otherwise the error page (full or partial for htmx)."""
+    """A 4xx/5xx answer: JSON for the API, otherwise the error page (full or partial for htmx); the
+    message in the active language."""
+    message = translated(message)
     if api:
         return JsonResponse({"error": message, "status": status}, status=status)
     response = page_response(
@@ -188,7 +200,10 @@ def parse_state(request: HttpRequest, default: str = "waiting") -> str:
     """The `state` parameter, one of BullMQ's state names."""
     state = request.GET.get("state", default)
     if state not in STATES:
-        raise BadRequest(f"Unknown state {state!r}. Use one of: {', '.join(STATES)}.")
+        message = gettext_lazy(
+            "Unknown state %(state)r. Use one of: %(states)s.", state=state, states=", ".join(STATES)
+        )
+        raise BadRequest(message)
     return state
 
 
@@ -200,9 +215,12 @@ def parse_positive(request: HttpRequest, name: str, default: int, maximum: int =
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a whole number, not {raw[:40]!r}.") from None
+        message = gettext_lazy("%(name)s must be a whole number, not %(value)r.", name=name, value=raw[:40])
+        raise BadRequest(message) from None
     if value < 1 or value > maximum:
-        raise BadRequest(f"{name} must be between 1 and {maximum}.")
+        raise BadRequest(
+            gettext_lazy("%(name)s must be between 1 and %(maximum)d.", name=name, maximum=maximum)
+        )
     return value
 
 
@@ -212,7 +230,7 @@ def parse_per_page(request: HttpRequest) -> int:
     per_page = parse_positive(request, "per_page", config.default_page_size)
     if per_page not in config.page_sizes:
         choices = ", ".join(str(size) for size in config.page_sizes)
-        raise BadRequest(f"per_page must be one of {choices}.")
+        raise BadRequest(gettext_lazy("per_page must be one of %(choices)s.", choices=choices))
     return per_page
 
 
@@ -245,5 +263,8 @@ async def load_job(request: HttpRequest, connection: str, queue_key: str) -> tup
     log_page = parse_positive(request, "log_page", 1)
     job = await fetch_job(registry.client(connection), queue, job_id, get_config().limits, log_page)
     if job is None:
-        raise NotFound(f"No job {job_id!r} in queue {queue.key}. It may have been removed.")
+        message = gettext_lazy(
+            "No job %(job)r in queue %(queue)s. It may have been removed.", job=job_id, queue=queue.key
+        )
+        raise NotFound(message)
     return job, await registry.directory(connection).get()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from dashboard import available, links, registry
 from dashboard.conf import get_config
@@ -32,6 +34,7 @@ from queues.jobs import (
     fetch_raw_field,
     resolve_job_key,
 )
+from queues.messages import gettext_lazy
 from queues.models import ChildRef, JobPage, ParentRef, QueueRef
 from queues.states import STATES
 
@@ -180,14 +183,17 @@ async def job_raw(request: HttpRequest, connection: str, queue_key: str) -> Http
     job_id = job_id_param(request)
     field = request.GET.get("field", "")
     if not field:
-        raise BadRequest("Give the field to show, as &field=<name>.")
+        raise BadRequest(gettext_lazy("Give the field to show, as &field=<name>."))
     queue = await registry.find_queue(connection, queue_key)
     limits = get_config().limits
     raw = await fetch_raw_field(registry.client(connection), queue, job_id, field, limits)
     if raw is None:
-        raise NotFound(f"Job {job_id!r} has no field {field!r}.")
+        raise NotFound(gettext_lazy("Job %(job)r has no field %(field)r.", job=job_id, field=field))
     if raw.value is None:
-        message = f"The value is {raw.size:,} bytes, over the {limits.raw_bytes:,} bytes shown here."
+        message = gettext("The value is %(size)s bytes, over the %(limit)s bytes shown here.") % {
+            "size": number_format(raw.size, force_grouping=True),
+            "limit": number_format(limits.raw_bytes, force_grouping=True),
+        }
         response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
     else:
         response = HttpResponse(raw.value, content_type="text/plain; charset=utf-8")
@@ -203,7 +209,7 @@ async def find_job(request: HttpRequest, connection: str, queue_key: str) -> Htt
     queue = await registry.find_queue(connection, queue_key)
     job_id = job_id_param(request).strip()
     if not job_id:
-        raise BadRequest("Give the id of the job to open.")
+        raise BadRequest(gettext_lazy("Give the id of the job to open."))
     if await fetch_job_state(registry.client(connection), queue, job_id) in ("none", "not-a-job"):
-        raise NotFound(f"No job {job_id!r} in queue {queue.key}.")
+        raise NotFound(gettext_lazy("No job %(job)r in queue %(queue)s.", job=job_id, queue=queue.key))
     return HttpResponseRedirect(links.job_url(queue, job_id))

@@ -25,7 +25,7 @@
     ARGV[9]  max bytes copied in all
     ARGV[10…] the fields the job page knows, read first (and only these when there are too many)
 
-  Returns false when the key does not exist, { "not-a-job", reason } when it is not a job, else
+  Returns false when the key does not exist, { "not-a-job", key type } when it is not a job, else
   { state, { field, value, size, ... }, logCount, { lines... }, { depKey... }, { processedKey... },
     { failedKey... }, { depCount, processedCount, failedCount, ignoredCount }, hiddenFieldCount,
     { field, ... not read for their size }, logLinesNotRead, childrenNotListed }
@@ -50,10 +50,7 @@ if shape == "none" then
   return false
 end
 if shape == "not-a-job" then
-  if keyType == "hash" then
-    return {"not-a-job", "a hash that is not one of this queue's jobs (no BullMQ timestamp, or a nested queue's)"}
-  end
-  return {"not-a-job", "a " .. keyType .. ", not a hash"}
+  return {"not-a-job", keyType}
 end
 
 local function cut(value)
