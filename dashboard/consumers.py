@@ -27,7 +27,7 @@ from django.conf import settings
 from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.live import fragments, groups
-from dashboard.live.hub import JOB, OVERVIEW, QUEUE, LiveView, get_hub
+from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.permissions import VIEW, has_permission
 from queues.events import REDIS_FAULTS
 from queues.keys import not_a_job
@@ -216,7 +216,7 @@ class OverviewConsumer(LiveConsumer):
     async def resolve_view(self) -> LiveView:
         """The overview; remembers the queues its page lists, to push only cells it has."""
         await self.refresh_visibility()
-        return LiveView(OVERVIEW)
+        return LiveView(ViewKind.OVERVIEW)
 
     async def refresh_visibility(self) -> None:
         """The listed queues this user may view (again after each re-check: a permission can go)."""
@@ -273,7 +273,7 @@ class QueueConsumer(LiveConsumer):
         queue = await self.find_queue(kwargs.get("connection", ""), kwargs.get("queue_key", ""))
         state = self.query("state") if self.query("state") in STATES else "waiting"
         return LiveView(
-            QUEUE,
+            ViewKind.QUEUE,
             queue,
             state=state,
             page=positive(self.query("page"), 1),
@@ -304,7 +304,7 @@ class JobConsumer(LiveConsumer):
         job_id = socket_job_id(self.scope.get("query_string", b""))
         if job_id is None or not_a_job(job_id) is not None:
             raise Refused(CLOSE_NOT_FOUND)
-        return LiveView(JOB, queue, job_id=job_id)
+        return LiveView(ViewKind.JOB, queue, job_id=job_id)
 
 
 def fresh_session_scope(scope: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString
 
 from dashboard import registry
 from dashboard.conf import get_config
-from dashboard.live.hub import OVERVIEW, LiveView, get_hub
+from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.row_cache import RowCache
 from queues.counts import fetch_counts
 from queues.events import EventWatcher
@@ -66,7 +66,7 @@ async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:
 async def _leased_watcher() -> EventWatcher | None:
     if not get_config().live.enabled:
         return None
-    return await get_hub().lease(LiveView(OVERVIEW), LEASE_SECONDS)
+    return await get_hub().lease(LiveView(ViewKind.OVERVIEW), LEASE_SECONDS)
 
 
 async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:

@@ -37,10 +37,6 @@ class ViewKind(Enum):
     JOB = "job"
 
 
-# The names the consumers and page views build their LiveView with.
-OVERVIEW, QUEUE, JOB = ViewKind.OVERVIEW, ViewKind.QUEUE, ViewKind.JOB
-
-
 @dataclass(frozen=True)
 class LiveView:
     """What one socket's page shows: the overview, a page of a queue's state, or a job."""
