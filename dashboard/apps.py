@@ -1,6 +1,7 @@
 """App configuration: registers the system checks."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DashboardConfig(AppConfig):
@@ -10,7 +11,7 @@ class DashboardConfig(AppConfig):
 
     name = "dashboard"
     label = "bullmq_dashboard"
-    verbose_name = "BullMQ dashboard"
+    verbose_name = _("BullMQ dashboard")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from dashboard.actions import PERMISSIONS
 
@@ -13,31 +15,34 @@ class AuditEntry(models.Model):
 
     class Result(models.TextChoices):
         # Written before the change starts; completed with one of the others once it ended.
-        STARTED = "started", "started"
-        DONE = "done", "done"
-        REFUSED = "refused", "refused"
-        CONFLICT = "conflict", "conflict"
-        INVALID = "invalid", "invalid"
-        FAILED = "failed", "failed"
+        STARTED = "started", pgettext_lazy("audit result", "started")
+        DONE = "done", pgettext_lazy("audit result", "done")
+        REFUSED = "refused", pgettext_lazy("audit result", "refused")
+        CONFLICT = "conflict", pgettext_lazy("audit result", "conflict")
+        INVALID = "invalid", pgettext_lazy("audit result", "invalid")
+        FAILED = "failed", pgettext_lazy("audit result", "failed")
 
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    username = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=40)
-    connection = models.CharField(max_length=100, blank=True)
-    queue = models.CharField(max_length=500, blank=True)
-    job_ids = models.JSONField(default=list, blank=True)
-    count = models.IntegerField(default=0)
-    skipped = models.IntegerField(default=0)
-    result = models.CharField(max_length=10, choices=Result.choices)
-    message = models.TextField(blank=True)
-    params = models.JSONField(default=dict, blank=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("user")
+    )
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=40)
+    connection = models.CharField(_("connection"), max_length=100, blank=True)
+    queue = models.CharField(_("queue"), max_length=500, blank=True)
+    job_ids = models.JSONField(_("job ids"), default=list, blank=True)
+    count = models.IntegerField(_("done"), default=0)
+    skipped = models.IntegerField(_("skipped"), default=0)
+    result = models.CharField(_("result"), max_length=10, choices=Result.choices)
+    # In English, as the action said it (entries are read by every operator, in any language).
+    message = models.TextField(_("message"), blank=True)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(_("address"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
-        verbose_name = "audit entry"
-        verbose_name_plural = "audit log"
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
         default_permissions = ("view",)
         permissions = list(PERMISSIONS)
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 from django.template.loader import get_template
 from django.urls import get_script_prefix
 from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 
 
 class RowCache:
@@ -28,8 +29,8 @@ class RowCache:
 
     def render(self, key: Hashable, context: dict[str, Any]) -> SafeString:
         """The row for `context`, whose values `key` must determine."""
-        # Rows hold links, and links depend on where the app is mounted.
-        full_key = (get_script_prefix(), key)
+        # Rows hold links, which depend on where the app is mounted, and words of the active language.
+        full_key = (get_script_prefix(), get_language(), key)
         html = self._rows.get(full_key)
         if html is None:
             # Django templates return SafeString: their output is already autoescaped.

@@ -8,10 +8,12 @@ from typing import Any
 
 from django import template
 from django.template.defaultfilters import filesizeformat
-from django.utils.html import format_html
+from django.utils.formats import number_format
+from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, pgettext
 
-from dashboard import links, queue_fragments
+from dashboard import links, queue_fragments, translation
 from queues.models import JobSummary, QueueCounts, QueueRef
 
 register = template.Library()
@@ -31,7 +33,7 @@ def reltime(ms: int | None) -> SafeString:
     """A <time> element: exact UTC time in text and title, made relative by dashboard.js."""
     moment = _datetime(ms)
     if moment is None:
-        return format_html('<span class="muted">{}</span>', "—")
+        return format_html('<span class="muted">{}</span>', pgettext("no value", "—"))
     exact = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
     return format_html(
         '<time class="rel" datetime="{}" title="{}">{}</time>',
@@ -43,21 +45,21 @@ def reltime(ms: int | None) -> SafeString:
 
 @register.filter
 def duration(ms: int | None) -> str:
-    """Milliseconds as `850 ms`, `12.4 s`, `3 min 5 s`, `2 h 10 min`."""
+    """Milliseconds as `850 ms`, `12.4 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h` (in the active language)."""
     if ms is None:
-        return "—"
+        return pgettext("no value", "—")
     if ms < 1000:
-        return f"{ms} ms"
+        return gettext("%(ms)s ms") % {"ms": ms}
     seconds = ms / 1000
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return gettext("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
     minutes, second = divmod(int(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {second} s"
+        return gettext("%(minutes)s min %(seconds)s s") % {"minutes": minutes, "seconds": second}
     hours, minute = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minute} min"
-    return f"{hours // 24} d {hours % 24} h"
+        return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minute}
+    return gettext("%(days)s d %(hours)s h") % {"days": hours // 24, "hours": hours % 24}
 
 
 @register.filter
@@ -150,8 +152,46 @@ def get(mapping: dict[str, Any], key: str) -> Any:
 
 @register.filter
 def number(value: int | None) -> str:
-    """A count with thousands separators, the same in every cell."""
-    return f"{value:,}" if isinstance(value, int) else "0"
+    """A count with the active language's thousands separators, the same in every cell."""
+    return number_format(value, force_grouping=True) if isinstance(value, int) else "0"
+
+
+@register.filter
+def translated(text: object) -> object:
+    """A sentence of `queues` (a Message) in the active language; any other value as it is."""
+    return translation.translated(text) if isinstance(text, str) else text
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A job state's name in the active language (the state itself stays in URLs and attributes)."""
+    return translation.state_label(state)
+
+
+@register.simple_tag
+def script_text() -> SafeString:
+    """The words dashboard.js and actions.js show, in the active language, as a JSON <script> block."""
+    words = {
+        "justNow": gettext("just now"),
+        "ago": gettext("%(time)s ago"),
+        "in": gettext("in %(time)s"),
+        "seconds": gettext("%(n)s s"),
+        "minutes": gettext("%(n)s min"),
+        "hours": gettext("%(n)s h"),
+        "days": gettext("%(n)s d"),
+        "themeAuto": gettext("◐ Auto"),
+        "themeDark": gettext("☾ Dark"),
+        "themeLight": gettext("☀ Light"),
+        "auto": pgettext("theme", "auto"),
+        "dark": pgettext("theme", "dark"),
+        "light": pgettext("theme", "light"),
+        "themeLabel": gettext("Theme: %(mode)s (switch to %(next)s)"),
+        "themeTitle": gettext("Theme: %(mode)s — click for %(next)s"),
+        "invalidJson": gettext("Not valid JSON: %(error)s"),
+        "allSelected": gettext("all selected"),
+        "selected": gettext("%(count)s selected"),
+    }
+    return json_script(words, "bullmq-dashboard-text")
 
 
 @register.simple_tag

@@ -53,7 +53,7 @@ async def audit_log(request: HttpRequest) -> HttpResponse:
         "page": page,
         "pages": max(1, -(-total // PER_PAGE)),
         "total": total,
-        "results": AuditEntry.Result.values,
+        "results": AuditEntry.Result.choices,
     }
     if wants_partial(request):
         return TemplateResponse(request, "bullmq_dashboard/partials/audit_table.html", context)

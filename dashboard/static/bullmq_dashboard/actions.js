@@ -2,6 +2,22 @@
 (function () {
   "use strict";
 
+  // Words from the page's JSON block (see dashboard.js), English without it.
+  var WORDS = (function () {
+    var element = document.getElementById("bullmq-dashboard-text");
+    try {
+      return element ? JSON.parse(element.textContent) : {};
+    } catch (e) {
+      return {};
+    }
+  })();
+  function words(key, fallback, values) {
+    var text = typeof WORDS[key] === "string" ? WORDS[key] : fallback;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+
   // Toasts dismiss on click and fade out after a while, except while they report progress.
   document.addEventListener("click", function (event) {
     var close = event.target.closest && event.target.closest(".toast-close");
@@ -27,7 +43,7 @@
       submits.forEach(function (button) { button.disabled = false; });
       return true;
     } catch (exc) {
-      if (error) { error.hidden = false; error.textContent = "Not valid JSON: " + exc.message; }
+      if (error) { error.hidden = false; error.textContent = words("invalidJson", "Not valid JSON: %(error)s", { error: exc.message }); }
       submits.forEach(function (button) { button.disabled = true; });
       return false;
     }
@@ -49,7 +65,11 @@
     var checked = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
     var all = form.querySelector("input[name=all]");
     var label = form.querySelector("[data-selected-count]");
-    if (label) label.textContent = all && all.checked ? "all selected" : checked + " selected";
+    if (label) {
+      label.textContent = all && all.checked
+        ? words("allSelected", "all selected")
+        : words("selected", "%(count)s selected", { count: checked });
+    }
     form.classList.toggle("has-selection", checked > 0 || (all && all.checked));
   }
   document.addEventListener("change", function (event) {

@@ -11,6 +11,8 @@
  *   - #theme-toggle cycles auto -> dark -> light -> auto (localStorage "bullmq-dashboard-theme",
  *     html[data-bullmq-theme] set for dark/light, removed for auto).
  *   - time.rel[datetime] shows "12 s ago" / "in 5 min"; title = local time + " (" + ISO + ")".
+ *   - Words it shows come from the page's <script type="application/json" id="bullmq-dashboard-text">
+ *     (the {% script_text %} tag: Django's translations of the active language), English without it.
  *     Refreshed every 15 s and after every htmx swap.
  *   - input.filter[data-filter-target="<selector>"] hides matching elements whose data-name
  *     does not contain the text (case-insensitive), hides a section.queue-group whose rows are
@@ -29,11 +31,39 @@
   var doc = document;
   var root = doc.documentElement;
 
+  /* ---------------------------------------------------------------- words */
+
+  var WORDS = (function () {
+    var element = doc.getElementById("bullmq-dashboard-text");
+    try {
+      return element ? JSON.parse(element.textContent) : {};
+    } catch (e) {
+      return {};
+    }
+  })();
+
+  // The translated words of `key` (English `fallback` without them), with %(name)s filled in.
+  function words(key, fallback, values) {
+    var text = typeof WORDS[key] === "string" ? WORDS[key] : fallback;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+
   /* ---------------------------------------------------------------- theme */
 
   var THEME_KEY = "bullmq-dashboard-theme";
   var THEME_ORDER = ["auto", "dark", "light"];
-  var THEME_LABEL = { auto: "\u25D0 Auto", dark: "\u263E Dark", light: "\u2600 Light" };
+  var THEME_LABEL = {
+    auto: words("themeAuto", "\u25D0 Auto"),
+    dark: words("themeDark", "\u263E Dark"),
+    light: words("themeLight", "\u2600 Light"),
+  };
+  var THEME_NAME = {
+    auto: words("auto", "auto"),
+    dark: words("dark", "dark"),
+    light: words("light", "light"),
+  };
 
   function storedTheme() {
     var value = null;
@@ -50,8 +80,9 @@
     if (!button) return;
     var next = THEME_ORDER[(THEME_ORDER.indexOf(mode) + 1) % THEME_ORDER.length];
     button.textContent = THEME_LABEL[mode];
-    button.setAttribute("aria-label", "Theme: " + mode + " (switch to " + next + ")");
-    button.title = "Theme: " + mode + " \u2014 click for " + next;
+    var names = { mode: THEME_NAME[mode], next: THEME_NAME[next] };
+    button.setAttribute("aria-label", words("themeLabel", "Theme: %(mode)s (switch to %(next)s)", names));
+    button.title = words("themeTitle", "Theme: %(mode)s \u2014 click for %(next)s", names);
     button.dataset.mode = mode;
   }
 
@@ -107,12 +138,12 @@
     var future = diff < 0;
     var s = Math.abs(diff);
     var text;
-    if (s < 1) return "just now";
-    if (s < 60) text = s + " s";
-    else if (s < 3600) text = Math.floor(s / 60) + " min";
-    else if (s < 86400) text = Math.floor(s / 3600) + " h";
-    else text = Math.floor(s / 86400) + " d";
-    return future ? "in " + text : text + " ago";
+    if (s < 1) return words("justNow", "just now");
+    if (s < 60) text = words("seconds", "%(n)s s", { n: s });
+    else if (s < 3600) text = words("minutes", "%(n)s min", { n: Math.floor(s / 60) });
+    else if (s < 86400) text = words("hours", "%(n)s h", { n: Math.floor(s / 3600) });
+    else text = words("days", "%(n)s d", { n: Math.floor(s / 86400) });
+    return future ? words("in", "in %(time)s", { time: text }) : words("ago", "%(time)s ago", { time: text });
   }
 
   function updateTimes(scope) {
