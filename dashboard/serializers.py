@@ -1,10 +1,11 @@
-"""The JSON shapes of the API, built from the `queues` models."""
+"""The JSON shapes of the API, built from the `queues` models; sentences (problems) in the active language."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dashboard import links
+from dashboard.translation import translated
 from queues.jobs import resolve_job_key
 from queues.models import ChildRef, JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
 
@@ -19,7 +20,7 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "key": queue.key,
         "paused": counts.paused,
         "counts": counts.counts,
-        "problem": counts.problem or None,
+        "problem": translated(counts.problem) or None,
         "api_url": links.queue_api_url(queue),
         "html_url": links.queue_url(queue),
     }
@@ -33,7 +34,7 @@ def queue_detail_json(counts: QueueCounts, actions: dict[str, str]) -> dict[str,
 def summary_json(job: JobSummary, api_url: str | None) -> dict[str, Any]:
     """One row of a job list; a row that is not a job says why, and has no URL."""
     if job.problem:
-        return {"id": job.id, "problem": job.problem, "api_url": None}
+        return {"id": job.id, "problem": translated(job.problem), "api_url": None}
     return {
         "id": job.id,
         "name": job.name,
@@ -52,7 +53,7 @@ def page_json(page: JobPage) -> dict[str, Any]:
     api_url = links.job_api_urls(page.queue)
     return {
         "state": page.state,
-        "problem": page.problem or None,
+        "problem": translated(page.problem) or None,
         "total": page.total,
         "page": page.page,
         "per_page": page.per_page,
