@@ -43,7 +43,7 @@ def test_the_wheel_holds_only_the_app_and_the_redis_layer(wheel_names: list[str]
     assert {top for top in tops if not top.endswith(".dist-info")} == {"dashboard", "queues"}
 
 
-def test_the_wheel_holds_templates_static_files_scripts_and_migrations(wheel_names: list[str]) -> None:
+def test_the_wheel_holds_templates_static_files_scripts_migrations_and_catalogs(wheel_names: list[str]) -> None:
     names = set(wheel_names)
     for expected in (
         "dashboard/templates/bullmq_dashboard/layout.html",
@@ -51,6 +51,8 @@ def test_the_wheel_holds_templates_static_files_scripts_and_migrations(wheel_nam
         "dashboard/static/bullmq_dashboard/dashboard.css",
         "dashboard/static/bullmq_dashboard/vendor/htmx.min.js",
         "dashboard/migrations/0001_initial.py",
+        "dashboard/locale/de/LC_MESSAGES/django.mo",
+        "dashboard/locale/de/LC_MESSAGES/django.po",
         "queues/lua/job_detail.lua",
         "queues/lua/includes/job_state.lua",
         "dashboard/py.typed",
