@@ -41,10 +41,13 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy queues dashboard config demo
 
-## make test: everything CI runs: lint, types, unit, integration, interop and browser tests
+## make test: everything CI runs: lint, types, unit, integration, interop and browser tests, against the
+## standalone site and then against the host project of the tests (tests/host_project/: the app embedded
+## in a stock Django project at /ops/queues/; tests/conftest.py picks the tests of each run)
 test: install npm lint typecheck
 	@test -x /usr/bin/chromium || { echo "The browser tests need Debian's Chromium: sudo apt-get install chromium (then run make test again)"; exit 1; }
 	$(PY) -m pytest
+	$(PY) -m pytest --ds=tests.host_project.settings
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules staticfiles

@@ -3,6 +3,10 @@
 Mount them where the app's HTTP URLs are mounted, with `ws/` appended, e.g. in `asgi.py`:
 
     URLRouter(websocket_urls("queues/"))   # pages at /queues/…, sockets at /queues/ws/…
+
+The two mounts must agree: the system checks compare them (bullmq_dashboard.W003/W004 give the exact
+line for asgi.py). No helper builds both, since urls.py and asgi.py are separate files anyway; a host
+that moves the app often can keep the mount in one constant and pass it to both.
 """
 
 from __future__ import annotations

@@ -1,4 +1,13 @@
-"""Fixtures: a throwaway redis-server per session, the dashboard pointed at it, logged-in clients."""
+"""Fixtures: a throwaway redis-server per session, the dashboard pointed at it, logged-in clients.
+
+Two runs (`make test` does both): `pytest` runs every test against the standalone site (tests.settings,
+config/); `pytest --ds=tests.host_project.settings` runs the tests marked `host_compatible` (whole
+modules: pages, API, actions, security, live sockets) and `host_only` against the host project
+(tests/host_project/: stock middleware, Django's ASGI handler, its own login and base template, the app
+at /ops/queues/), leaving out those also marked `standalone_only`. The standalone run leaves out
+`host_only` tests. Tests take URLs from tests.support.urls and the ASGI application from
+settings.ASGI_APPLICATION, so the same test runs against either project.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +17,37 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings
 from django.test import AsyncClient, override_settings
 from redis.asyncio import Redis
 
 from dashboard.registry import reset_directories
 from queues.throwaway_redis import ThrowawayRedis
 from tests.support.dashboard import close_dashboard, dashboard_settings
+
+HOST_PROJECT_SETTINGS = "tests.host_project.settings"
+
+
+def host_run() -> bool:
+    """This run tests the host project (tests/host_project/) rather than the standalone site."""
+    return str(settings.SETTINGS_MODULE) == HOST_PROJECT_SETTINGS
+
+
+def runs_here(item: pytest.Item, host: bool) -> bool:
+    """Whether a test belongs to this run (see the module docstring)."""
+    if not host:
+        return item.get_closest_marker("host_only") is None
+    marked = item.get_closest_marker("host_compatible") or item.get_closest_marker("host_only")
+    return marked is not None and item.get_closest_marker("standalone_only") is None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests of the other run."""
+    host = host_run()
+    deselected = [item for item in items if not runs_here(item, host)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if runs_here(item, host)]
 
 
 def ensure_empty(url: str) -> None:

@@ -1,4 +1,4 @@
-"""A real daphne serving the site on a throwaway Redis filled by Node BullMQ, and Debian's Chromium."""
+"""A real daphne serving the standalone site (or the host project) on a throwaway Redis; Debian's Chromium."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from queues.throwaway_redis import ThrowawayRedis, free_port
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.node import run_node
-from tests.support.site import prepare, site_env, wait_until_up
+from tests.support.site import host_env, prepare, site_env, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,11 +33,37 @@ class LiveSite:
     redis_url: str
 
 
+@contextmanager
+def daphne(tmp: Path, env: dict[str, str], application: str, login_path: str) -> Iterator[str]:
+    """daphne on a free port serving an ASGI application; its base URL once the login page answers."""
+    port = free_port()
+    with (tmp / "daphne.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), application],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url, process, login_path=login_path)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def require_chromium() -> None:
+    """Fail (not skip) without Debian's Chromium."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is required for browser tests: apt-get install chromium")
+
+
 @pytest.fixture(scope="session")
 def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     """daphne on a free port, serving config.asgi against Node-built queues."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is required for browser tests: apt-get install chromium")
+    require_chromium()
     tmp = tmp_path_factory.mktemp("site")
     with ThrowawayRedis() as redis_server:
         built = run_node("build_state.mjs", redis_server.url)
@@ -45,31 +72,21 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         # queue's URL never adds it to what others are shown).
         env = site_env(tmp, redis_server.url, DASHBOARD_DISCOVERY_INTERVAL="0.5")
         prepare(env, "oncall", "browser-pw")
-        port = free_port()
-        with (tmp / "daphne.log").open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "config.asgi:application",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-            try:
-                url = f"http://127.0.0.1:{port}"
-                wait_until_up(url, process)
-                yield LiveSite(url, "oncall", "browser-pw", redis_server.url)
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
+        with daphne(tmp, env, "config.asgi:application", "/accounts/login/") as url:
+            yield LiveSite(url, "oncall", "browser-pw", redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def host_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+    """daphne serving the host project (tests/host_project/asgi.py: Django's own ASGI handler, the app at
+    /ops/queues/) on an empty throwaway Redis; a test makes its queues before its first page load."""
+    require_chromium()
+    tmp = tmp_path_factory.mktemp("host")
+    with ThrowawayRedis() as redis_server:
+        env = host_env(tmp, redis_server.url)
+        prepare(env, "host-oncall", "host-browser-pw", collect_static=False)
+        with daphne(tmp, env, "tests.host_project.asgi:application", "/sign-in/") as url:
+            yield LiveSite(url, "host-oncall", "host-browser-pw", redis_server.url)
 
 
 def run_worker(redis_url: str, queue: str, *options: str) -> dict[str, Any]:

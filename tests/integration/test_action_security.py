@@ -17,6 +17,8 @@ from dashboard.operations import wait_all
 from queues.models import QueueRef
 from tests.support.builders import add_jobs
 
+pytestmark = pytest.mark.host_compatible
+
 EMAIL = QueueRef("default", "bull", "email")
 PARAMS: dict[str, dict[str, Any]] = {
     "change_priority": {"priority": 3},

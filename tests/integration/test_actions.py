@@ -15,6 +15,8 @@ from queues.models import QueueRef
 from tests.support.builders import add_jobs, process
 from tests.support.urls import dashboard_url
 
+pytestmark = pytest.mark.host_compatible
+
 EMAIL = QueueRef("default", "bull", "email")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.test import AsyncClient, override_settings
 from redis.asyncio import Redis
 
@@ -14,6 +15,8 @@ from queues.discovery import scan_queues
 from queues.models import QueueRef
 from tests.support.builders import add_jobs, process
 from tests.support.urls import dashboard_url, login_url
+
+pytestmark = pytest.mark.host_compatible
 
 EMAIL = QueueRef("default", "bull", "email")
 

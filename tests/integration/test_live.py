@@ -27,6 +27,8 @@ from tests.support.dashboard import dashboard_settings
 from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
 from tests.support.urls import dashboard_url, socket_path, ws_path
 
+pytestmark = pytest.mark.host_compatible
+
 EMAIL = QueueRef("default", "bull", "email")
 
 

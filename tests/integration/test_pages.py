@@ -19,6 +19,8 @@ from tests.support.asgi import asgi_get
 from tests.support.builders import add_jobs, pause, process
 from tests.support.urls import dashboard_url
 
+pytestmark = pytest.mark.host_compatible
+
 HOSTILE = "<img src=x onerror=alert(1)>"
 EMAIL = QueueRef("default", "bull", "email")
 

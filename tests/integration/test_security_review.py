@@ -25,6 +25,8 @@ from tests.support.dashboard import dashboard_settings
 from tests.support.live import IN_MEMORY, LiveSocket, cookie_of, count_cell
 from tests.support.urls import dashboard_url, socket_path
 
+pytestmark = pytest.mark.host_compatible
+
 EMAIL = QueueRef("default", "bull", "email")
 SMS = QueueRef("default", "bull", "sms")
 ORDERS = QueueRef("default", "bull", "orders")

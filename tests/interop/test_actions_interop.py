@@ -18,7 +18,7 @@ from dashboard.operations import wait_all
 from queues.models import QueueRef
 from tests.support.builders import add_jobs
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
 HERE = Path(__file__).parent
 STREAM = QueueRef("default", "bull", "stream")
 

@@ -29,8 +29,9 @@ from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
 from tests.support.dashboard import close_dashboard, dashboard_settings
 from tests.support.node import run_node
+from tests.support.urls import dashboard_url
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
 
 IDS = QueueRef("default", "bull", "attack-ids")
 RESERVED = QueueRef("default", "bull", "attack-reserved")
@@ -185,7 +186,7 @@ async def test_a_node_path_trick_id_is_shown_retried_and_removed_alone(
     assert detail["api_url"] == links.job_api_url(IDS, job_id)
     listing = (await admin.get(links.queue_url(IDS) + "?state=failed")).content.decode()
     retry_url = links.job_action_url(IDS, "retry", job_id)
-    assert retry_url.startswith("/queues/default/bull:attack-ids/job/actions/retry/?id=")
+    assert retry_url.startswith(dashboard_url("default/bull:attack-ids/job/actions/retry/?id="))
     assert f'hx-post="{escape(retry_url)}"' in listing
     assert await snapshot(raw) == before  # reading changed nothing
 
@@ -290,10 +291,10 @@ async def test_a_queue_node_broke_with_a_job_named_active_breaks_only_its_row(
     admin: AsyncClient, attack: AttackState, raw: Redis
 ) -> None:
     before = await snapshot(raw)
-    overview = await admin.get("/queues/")
+    overview = await admin.get(dashboard_url())
     assert overview.status_code == 200
     assert "bull:attack-reserved:active is a hash" in overview.content.decode()
-    listing = await admin.get("/queues/api/queues/")
+    listing = await admin.get(dashboard_url("api/queues/"))
     assert listing.status_code == 200
     by_key = {queue["key"]: queue for queue in listing.json()["queues"]}
     healthy_node = attack.built["reserved"]["healthy"]["counts"]
@@ -417,19 +418,19 @@ async def test_application_keys_next_to_node_queues_are_no_queue(
     try:
         before = await snapshot(raw)
         for url in (
-            "/queues/default/user:42/",
-            "/queues/default/user:42/job/?id=profile",
-            "/queues/default/user:42/job/raw/?id=profile&field=password_hash",
-            "/queues/api/queues/default/user:42/",
-            "/queues/api/queues/default/user:42/job/?id=profile",
+            dashboard_url("default/user:42/"),
+            dashboard_url("default/user:42/job/?id=profile"),
+            dashboard_url("default/user:42/job/raw/?id=profile&field=password_hash"),
+            dashboard_url("api/queues/default/user:42/"),
+            dashboard_url("api/queues/default/user:42/job/?id=profile"),
         ):
             response = await admin.get(url)
             assert response.status_code == 404, (url, response.status_code)
             assert secret not in response.content
-        overview = await admin.get("/queues/")
+        overview = await admin.get(dashboard_url())
         assert overview.status_code == 200
         assert b"user:42" not in overview.content and secret not in overview.content
-        listing = await admin.get("/queues/api/queues/")
+        listing = await admin.get(dashboard_url("api/queues/"))
         assert secret not in listing.content
         keys = {queue["key"] for queue in listing.json()["queues"]}
         assert keys == {f"{q['prefix']}:{q['name']}" for q in attack.built["queues"]}

@@ -17,9 +17,9 @@ from queues.models import QueueRef
 from tests.support.dashboard import dashboard_settings
 from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
 from tests.support.node import INTEROP
-from tests.support.urls import ws_path
+from tests.support.urls import socket_path, ws_path
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
 
 
 class NodeWorker:
@@ -102,7 +102,7 @@ async def test_a_node_worker_moves_the_overview_and_job_pages(
     worker = await NodeWorker.start(redis_url, queue.name)
     try:
         await worker.step("added")
-        overview = sockets("/queues/ws/")
+        overview = sockets(socket_path())
         good = sockets(ws_path(links.job_url(queue, "ok-1")))
         bad = sockets(ws_path(links.job_url(queue, "bad-1")))
         for socket in (overview, good, bad):

@@ -12,8 +12,9 @@ from queues.states import STATES
 from tests.interop.conftest import NodeState
 from tests.support.asgi import asgi_get
 from tests.support.dashboard import close_dashboard
+from tests.support.urls import dashboard_url
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
 
 NODE_STATES = [state for state in STATES if state != "paused"]
 
@@ -41,7 +42,8 @@ async def test_every_node_queue_is_discovered_with_nodes_counts(
     api: AsyncClient, node_redis: NodeState
 ) -> None:
     listed = {
-        f"{q['prefix']}:{q['name']}": q for q in (await api.get("/queues/api/queues/")).json()["queues"]
+        f"{q['prefix']}:{q['name']}": q
+        for q in (await api.get(dashboard_url("api/queues/"))).json()["queues"]
     }
     expected = {f"{q['prefix']}:{q['name']}" for q in node_redis.queues}
     assert set(listed) == expected
@@ -53,7 +55,7 @@ async def test_every_node_queue_is_discovered_with_nodes_counts(
 
 async def test_job_ids_per_state_in_nodes_order(api: AsyncClient, node_redis: NodeState) -> None:
     checked = 0
-    for listed in (await api.get("/queues/api/queues/")).json()["queues"]:
+    for listed in (await api.get(dashboard_url("api/queues/"))).json()["queues"]:
         node = node_redis.node_queue(f"{listed['prefix']}:{listed['name']}")
         detail = (await api.get(listed["api_url"])).json()
         for state in NODE_STATES:
@@ -67,7 +69,7 @@ async def test_job_ids_per_state_in_nodes_order(api: AsyncClient, node_redis: No
 
 async def test_job_fields_match_nodes_job_objects(api: AsyncClient, node_redis: NodeState) -> None:
     seen_failed = seen_logs = seen_parent = 0
-    for listed in (await api.get("/queues/api/queues/")).json()["queues"]:
+    for listed in (await api.get(dashboard_url("api/queues/"))).json()["queues"]:
         node_queue = node_redis.node_queue(f"{listed['prefix']}:{listed['name']}")
         jobs_url = (await api.get(listed["api_url"])).json()["jobs_url"]
         for state in NODE_STATES:
@@ -122,7 +124,7 @@ async def test_job_fields_match_nodes_job_objects(api: AsyncClient, node_redis: 
 async def test_failed_job_page_shows_every_attempts_trace(api: AsyncClient, node_redis: NodeState) -> None:
     node = node_redis.node_queue("bull:interop-main")
     failed_id = node["ids"]["failed"][-1]
-    job = (await api.get(f"/queues/api/queues/default/bull:interop-main/job/?id={failed_id}")).json()
+    job = (await api.get(dashboard_url(f"api/queues/default/bull:interop-main/job/?id={failed_id}"))).json()
     page = await api.get(job["html_url"])
     html = page.content.decode()
     assert page.status_code == 200

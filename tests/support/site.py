@@ -1,5 +1,9 @@
-"""The standalone site run as a subprocess (DEBUG off, its own SQLite and static root), for the browser
-tests and the benchmarks: environment, management commands, and waiting for daphne to answer."""
+"""A project served as a subprocess (DEBUG off, its own SQLite), for the browser tests and the benchmarks:
+environment, management commands, and waiting for daphne to answer.
+
+Two projects: the standalone site (config/, `site_env`) and the host project of the tests
+(tests/host_project/, `host_env`), which embeds the app the way another Django project would.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ def site_env(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
         "DJANGO_STATIC_ROOT": str(tmp / "static"),
         "REDIS_URL": redis_url,
+        "PYTHONWARNINGS": "ignore",
+        **extra,
+    }
+
+
+def host_env(tmp: Path, redis_url: str, **extra: str) -> dict[str, str]:
+    """Environment of the host project (tests.host_project) with a file database and the given Redis."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.host_project.settings",
+        "HOST_PROJECT_DATABASE": str(tmp / "db.sqlite3"),
+        "HOST_PROJECT_REDIS_URL": redis_url,
         "PYTHONWARNINGS": "ignore",
         **extra,
     }
