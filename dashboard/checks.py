@@ -26,7 +26,7 @@ Warnings, something will not work the way the host expects:
   anonymous visitors would be sent to an error page instead of a login form.
 - bullmq_dashboard.W006 `BULLMQ_DASHBOARD["LOGOUT_URL"]` does not reverse or resolve.
 - bullmq_dashboard.W007 a key of `BULLMQ_DASHBOARD`, of its `LIVE` dict or of a connection dict that the
-  dashboard does not read (a typo, usually): the default is used instead; the message suggests the key
+  dashboard does not read (a typo, usually), so it has no effect; the message suggests the key
   meant.
 - bullmq_dashboard.W008 the app's URLs are not included (`reverse("bullmq_dashboard:overview")` fails).
 - bullmq_dashboard.W009 the websocket routes are not inside channels' `AuthMiddleware`
@@ -188,7 +188,7 @@ def unknown_keys(given: dict[Any, Any], known: Iterable[str], where: str) -> Ite
         close = difflib.get_close_matches(str(key).upper(), known, n=1, cutoff=0.6)
         hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(known)}."
         yield Warning(
-            f"{where} has the key {key!r}, which the dashboard does not read; its default applies.",
+            f"{where} has the key {key!r}, which the dashboard does not read, so it has no effect.",
             hint=hint,
             id="bullmq_dashboard.W007",
         )
@@ -325,7 +325,9 @@ def _route_messages(application: object, dotted: str, mount: str, fix: str) -> l
                 Warning(
                     f"{dotted} does not route the dashboard's websockets; the pages at /{mount} open "
                     f"them at /{expected} and get no live updates.",
-                    hint=f"In asgi.py: ProtocolTypeRouter({{..., {fix}}}), with {imports}; {DISABLE_LIVE}",
+                    hint=f"In asgi.py: ProtocolTypeRouter({{..., {fix}}}), with {imports}; {DISABLE_LIVE} "
+                    "(If they are routed in a way this check cannot read, add 'bullmq_dashboard.W003' to "
+                    "SILENCED_SYSTEM_CHECKS.)",
                     id="bullmq_dashboard.W003",
                 )
             ]
