@@ -43,7 +43,9 @@ def test_the_wheel_holds_only_the_app_and_the_redis_layer(wheel_names: list[str]
     assert {top for top in tops if not top.endswith(".dist-info")} == {"dashboard", "queues"}
 
 
-def test_the_wheel_holds_templates_static_files_scripts_migrations_and_catalogs(wheel_names: list[str]) -> None:
+def test_the_wheel_holds_templates_static_files_scripts_migrations_and_catalogs(
+    wheel_names: list[str],
+) -> None:
     names = set(wheel_names)
     for expected in (
         "dashboard/templates/bullmq_dashboard/layout.html",
