@@ -23,6 +23,7 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 
 from dashboard import registry
 from dashboard.conf import get_config
@@ -97,7 +98,7 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         self.recheck = asyncio.get_running_loop().create_task(self.recheck_access())
-        banner = hub.status_html()
+        banner = hub.status_html(view.language)
         if banner:
             await self.send(text_data=banner)
 
@@ -173,6 +174,16 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """The captured parts of the socket's path."""
         return dict(self.scope.get("url_route", {}).get("kwargs", {}))
 
+    def page_language(self) -> str:
+        """The language the page was rendered in (its `lang` query value), if the project supports it;
+        "" for the project's LANGUAGE_CODE."""
+        try:
+            return (
+                translation.get_supported_language_variant(self.query("lang")) if self.query("lang") else ""
+            )
+        except LookupError:
+            return ""
+
     def query(self, name: str) -> str:
         """A query string parameter of the socket URL."""
         values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
@@ -216,7 +227,7 @@ class OverviewConsumer(LiveConsumer):
     async def resolve_view(self) -> LiveView:
         """The overview; remembers the queues its page lists, to push only cells it has."""
         await self.refresh_visibility()
-        return LiveView(ViewKind.OVERVIEW)
+        return LiveView(ViewKind.OVERVIEW, language=self.page_language())
 
     async def refresh_visibility(self) -> None:
         """The listed queues this user may view (again after each re-check: a permission can go)."""
@@ -257,7 +268,8 @@ class OverviewConsumer(LiveConsumer):
                     appeared = True
         if appeared and not self.noted_new:
             self.noted_new = True
-            html += fragments.new_queues_note()
+            with translation.override((self.view.language if self.view else "") or settings.LANGUAGE_CODE):
+                html += fragments.new_queues_note()
         if html:
             await self.send(text_data=html)
 
@@ -278,6 +290,7 @@ class QueueConsumer(LiveConsumer):
             state=state,
             page=positive(self.query("page"), 1),
             per_page=positive(self.query("per_page"), get_config().default_page_size),
+            language=self.page_language(),
         )
 
     async def live_queue(self, event: dict[str, Any]) -> None:
@@ -289,7 +302,8 @@ class QueueConsumer(LiveConsumer):
         arrived = int(event.get("arrivals", {}).get(view.state, 0))
         if arrived and view.page == 1:
             self.arrived += arrived
-            html += fragments.new_jobs_marker(view.queue, view.state, view.per_page, self.arrived)
+            with translation.override(view.language or settings.LANGUAGE_CODE):
+                html += fragments.new_jobs_marker(view.queue, view.state, view.per_page, self.arrived)
         if html:
             await self.send(text_data=html)
 
@@ -304,7 +318,7 @@ class JobConsumer(LiveConsumer):
         job_id = socket_job_id(self.scope.get("query_string", b""))
         if job_id is None or not_a_job(job_id) is not None:
             raise Refused(CLOSE_NOT_FOUND)
-        return LiveView(ViewKind.JOB, queue, job_id=job_id)
+        return LiveView(ViewKind.JOB, queue, job_id=job_id, language=self.page_language())
 
 
 def fresh_session_scope(scope: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Each process runs its own watcher, so its groups carry a token of the process: with a channel layer
 shared by several daphne processes (channels-redis) a viewer hears only its own process's watcher,
-never the same update once per process.
+never the same update once per process. What is pushed is rendered in the language of the page that
+opened the socket, so every group but the session's is per language (`in_language`).
 """
 
 from __future__ import annotations
@@ -45,3 +46,8 @@ def job_group(job: JobRef) -> str:
 def session_group(session_key: str) -> str:
     """Every socket of one login session, in every process (a logout closes them all)."""
     return f"bullmq-dashboard-live.session.{digest(session_key)}"
+
+
+def in_language(group: str, language: str) -> str:
+    """The group of the viewers of `group` whose pages are in `language` (a language code)."""
+    return f"{group}.{digest(language, length=8)}" if language else group

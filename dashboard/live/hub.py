@@ -19,6 +19,8 @@ from enum import Enum
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import translation
 
 from dashboard import registry
 from dashboard.conf import get_config
@@ -47,6 +49,8 @@ class LiveView:
     state: str = "waiting"
     page: int = 1
     per_page: int = 25
+    # The language the page was rendered in: what is pushed to it is rendered in the same one.
+    language: str = ""
 
     @property
     def job(self) -> JobRef | None:
@@ -65,7 +69,7 @@ class LiveView:
         return Interest(queues=(self.queue,) if self.queue else ())
 
     def groups(self) -> list[str]:
-        """The Channels groups this page listens to."""
+        """The Channels groups this page listens to (in its language)."""
         names = [groups.everyone_group()]
         job = self.job
         if self.kind is ViewKind.OVERVIEW:
@@ -74,7 +78,7 @@ class LiveView:
             names.append(groups.job_group(job))
         elif self.queue is not None:
             names.append(groups.queue_group(self.queue))
-        return names
+        return [groups.in_language(name, self.language) for name in names]
 
 
 class LiveHub:
@@ -101,9 +105,16 @@ class LiveHub:
         """The running watcher, while anyone views."""
         return self._watcher
 
-    def status_html(self) -> str | None:
+    def status_html(self, language: str = "") -> str | None:
         """The Redis-down banner while a connection is unreachable."""
-        return fragments.status_banner(sorted(self._down)) if self._down else None
+        if not self._down:
+            return None
+        with _language(language):
+            return fragments.status_banner(sorted(self._down))
+
+    def _languages(self) -> set[str]:
+        """The languages the open sockets' pages are in."""
+        return {view.language for view in self._views.values()}
 
     async def _ensure_watcher(self) -> EventWatcher:
         if self._watcher is None:
@@ -198,35 +209,47 @@ class LiveHub:
         return changed
 
     async def _publish(self, update: LiveUpdate) -> None:
-        """Render what changed once and send it to the groups; answer joining viewers directly."""
+        """Render what changed once per language in use and send it to the groups; answer joining
+        viewers directly."""
         layer = get_channel_layer()
         if layer is None or not self._views:
             return
+        for language in sorted(self._languages()):
+            with _language(language):
+                await self._publish_in(layer, update, language)
+        for token, _interest in update.answered:
+            view = self._views.get(str(token))
+            if view is None:
+                continue
+            with _language(view.language):
+                snapshot = self._snapshot(view, update)
+            if snapshot is not None:
+                await layer.send(str(token), snapshot)
+
+    async def _publish_in(self, layer: Any, update: LiveUpdate, language: str) -> None:
+        def group(name: str) -> str:
+            return groups.in_language(name, language)
+
         cells: dict[QueueRef, str] = {}
         for queue in sorted(update.changed | set(update.arrivals)):
             row = update.counts.get(queue)
             tabs: dict[str, str] = {}
             if row is not None and queue in update.changed:
-                changed_cells = self._changed(groups.overview_group(), fragments.overview_cells(row))
+                changed_cells = self._changed(group(groups.overview_group()), fragments.overview_cells(row))
                 if changed_cells:
                     cells[queue] = "".join(changed_cells.values())
-                tabs = self._changed(groups.queue_group(queue), fragments.tab_counts(row))
+                tabs = self._changed(group(groups.queue_group(queue)), fragments.tab_counts(row))
             arrivals = update.arrivals.get(queue, {})
             if tabs or arrivals:
                 message = {"type": "live.queue", "html": "".join(tabs.values()), "arrivals": arrivals}
-                await layer.group_send(groups.queue_group(queue), message)
+                await layer.group_send(group(groups.queue_group(queue)), message)
         if cells:
-            await layer.group_send(groups.overview_group(), overview_message(cells))
+            await layer.group_send(group(groups.overview_group()), overview_message(cells))
         for job, detail in sorted(update.jobs.items(), key=lambda item: item[0]):
-            parts = self._changed(groups.job_group(job), fragments.job_parts(job, detail))
+            parts = self._changed(group(groups.job_group(job)), fragments.job_parts(job, detail))
             if parts:
                 html = "".join(parts.values())
-                await layer.group_send(groups.job_group(job), {"type": "live.html", "html": html})
-        for token, _interest in update.answered:
-            view = self._views.get(str(token))
-            snapshot = self._snapshot(view, update) if view is not None else None
-            if snapshot is not None:
-                await layer.send(str(token), snapshot)
+                await layer.group_send(group(groups.job_group(job)), {"type": "live.html", "html": html})
 
     def _snapshot(self, view: LiveView, update: LiveUpdate) -> dict[str, Any] | None:
         """Everything a joining viewer's page shows, fresh from this refresh."""
@@ -254,8 +277,16 @@ class LiveHub:
             self._down.add(alias)
         layer = get_channel_layer()
         if layer is not None:
-            html = fragments.status_banner(sorted(self._down))
-            await layer.group_send(groups.everyone_group(), {"type": "live.html", "html": html})
+            for language in sorted(self._languages()):
+                with _language(language):
+                    html = fragments.status_banner(sorted(self._down))
+                group = groups.in_language(groups.everyone_group(), language)
+                await layer.group_send(group, {"type": "live.html", "html": html})
+
+
+def _language(language: str) -> Any:
+    """Render in a page's language ("" for the project's LANGUAGE_CODE)."""
+    return translation.override(language or settings.LANGUAGE_CODE)
 
 
 def overview_message(cells: dict[QueueRef, str]) -> dict[str, Any]:

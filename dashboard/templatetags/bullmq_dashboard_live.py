@@ -8,6 +8,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 from dashboard import links
 from dashboard.conf import get_config
@@ -41,8 +42,10 @@ def socket_url(page_url: str, query: dict[str, object] | None = None) -> str:
     path, _, page_query = page_url.partition("?")
     below = path[len(mount) :] if path.startswith(mount) else ""
     url = f"{mount}ws/{below}"
-    queries = [part for part in (page_query, urlencode(query) if query else "") if part]
-    return f"{url}?{'&'.join(queries)}" if queries else url
+    # The socket pushes fragments rendered in the language this page is rendered in.
+    language = urlencode({"lang": get_language() or ""})
+    queries = [part for part in (page_query, urlencode(query) if query else "", language) if part]
+    return f"{url}?{'&'.join(queries)}"
 
 
 def _socket(url: str, extra: str = "") -> SafeString:

@@ -180,14 +180,16 @@ async def test_disabled_live_updates_refuse_sockets_and_render_no_socket(
 async def test_pages_carry_their_socket_and_live_ids(client: AsyncClient, live: str) -> None:
     await add_jobs(live, "email", [("send", {}, {"jobId": "j1"})])
     overview = (await client.get(dashboard_url())).content.decode()
-    assert f'ws-connect="{socket_path()}"' in overview
+    # Each socket says the language its page is in (what it is sent is rendered in that language).
+    assert f'ws-connect="{socket_path()}?lang=en-us"' in overview
     assert f'id="{fragments.count_dom_id(EMAIL, "waiting")}"' in overview
     queue = (await client.get(links.queue_url(EMAIL) + "?state=failed&per_page=10")).content.decode()
     assert (
-        f'ws-connect="{socket_path("default/bull:email/")}?state=failed&amp;page=1&amp;per_page=10"' in queue
+        f'ws-connect="{socket_path("default/bull:email/")}?state=failed&amp;page=1&amp;per_page=10&amp;lang=en-us"'
+        in queue
     )
     job = (await client.get(links.job_url(EMAIL, "j1"))).content.decode()
-    assert f'ws-connect="{socket_path("default/bull:email/job/")}?id=j1"' in job
+    assert f'ws-connect="{socket_path("default/bull:email/job/")}?id=j1&amp;lang=en-us"' in job
     assert 'id="job-state"' in job and 'id="job-progress"' in job and 'id="job-failure"' in job
 
 
@@ -249,6 +251,21 @@ async def test_queue_page_tab_counts_and_new_jobs_marker(
     await pause(live, "email")  # the heading's paused flag follows too
     flag = await first.wait_for('data-state="paused-flag"')
     assert 'class="badge paused"' in flag
+
+
+async def test_pushes_are_rendered_in_the_language_of_each_page(
+    sockets: Callable[[str], LiveSocket], live: str
+) -> None:
+    await add_jobs(live, "email", [("send", {}, {"jobId": "j1"})])
+    german = sockets(ws_path(links.job_url(EMAIL, "j1"), "lang=de"))
+    english = sockets(ws_path(links.job_url(EMAIL, "j1"), "lang=en-us"))
+    unknown = sockets(ws_path(links.job_url(EMAIL, "j1"), "lang=xx-evil"))
+    for socket in (german, english, unknown):
+        assert (await socket.connect())[0]
+    # The joining snapshot shows the job's state in each page's own language ("" = LANGUAGE_CODE).
+    assert ">wartend<" in await german.wait_for('class="badge state-waiting"')
+    assert ">waiting<" in await english.wait_for('class="badge state-waiting"')
+    assert ">waiting<" in await unknown.wait_for('class="badge state-waiting"')
 
 
 async def test_job_page_state_progress_logs_and_stack_trace(

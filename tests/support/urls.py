@@ -25,7 +25,10 @@ def socket_path(rest: str = "") -> str:
 
 def ws_path(page_url: str, query: str = "") -> str:
     """The socket path of a page URL (a URL below the mount)."""
-    return socket_path(page_url.removeprefix(mount())) + (f"?{query}" if query else "")
+    path = socket_path(page_url.removeprefix(mount()))
+    if not query:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}{query}"
 
 
 def login_url() -> str:
