@@ -17,6 +17,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from dashboard.models import AuditEntry
+from dashboard.users import User
 from queues.models import QueueRef
 
 logger = logging.getLogger("bullmq_dashboard.audit")
@@ -78,7 +79,7 @@ ACTIONS_PER_MINUTE = 120
 _actions = _RateLimit(ACTIONS_PER_MINUTE)
 
 
-def allow_action(user: Any) -> bool:
+def allow_action(user: User) -> bool:
     """Count an action of this user; False beyond ACTIONS_PER_MINUTE."""
     return _actions.allow(f"user:{user.pk}")
 
@@ -95,7 +96,7 @@ def _address(request: HttpRequest) -> str | None:
 
 async def begin(
     request: HttpRequest,
-    user: Any,
+    user: User,
     action: str,
     queue: QueueRef,
     *,
@@ -104,7 +105,7 @@ async def begin(
 ) -> AuditEntry:
     """Store an entry for a change about to start (result "started")."""
     return await AuditEntry.objects.acreate(
-        user=user,
+        user_id=user.pk,
         username=user.get_username(),
         action=_cut(action, 40),
         connection=_cut(queue.connection, 100),
@@ -140,11 +141,17 @@ async def complete(
 
 
 async def refused(
-    request: HttpRequest, user: Any, action: str, queue_label: str, connection: str, status: int, message: str
+    request: HttpRequest,
+    user: User | None,
+    action: str,
+    queue_label: str,
+    connection: str,
+    status: int,
+    message: str,
 ) -> None:
     """Record a refusal: stored for a logged-in user, logged for anonymous requests; rate-limited."""
     authenticated = bool(getattr(user, "is_authenticated", False))
-    who = f"user:{user.pk}" if authenticated else f"addr:{_address(request)}"
+    who = f"user:{getattr(user, 'pk', None)}" if authenticated else f"addr:{_address(request)}"
     if not _refusals.allow(who):
         return
     if not authenticated:
@@ -158,8 +165,8 @@ async def refused(
         )
         return
     entry = await AuditEntry.objects.acreate(
-        user=user,
-        username=user.get_username(),
+        user_id=getattr(user, "pk", None),
+        username=user.get_username() if user is not None else "",  # authenticated: never None
         action=_cut(action, 40),
         connection=_cut(connection, 100),
         queue=_cut(queue_label, 500),

@@ -30,6 +30,7 @@ from dashboard.conf import get_config
 from dashboard.live import fragments, groups
 from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.permissions import VIEW, has_permission
+from dashboard.users import User
 from queues.events import REDIS_FAULTS
 from queues.keys import not_a_job
 from queues.models import QueueRef
@@ -55,7 +56,7 @@ class Refused(Exception):
         self.code = code
 
 
-def _may_view(user: Any, queue: QueueRef | None) -> bool:
+def _may_view(user: User, queue: QueueRef | None) -> bool:
     """May view the dashboard and, given a queue, that queue."""
     return has_permission(user, VIEW, None) and (queue is None or has_permission(user, VIEW, queue))
 

@@ -12,9 +12,13 @@ from django.utils.module_loading import import_string
 
 from dashboard.actions import ACTIONS, BULK_ACTIONS
 from dashboard.conf import get_config
+from dashboard.users import User
 from queues.flows import FlowReach
 from queues.messages import gettext_lazy
 from queues.models import QueueRef
+
+# The permission callable of settings: (user, action, queue or None) -> may.
+PermissionCheck = Callable[[User, str, QueueRef | None], bool]
 
 # The app label: permissions are `bullmq_dashboard.<codename>`.
 APP_LABEL = "bullmq_dashboard"
@@ -23,34 +27,40 @@ VIEW = "view"
 VIEW_AUDIT = "view_audit"
 
 
-def default_permission(user: Any, action: str, queue: QueueRef | None) -> bool:
+def default_permission(user: User, action: str, queue: QueueRef | None) -> bool:
     """Active staff may view (every queue); the audit log needs `bullmq_dashboard.view_auditentry`;
-    each action needs its permission (e.g. `bullmq_dashboard.retry_job`); superusers may do everything."""
+    each action needs its permission (e.g. `bullmq_dashboard.retry_job`); superusers may do everything.
+    A user model without Django's staff and permission fields (no PermissionsMixin) may do nothing."""
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return False
-    if user.is_superuser:
+    if getattr(user, "is_superuser", False):
         return True
-    if not user.is_staff:
+    if not getattr(user, "is_staff", False):
         return False
     if action == VIEW:
         return True
     if action == VIEW_AUDIT:
-        return bool(user.has_perm(f"{APP_LABEL}.view_auditentry"))
+        return _has_perm(user, "view_auditentry")
     if action == "bulk":
         return any(default_permission(user, name, queue) for name in BULK_ACTIONS)
     spec = ACTIONS.get(action)
-    return spec is not None and bool(user.has_perm(f"{APP_LABEL}.{spec.permission}"))
+    return spec is not None and _has_perm(user, spec.permission)
 
 
-def has_permission(user: Any, action: str, queue: QueueRef | None = None) -> bool:
+def _has_perm(user: User, codename: str) -> bool:
+    check = getattr(user, "has_perm", None)
+    return bool(check(f"{APP_LABEL}.{codename}")) if callable(check) else False
+
+
+def has_permission(user: User, action: str, queue: QueueRef | None = None) -> bool:
     """Ask the configured permission callable (it may touch the database: call from sync code)."""
     return bool(_callable(get_config().permission)(user, action, queue))
 
 
 @cache
-def _callable(path: str) -> Callable[[Any, str, QueueRef | None], Any]:
+def _callable(path: str) -> PermissionCheck:
     # Resolved once per path: a page asks for every action's permission.
-    check: Callable[[Any, str, QueueRef | None], Any] = import_string(path)
+    check: PermissionCheck = import_string(path)
     return check
 
 
@@ -93,7 +103,7 @@ def read_only_reached(reach: FlowReach) -> str | None:
     return None
 
 
-def permitted(user: Any, actions: Iterable[str], queue: QueueRef | None) -> set[str]:
+def permitted(user: User, actions: Iterable[str], queue: QueueRef | None) -> set[str]:
     """The subset of `actions` this user may take on this queue now (read-only mode allows none)."""
     if read_only(queue):
         return set()
@@ -105,7 +115,7 @@ class Access:
     """What one request may do: its user, whether it may open the dashboard, whether it may view the
     URL's queue, and the actions it may take there."""
 
-    user: Any
+    user: User
     may_view: bool
     may_view_queue: bool = False
     allowed: frozenset[str] = frozenset()
@@ -128,7 +138,7 @@ def access(request: Any, queue: QueueRef | None, with_actions: bool = False) -> 
     return Access(user, True, may_view_queue=True, allowed=allowed)
 
 
-def visible(user: Any, queues: Iterable[QueueRef]) -> list[QueueRef]:
+def visible(user: User, queues: Iterable[QueueRef]) -> list[QueueRef]:
     """The queues this user may view, in order (the permission callable is asked for each)."""
     return [queue for queue in queues if has_permission(user, VIEW, queue)]
 

@@ -50,6 +50,7 @@ from dashboard.permissions import (
 )
 from dashboard.registry import UnknownConnection, UnknownQueue
 from dashboard.translation import message_of, translated
+from dashboard.users import User
 from dashboard.views.base import BadRequest, job_id_param, queue_of_url
 from queues.actions import Conflict, Invalid, Outcome, Progress, QueueWriter, writer
 from queues.flows import FlowReach
@@ -143,7 +144,7 @@ async def bulk_action(request: HttpRequest, connection: str, queue_key: str) -> 
 async def _handle(
     request: HttpRequest, connection: str, queue_key: str, scope: Scope, name: str
 ) -> HttpResponse:
-    user: Any = None
+    user: User | None = None
     audit_action = name
     try:
         url_queue = queue_of_url({"connection": connection, "queue_key": queue_key})
@@ -218,7 +219,7 @@ async def _permit(request: HttpRequest, spec: ActionSpec, queue: QueueRef) -> No
 
 
 async def _refused(
-    request: HttpRequest, user: Any, action: str, connection: str, queue_key: str, exc: Exception
+    request: HttpRequest, user: User | None, action: str, connection: str, queue_key: str, exc: Exception
 ) -> HttpResponse:
     status = exc.status if isinstance(exc, Refusal) else 404 if isinstance(exc, NotAJob) else 400
     message = message_of(exc)
@@ -229,7 +230,7 @@ async def _refused(
     return response
 
 
-async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
+async def _execute(request: HttpRequest, user: User, plan: Plan) -> HttpResponse:
     """Audit, run the plan as an operation, and answer when it is done or after WAIT_SECONDS."""
     prepared = plan.prepared
     settings = get_config().connections[plan.queue.connection]
@@ -279,7 +280,7 @@ async def _execute(request: HttpRequest, user: Any, plan: Plan) -> HttpResponse:
     return render(request, _with_redirect(request, plan, answer))
 
 
-async def _check_reach(plan: Plan, user: Any) -> None:
+async def _check_reach(plan: Plan, user: User) -> None:
     """Refuse (403) an action whose BullMQ script would, through flow parents or children, change a
     read-only queue or a queue where this user may not take the same action."""
     config = get_config()
@@ -317,7 +318,7 @@ async def _check_reach(plan: Plan, user: Any) -> None:
         raise Refusal(403, message)
 
 
-def _denied(user: Any, action: str, queues: list[QueueRef]) -> list[QueueRef]:
+def _denied(user: User, action: str, queues: list[QueueRef]) -> list[QueueRef]:
     return [
         queue
         for queue in queues
