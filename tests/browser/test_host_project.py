@@ -80,7 +80,7 @@ def test_the_dashboard_inside_the_host_project(host_page: Any, host_site: LiveSi
     page.screenshot(path=str(ARTIFACTS / "host-project-overview.png"), full_page=True)
 
     # A count moves over the websocket at /ops/queues/ws/.
-    assert page.locator("[data-live-socket]").get_attribute("ws-connect") == "/ops/queues/ws/"
+    assert page.locator("[data-live-socket]").get_attribute("ws-connect") == "/ops/queues/ws/?lang=en-us"
     page.wait_for_function(SOCKET_OPEN, timeout=15000)
     expect(cell(page, "waiting")).to_have_text("0")
     add_jobs_elsewhere(host_site.redis_url, ["live-0", "live-1"])
