@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
@@ -176,14 +178,17 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return dict(self.scope.get("url_route", {}).get("kwargs", {}))
 
     def page_language(self) -> str:
-        """The language the page was rendered in (its `lang` query value), if the project supports it;
-        "" for the project's LANGUAGE_CODE."""
+        """The language the page was rendered in (its `lang` query value), when the project supports it
+        and the dashboard has words for it; "" (the project's LANGUAGE_CODE) otherwise. Each language in
+        use costs one more rendering of every push, so a socket cannot ask for any language it likes."""
+        wanted = self.query("lang")
+        if not wanted:
+            return ""
         try:
-            return (
-                translation.get_supported_language_variant(self.query("lang")) if self.query("lang") else ""
-            )
+            language = translation.get_supported_language_variant(wanted)
         except LookupError:
             return ""
+        return language if language.split("-")[0] in catalog_languages() else ""
 
     def query(self, name: str) -> str:
         """A query string parameter of the socket URL."""
@@ -221,8 +226,10 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 class OverviewConsumer(LiveConsumer):
     """The overview: counts and paused flags of every queue the page lists and its user may view."""
 
-    known: set[str] | None = None
-    visible: dict[str, bool]
+    # The queues the page lists that this user may view (None while Redis was away: each queue is then
+    # asked about once), and the answers for queues the page does not list.
+    known: set[QueueRef] | None = None
+    visible: dict[QueueRef, bool]
     noted_new = False
 
     async def resolve_view(self) -> LiveView:
@@ -236,34 +243,36 @@ class OverviewConsumer(LiveConsumer):
         try:
             queues = await registry.all_queues()
         except REDIS_FAULTS:
-            self.known = None  # the page could not list queues either; cells are checked one by one
+            self.known = None
             return
         user = self.scope["user"]
-        shown = await database_sync_to_async(lambda: [q for q in queues if has_permission(user, VIEW, q)])()
-        self.known = {fragments.queue_dom_id(queue) for queue in shown}
+        self.known = set(
+            await database_sync_to_async(lambda: [q for q in queues if has_permission(user, VIEW, q)])()
+        )
 
-    async def may_see(self, queue_id: str, parts: list[str] | None) -> bool:
-        """Whether this socket's user may view the queue of an element id (asked once per queue)."""
-        if queue_id not in self.visible:
-            try:
-                queue = QueueRef(*parts) if parts and len(parts) == 3 else None
-            except TypeError:
-                queue = None
-            self.visible[queue_id] = queue is not None and await _amay_view(self.scope["user"], queue)
-        return self.visible[queue_id]
+    async def may_see(self, queue: QueueRef) -> bool:
+        """Whether this socket's user may view a queue the page does not list (asked once per queue)."""
+        if queue not in self.visible:
+            self.visible[queue] = await _amay_view(self.scope["user"], queue)
+        return self.visible[queue]
 
     async def live_overview(self, event: dict[str, Any]) -> None:
-        """Count cells by queue; cells of queues the page does not list become a "new queues" note."""
+        """Count cells by queue; cells of queues the page does not list become a "new queues" note.
+
+        Each cell is matched by the queue the message names (never by its element id alone, a short
+        digest), and passed on only for a queue this user may view."""
         cells: dict[str, str] = event.get("cells", {})
         queues: dict[str, list[str]] = event.get("queues", {})
-        known = self.known
         html = ""
         appeared = False
         for queue_id, cell in cells.items():
-            if known is not None and queue_id in known:
+            queue = named_queue(queues.get(queue_id))
+            if queue is None or fragments.queue_dom_id(queue) != queue_id:
+                continue
+            if self.known is not None and queue in self.known:
                 html += cell
-            elif await self.may_see(queue_id, queues.get(queue_id)):
-                if known is None:
+            elif await self.may_see(queue):
+                if self.known is None:
                     html += cell
                 else:
                     appeared = True
@@ -273,6 +282,13 @@ class OverviewConsumer(LiveConsumer):
                 html += fragments.new_queues_note()
         if html:
             await self.send(text_data=html)
+
+
+def named_queue(parts: object) -> QueueRef | None:
+    """The queue an overview message names as [connection, prefix, name]."""
+    if isinstance(parts, list) and len(parts) == 3 and all(isinstance(part, str) for part in parts):
+        return QueueRef(*parts)
+    return None
 
 
 class QueueConsumer(LiveConsumer):
@@ -320,6 +336,13 @@ class JobConsumer(LiveConsumer):
         if job_id is None or not_a_job(job_id) is not None:
             raise Refused(CLOSE_NOT_FOUND)
         return LiveView(ViewKind.JOB, queue, job_id=job_id, language=self.page_language())
+
+
+@functools.cache
+def catalog_languages() -> frozenset[str]:
+    """The languages the dashboard has words for: English and each catalog it ships."""
+    locale = Path(__file__).with_name("locale")
+    return frozenset({"en", *(path.name.split("_")[0].lower() for path in locale.iterdir() if path.is_dir())})
 
 
 def fresh_session_scope(scope: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix
+from django.utils.translation import get_language
 
 from dashboard.live.groups import digest
 from queues.events import JobRef
@@ -40,15 +42,29 @@ def _render(template: str, context: dict[str, object]) -> str:
 
 
 def overview_cells(row: QueueCounts) -> dict[str, str]:
-    """The overview row's name cell and count cells, by element id."""
-    name_cell = _render(
-        "queue_name_cell.html", {"queue": row.queue, "paused": row.paused, "problem": row.problem}
+    """The overview row's name cell and count cells, by element id (rendered once per content and
+    language: many viewers joining at once, or a queue that keeps the same counts, render nothing)."""
+    counts = tuple(row.counts.get(state, 0) for state in STATES)
+    problem = str(row.problem)
+    return dict(
+        _overview_cells(row.queue, counts, row.paused, problem, get_language() or "", get_script_prefix())
     )
-    cells = {name_dom_id(row.queue): name_cell}
-    for state in STATES:
-        context = {"queue": row.queue, "state": state, "count": row.counts.get(state, 0)}
-        cells[count_dom_id(row.queue, state)] = _render("count_cell.html", context)
-    return cells
+
+
+@lru_cache(maxsize=4096)
+def _overview_cells(
+    queue: QueueRef, counts: tuple[int, ...], paused: bool, problem: str, language: str, script_prefix: str
+) -> tuple[tuple[str, str], ...]:
+    cells = [
+        (
+            name_dom_id(queue),
+            _render("queue_name_cell.html", {"queue": queue, "paused": paused, "problem": problem}),
+        )
+    ]
+    for state, count in zip(STATES, counts, strict=True):
+        context = {"queue": queue, "state": state, "count": count}
+        cells.append((count_dom_id(queue, state), _render("count_cell.html", context)))
+    return tuple(cells)
 
 
 def paused_dom_id(queue: QueueRef) -> str:

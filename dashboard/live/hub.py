@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import weakref
@@ -91,8 +92,9 @@ class LiveHub:
         self._lease_task: asyncio.Task[None] | None = None
         self._watcher: EventWatcher | None = None
         self._lock = asyncio.Lock()
-        # (group, element id) -> the HTML last sent to that group, so only changed elements go out.
-        self._sent: dict[tuple[str, str], str] = {}
+        # (group, element id) -> a digest of the HTML last sent to that group, so only changed elements
+        # go out (a digest: a job page's log pager alone can be megabytes of HTML).
+        self._sent: dict[tuple[str, str], bytes] = {}
         self._down: set[str] = set()
 
     @property
@@ -203,8 +205,9 @@ class LiveHub:
         """The elements whose HTML differs from what the group was last sent (and remember them)."""
         changed = {}
         for element_id, html in elements.items():
-            if self._sent.get((group, element_id)) != html:
-                self._sent[(group, element_id)] = html
+            mark = hashlib.blake2b(html.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            if self._sent.get((group, element_id)) != mark:
+                self._sent[(group, element_id)] = mark
                 changed[element_id] = html
         return changed
 
@@ -217,12 +220,17 @@ class LiveHub:
         for language in sorted(self._languages()):
             with _language(language):
                 await self._publish_in(layer, update, language)
+        # Joining viewers of the same kind of page and language share one rendering of this refresh.
+        snapshots: dict[tuple[LiveView, str], dict[str, Any] | None] = {}
         for token, _interest in update.answered:
             view = self._views.get(str(token))
             if view is None:
                 continue
-            with _language(view.language):
-                snapshot = self._snapshot(view, update)
+            shared = (LiveView(view.kind, view.queue, view.job_id), view.language)
+            if shared not in snapshots:
+                with _language(view.language):
+                    snapshots[shared] = self._snapshot(view, update)
+            snapshot = snapshots[shared]
             if snapshot is not None:
                 await layer.send(str(token), snapshot)
 
