@@ -21,6 +21,8 @@ from django.urls.resolvers import RegexPattern
 WRAPPED_ATTRIBUTES = ("inner", "app", "application")
 # Deeper than any real stack of routers and middleware; guards against cycles.
 MAX_DEPTH = 64
+# Routes looked at in one walk, at most (a router can reach itself more than once).
+MAX_VISITS = 10_000
 _REGEX_SYNTAX = re.compile(r"(?<!\\)[.^$*+?{}\[\]|()]")
 
 
@@ -88,10 +90,13 @@ def _pattern_text(pattern: Any) -> str:
 
 
 def consumer_routes(application: object, consumer: type) -> list[ConsumerRoute]:
-    """Every route by which the application's websocket side reaches `consumer` (or a subclass)."""
+    """Every route by which the application's websocket side reaches `consumer` (or a subclass).
+
+    Each router is walked once (a router that routes to itself, directly or not, is not walked again),
+    and at most MAX_VISITS routes are looked at in all."""
     app, wrappers = websocket_application(application)
     found: list[ConsumerRoute] = []
-    _collect(app, consumer, "", wrappers, found, 0)
+    _collect(app, consumer, "", wrappers, found, 0, set())
     return found
 
 
@@ -102,29 +107,38 @@ def _collect(
     wrappers: tuple[type, ...],
     found: list[ConsumerRoute],
     depth: int,
+    seen: set[int],
 ) -> None:
-    if depth > MAX_DEPTH:
+    if depth > MAX_DEPTH or len(seen) > MAX_VISITS:
         return
     app, more = unwrap(app)
     wrappers += more
     consumer_class = getattr(app, "consumer_class", None)
     if isinstance(consumer_class, type) and issubclass(consumer_class, consumer):
         found.append(ConsumerRoute(prefix, wrappers))
-    elif isinstance(app, URLRouter):
+    elif isinstance(app, URLRouter) and id(app) not in seen:
+        seen.add(id(app))
         for route in app.routes:
             _collect(
-                route.callback, consumer, prefix + _pattern_text(route.pattern), wrappers, found, depth + 1
+                route.callback,
+                consumer,
+                prefix + _pattern_text(route.pattern),
+                wrappers,
+                found,
+                depth + 1,
+                seen,
             )
 
 
 def routed_consumer(application: object, path: str) -> type | None:
     """The consumer class a websocket opened at `path` (relative to the root, e.g. "ops/ws/") reaches."""
     app, _ = websocket_application(application)
-    return _route(app, path, 0)
+    return _route(app, path, 0, [0])
 
 
-def _route(app: object, path: str, depth: int) -> type | None:
-    if depth > MAX_DEPTH:
+def _route(app: object, path: str, depth: int, visits: list[int]) -> type | None:
+    visits[0] += 1
+    if depth > MAX_DEPTH or visits[0] > MAX_VISITS:
         return None
     app, _ = unwrap(app)
     consumer_class = getattr(app, "consumer_class", None)
@@ -136,7 +150,7 @@ def _route(app: object, path: str, depth: int) -> type | None:
     for route in app.routes:
         match = route.pattern.match(path)
         if match:
-            reached = _route(route.callback, match[0], depth + 1)
+            reached = _route(route.callback, match[0], depth + 1, visits)
             if reached is not None:
                 return reached
     return None

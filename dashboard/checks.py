@@ -361,6 +361,8 @@ def unresolvable(target: str) -> str | None:
     except NoReverseMatch:
         pass
     parts = urlsplit(target)
+    if parts.scheme and parts.scheme not in ("http", "https"):
+        return f"has the scheme {parts.scheme}:, which a browser does not post a form to safely"
     if parts.scheme or parts.netloc:
         return None  # another site (a single sign-on server): nothing to check here
     if not target.startswith("/"):

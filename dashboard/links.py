@@ -8,18 +8,22 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.translation import get_language
 
 from queues.models import QueueRef
 
 
 @lru_cache(maxsize=4096)
-def _cached_reverse(script_prefix: str, urlconf: str | None, view: str, args: tuple[str, ...]) -> str:
+def _cached_reverse(
+    script_prefix: str, urlconf: str | None, language: str | None, view: str, args: tuple[str, ...]
+) -> str:
     return reverse(view, args=list(args))
 
 
 def _reverse(view: str, *args: str) -> str:
     # A list page links every row several times; reverse() per link was a third of its render time.
-    return _cached_reverse(get_script_prefix(), get_urlconf(), view, args)
+    # The language is part of the key: a host mounting the app in i18n_patterns has a prefix per language.
+    return _cached_reverse(get_script_prefix(), get_urlconf(), get_language(), view, args)
 
 
 def id_query(job_id: str) -> str:

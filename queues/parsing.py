@@ -62,6 +62,16 @@ def cut_text(value: object, size: object, *, read: bool = True) -> Text:
     return Text(decoded, full_size, truncated=full_size > len(raw), unread=not read, utf8=utf8)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(raw: str) -> Any:
+    """JSON as the standard has it: NaN and Infinity, which Python accepts and another program may have
+    written, make it "not valid JSON" (shown as stored) rather than an answer strict parsers refuse."""
+    return json.loads(raw, parse_constant=_no_constant)
+
+
 def json_value(value: Text | None) -> JsonValue:
     """Parse a JSON field; a cut, missing or malformed value stays visible as its raw text."""
     if value is None:
@@ -69,7 +79,7 @@ def json_value(value: Text | None) -> JsonValue:
     if value.truncated:
         return JsonValue(value, None, is_valid=False)
     try:
-        parsed = json.loads(value.value)
+        parsed = strict_json(value.value)
     except (ValueError, RecursionError):
         return JsonValue(value, None, is_valid=False)
     return JsonValue(value, parsed, is_valid=True)
@@ -81,7 +91,7 @@ def progress(value: object) -> Any:
     if not raw:
         return 0
     try:
-        return json.loads(raw)
+        return strict_json(raw)
     except (ValueError, RecursionError):
         return raw
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django import template
+from django.conf import settings
+from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -41,11 +43,23 @@ def socket_url(page_url: str, query: dict[str, object] | None = None) -> str:
     mount = reverse("bullmq_dashboard:overview")
     path, _, page_query = page_url.partition("?")
     below = path[len(mount) :] if path.startswith(mount) else ""
-    url = f"{mount}ws/{below}"
+    url = f"{without_language_prefix(mount)}ws/{below}"
     # The socket pushes fragments rendered in the language this page is rendered in.
     language = urlencode({"lang": get_language() or ""})
     queries = [part for part in (page_query, urlencode(query) if query else "", language) if part]
     return f"{url}?{'&'.join(queries)}"
+
+
+def without_language_prefix(path: str) -> str:
+    """A path of the app's mount without the language prefix of i18n_patterns: websockets are routed
+    by the ASGI application, which has no language prefix (the page's language travels as `lang`)."""
+    used, _prefix_default = is_language_prefix_patterns_used(get_urlconf() or settings.ROOT_URLCONF)
+    language = get_language()
+    script_prefix = get_script_prefix()
+    marker = f"{script_prefix}{language}/"
+    if used and language and path.startswith(marker):
+        return script_prefix + path[len(marker) :]
+    return path
 
 
 def _socket(url: str, extra: str = "") -> SafeString:

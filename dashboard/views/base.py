@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -15,6 +15,7 @@ from django.shortcuts import resolve_url
 from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf
+from django.utils.translation import get_language
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -159,11 +160,15 @@ def page_response(
 
 
 @functools.lru_cache(maxsize=64)
-def _logout_url(name_or_path: str, urlconf: str | None, script_prefix: str) -> str | None:
+def _logout_url(
+    name_or_path: str, urlconf: str | None, script_prefix: str, language: str | None
+) -> str | None:
     try:
-        return resolve_url(name_or_path)
+        url = resolve_url(name_or_path)
     except NoReverseMatch:
         return None
+    # Only a path of this site or an http(s) URL: never javascript: or data: as a form's action.
+    return url if url.startswith("/") or urlsplit(url).scheme in ("http", "https") else None
 
 
 def logout_url(name_or_path: str | None) -> str | None:
@@ -171,7 +176,7 @@ def logout_url(name_or_path: str | None) -> str | None:
     (bullmq_dashboard's checks say so)."""
     if not name_or_path:
         return None
-    return _logout_url(name_or_path, get_urlconf(), get_script_prefix())
+    return _logout_url(name_or_path, get_urlconf(), get_script_prefix(), get_language())
 
 
 def error_response(

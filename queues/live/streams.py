@@ -11,7 +11,9 @@ stream, read whole), and what follows is read projected to the event name and jo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,13 +95,30 @@ class StreamTailer:
         # What is tailed: stream key -> queue, and the last entry id read (None until resolved).
         self._streams: dict[str, QueueRef] = {}
         self._offsets: dict[str, str | None] = {}
-        self._bad_streams: set[str] = set()
+        # Keys that are not streams (another program wrote them), and when they were found: skipped,
+        # and tried again after `resync_interval` (the key may have been repaired).
+        self._bad_streams: dict[str, float] = {}
         # Set when the tailed streams change, so a reader waiting for streams looks again.
         self._retargeted = {alias: asyncio.Event() for alias in connections}
 
     def tails(self, queue: QueueRef) -> bool:
-        """True when the queue's events stream is tailed."""
-        return events_key(queue) in self._streams
+        """True when the queue's events stream is tailed (a key that is not a stream is not)."""
+        key = events_key(queue)
+        return key in self._streams and key not in self._bad_streams
+
+    def _readable(self, alias: str) -> list[str]:
+        """The stream keys of a connection to read now; bad ones again once their pause is over."""
+        now = time.monotonic()
+        for key, found in list(self._bad_streams.items()):
+            if now - found >= self._options.resync_interval:
+                del self._bad_streams[key]
+                if key in self._offsets:
+                    self._offsets[key] = None
+        return [
+            key
+            for key, queue in self._streams.items()
+            if queue.connection == alias and key not in self._bad_streams
+        ]
 
     def retarget(self, queues: list[QueueRef]) -> tuple[list[str], list[QueueRef]]:
         """Tail the streams of exactly these queues; returns the stream keys added and the queues
@@ -146,8 +165,8 @@ class StreamTailer:
 
     def _bad_stream(self, key: str, error: Exception) -> None:
         if key not in self._bad_streams:
-            logger.warning("live updates skip %s: %s", key, error)
-        self._bad_streams.add(key)
+            logger.warning("live updates skip %s for now: %s", key, error)
+        self._bad_streams[key] = time.monotonic()
 
     def _dedicated_client(self, settings: ConnectionSettings) -> Redis:
         """A client of its own for XREAD BLOCK, so a blocked read never holds a pooled connection."""
@@ -170,13 +189,14 @@ class StreamTailer:
         try:
             while not self._stopping.is_set():
                 retargeted.clear()
-                keys = [
-                    key
-                    for key, queue in self._streams.items()
-                    if queue.connection == alias and key not in self._bad_streams
-                ]
+                keys = self._readable(alias)
                 if not keys:
-                    await retargeted.wait()
+                    if self._bad_streams:  # wait for a retarget, or for a bad stream's next try
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self._options.resync_interval):
+                                await retargeted.wait()
+                    else:
+                        await retargeted.wait()
                     continue
                 try:
                     if client is None:
