@@ -16,5 +16,5 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect checks and the settings-changed receivers (the config cache, the queue directories)."""
-        from dashboard import checks, conf, registry  # noqa: F401
+        from dashboard import checks, conf, registry, template_checks  # noqa: F401
         from dashboard.live import sessions  # noqa: F401

@@ -14,11 +14,15 @@ Errors, the dashboard cannot work as configured:
 - bullmq_dashboard.E007 `django_htmx.middleware.HtmxMiddleware` (or a subclass) missing from `MIDDLEWARE`:
   htmx requests would get whole pages instead of the parts they swap.
 - bullmq_dashboard.E008 live updates on (`LIVE["ENABLED"]`) but the `channels` package is not installed.
+- bullmq_dashboard.E009 `BULLMQ_DASHBOARD` is not a dict, or holds a value of the wrong type (a number
+  that is not one, `PAGE_SIZES` that is not a list of numbers, `LIVE` that is not a dict).
+- bullmq_dashboard.E010 `BASE_TEMPLATE` cannot be loaded (dashboard.template_checks).
 
 Warnings, something will not work the way the host expects:
 - bullmq_dashboard.W001 live updates on but `CHANNEL_LAYERS` has no "default" layer: every socket is
   refused and the pages poll instead.
-- bullmq_dashboard.W002 live updates on but `ASGI_APPLICATION` is not set or cannot be imported.
+- bullmq_dashboard.W002 live updates on but `ASGI_APPLICATION` is not set, cannot be imported, or its
+  routers fail while being read (a converter that queries a table `migrate` has not made yet).
 - bullmq_dashboard.W003 the `ASGI_APPLICATION` does not route the dashboard's websockets at all.
 - bullmq_dashboard.W004 it routes them, but under another mount than the pages (pages at `/ops/queues/`
   open their sockets at `/ops/queues/ws/`).
@@ -31,6 +35,10 @@ Warnings, something will not work the way the host expects:
 - bullmq_dashboard.W008 the app's URLs are not included (`reverse("bullmq_dashboard:overview")` fails).
 - bullmq_dashboard.W009 the websocket routes are not inside channels' `AuthMiddleware`
   (`AuthMiddlewareStack`): sockets have no user, and every one is refused as anonymous.
+- bullmq_dashboard.W010 a list of names (`READ_ONLY_QUEUES`, a connection's `PREFIXES` or `QUEUES`)
+  given as one string; it is read as that one name, never as its characters.
+- bullmq_dashboard.W011 `BASE_TEMPLATE` lacks one of the blocks the pages fill: title, extra_head, content
+  (dashboard.template_checks).
 
 The websocket checks (W002-W004, W009) import `ASGI_APPLICATION` and read its routers without calling
 them (dashboard.asgi_routes); an application they cannot see through can be vouched for with
@@ -50,18 +58,19 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, Resolver404, get_script_prefix, resolve, reverse
 from django.utils.module_loading import import_string
 
-from dashboard.conf import DEFAULTS, RESERVED_ALIASES
+from dashboard.conf import DEFAULTS, RESERVED_ALIASES, get_config, merged_settings, names
 
 HTMX_MIDDLEWARE = "django_htmx.middleware.HtmxMiddleware"
 # The keys dashboard.conf.connection_settings reads from one CONNECTIONS entry.
 CONNECTION_KEYS = frozenset(
     {"URL", "PREFIXES", "QUEUES", "SOCKET_TIMEOUT", "CONNECT_TIMEOUT", "MAX_CONNECTIONS", "OPTIONS"}
 )
+NAME_LISTS = ("PREFIXES", "QUEUES")
 DISABLE_LIVE = 'or turn live updates off: BULLMQ_DASHBOARD["LIVE"] = {"ENABLED": False}.'
 
 
 def _raw_settings() -> dict[str, Any]:
-    return {**DEFAULTS, **getattr(settings, "BULLMQ_DASHBOARD", {})}
+    return merged_settings()
 
 
 def _live_enabled() -> bool:
@@ -72,8 +81,17 @@ def _live_enabled() -> bool:
 @register()
 def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate the BULLMQ_DASHBOARD dict."""
+    given = getattr(settings, "BULLMQ_DASHBOARD", {})
+    if not isinstance(given, dict):
+        return [
+            Error(
+                f"BULLMQ_DASHBOARD must be a dict, not {type(given).__name__}.",
+                hint='Write BULLMQ_DASHBOARD = {"CONNECTIONS": {"default": {"URL": "redis://host:6379/0"}}}.',
+                id="bullmq_dashboard.E009",
+            )
+        ]
     raw = _raw_settings()
-    errors: list[CheckMessage] = list(check_known_keys(raw))
+    errors: list[CheckMessage] = [*check_known_keys(raw), *check_name_lists(raw)]
     connections = raw.get("CONNECTIONS")
     if not isinstance(connections, dict) or not connections:
         return [
@@ -95,7 +113,21 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
                 id="bullmq_dashboard.E004",
             )
         )
-    if raw["DEFAULT_PAGE_SIZE"] not in raw["PAGE_SIZES"]:
+    if any(message.is_serious() for message in errors):
+        return errors  # the typed reading below would only fail on the same values again
+    try:
+        config = get_config()
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return [
+            *errors,
+            Error(
+                f"BULLMQ_DASHBOARD holds a value of the wrong type ({type(exc).__name__}: {exc}).",
+                hint="Numbers where the defaults have numbers (PAGE_SIZES is a list of numbers, "
+                "LIVE a dict, OPTIONS a dict); see docs/settings.md.",
+                id="bullmq_dashboard.E009",
+            ),
+        ]
+    if config.default_page_size not in config.page_sizes:
         errors.append(
             Error(
                 "BULLMQ_DASHBOARD['DEFAULT_PAGE_SIZE'] must be one of BULLMQ_DASHBOARD['PAGE_SIZES'].",
@@ -136,7 +168,7 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
                 id="bullmq_dashboard.E003",
             )
         )
-    for key in options.get("QUEUES") or () if isinstance(options, dict) else ():
+    for key in names(options.get("QUEUES")) if isinstance(options, dict) else ():
         prefix, sep, name = str(key).rpartition(":")
         if not (sep and prefix and name):
             errors.append(
@@ -169,6 +201,25 @@ def redis_url_problem(url: str) -> str | None:
     if db_values is None and db and not db.isdigit():
         return f"names the database {db!r}, but a database is a number (redis://host:6379/0)"
     return None
+
+
+def check_name_lists(raw: dict[str, Any]) -> Iterable[CheckMessage]:
+    """W010 for a list of names given as one string (straight from an environment variable, usually)."""
+    places: list[tuple[str, object]] = [("BULLMQ_DASHBOARD['READ_ONLY_QUEUES']", raw.get("READ_ONLY_QUEUES"))]
+    connections = raw.get("CONNECTIONS")
+    for alias, options in connections.items() if isinstance(connections, dict) else ():
+        if isinstance(options, dict):
+            places += [
+                (f"BULLMQ_DASHBOARD['CONNECTIONS'][{alias!r}]['{key}']", options.get(key))
+                for key in NAME_LISTS
+            ]
+    for where, value in places:
+        if isinstance(value, str) and value:
+            yield Warning(
+                f"{where} is the string {value!r}; the dashboard reads it as that one name.",
+                hint=f"Write a list: [{value!r}] (or split an environment variable: value.split(',')).",
+                id="bullmq_dashboard.W010",
+            )
 
 
 def check_known_keys(raw: dict[str, Any]) -> Iterable[CheckMessage]:
@@ -303,7 +354,18 @@ def check_websocket_routes(app_configs: Any = None, **kwargs: Any) -> list[Check
                 id="bullmq_dashboard.W002",
             )
         ]
-    return _route_messages(application, dotted, mount, fix)
+    try:
+        return _route_messages(application, dotted, mount, fix)
+    except Exception as exc:  # a host router or converter that fails while being read, e.g. before migrate
+        return [
+            Warning(
+                f"The routes of ASGI_APPLICATION = {dotted!r} cannot be read ({type(exc).__name__}: {exc}), "
+                "so the dashboard cannot tell whether its websockets are routed.",
+                hint="If they are, add 'bullmq_dashboard.W002' to SILENCED_SYSTEM_CHECKS; otherwise route "
+                f"{fix}, {DISABLE_LIVE}",
+                id="bullmq_dashboard.W002",
+            )
+        ]
 
 
 def _route_messages(application: object, dotted: str, mount: str, fix: str) -> list[CheckMessage]:

@@ -100,10 +100,26 @@ class DashboardConfig:
     live: LiveSettings
 
 
+def merged_settings() -> dict[str, Any]:
+    """`BULLMQ_DASHBOARD` over DEFAULTS; a value that is not a dict counts as unset (check E009 says so)."""
+    given = getattr(settings, "BULLMQ_DASHBOARD", None)
+    return {**DEFAULTS, **(given if isinstance(given, dict) else {})}
+
+
+def names(value: Any) -> tuple[str, ...]:
+    """A list setting of names (queues, prefixes). A lone string is one name, never its characters: a
+    READ_ONLY_QUEUES = "bull:payments" must protect that queue (check W010 asks for a list)."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    return tuple(str(item) for item in value)
+
+
 @cache
 def get_config() -> DashboardConfig:
     """The merged configuration; cleared when a test or signal changes `BULLMQ_DASHBOARD`."""
-    raw = {**DEFAULTS, **getattr(settings, "BULLMQ_DASHBOARD", {})}
+    raw = merged_settings()
     connections = {
         alias: connection_settings(alias, options, raw) for alias, options in dict(raw["CONNECTIONS"]).items()
     }
@@ -122,7 +138,7 @@ def get_config() -> DashboardConfig:
         ),
         permission=str(raw["PERMISSION"]),
         read_only=bool(raw["READ_ONLY"]),
-        read_only_queues=frozenset(raw["READ_ONLY_QUEUES"]),
+        read_only_queues=frozenset(names(raw["READ_ONLY_QUEUES"])),
         base_template=str(raw["BASE_TEMPLATE"]),
         logout_url=str(raw["LOGOUT_URL"]) if raw["LOGOUT_URL"] else None,
         live=live_settings(raw),
@@ -150,8 +166,8 @@ def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> Connec
     return ConnectionSettings(
         alias=alias,
         url=str(options["URL"]),
-        prefixes=tuple(options.get("PREFIXES") or ()),
-        queues=tuple(options.get("QUEUES") or ()),
+        prefixes=names(options.get("PREFIXES")),
+        queues=names(options.get("QUEUES")),
         socket_timeout=float(options.get("SOCKET_TIMEOUT", raw["SOCKET_TIMEOUT"])),
         connect_timeout=float(options.get("CONNECT_TIMEOUT", raw["CONNECT_TIMEOUT"])),
         max_connections=max(1, int(options.get("MAX_CONNECTIONS", raw["MAX_CONNECTIONS"]))),

@@ -198,3 +198,101 @@ def test_w008_urls_not_included() -> None:
     messages = dashboard_messages(ROOT_URLCONF=HERE)
     assert 'include("dashboard.urls")' in (messages["bullmq_dashboard.W008"].hint or "")
     assert "bullmq_dashboard.W003" not in messages  # no mount to compare the sockets with
+
+
+def router_cycle() -> Any:
+    """A router that routes to itself on several paths: walked naively, 4**64 visits."""
+    loop = URLRouter([])
+    loop.routes.extend(path(f"{name}/", loop) for name in "abcd")  # after __init__, which checks nothing
+    return ProtocolTypeRouter({"http": http_app, "websocket": stack([path("x/", loop)])})
+
+
+ROUTER_CYCLE = router_cycle()
+
+
+def test_a_router_cycle_is_walked_once_and_reported() -> None:
+    messages = dashboard_messages(ASGI_APPLICATION=f"{HERE}.ROUTER_CYCLE")
+    assert set(messages) == {"bullmq_dashboard.W003"}
+
+
+class TenantConverter:
+    """A host's converter that looks its value up in a table `migrate` has not created yet."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> str:
+        raise RuntimeError("no such table: tenants_tenant")
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+def tenant_routes() -> Any:
+    from django.urls import register_converter
+
+    register_converter(TenantConverter, "tenant")
+    return ProtocolTypeRouter(
+        {
+            "http": http_app,
+            "websocket": stack([path("<tenant:slug>/", URLRouter([])), *websocket_urls("queues/")]),
+        }
+    )
+
+
+FAILING_CONVERTER = tenant_routes()
+
+
+def test_w002_a_router_that_fails_while_read_is_reported_not_raised() -> None:
+    message = dashboard_messages(ASGI_APPLICATION=f"{HERE}.FAILING_CONVERTER")["bullmq_dashboard.W002"]
+    assert "no such table" in message.msg and "SILENCED_SYSTEM_CHECKS" in (message.hint or "")
+
+
+@pytest.mark.parametrize("logout_url", ["javascript:alert(1)", "data:text/html,x", "//evil.example/"])
+def test_w006_logout_url_of_another_kind(logout_url: str) -> None:
+    dashboard = {"CONNECTIONS": {"default": "redis://h/0"}, "LOGOUT_URL": logout_url}
+    messages = dashboard_messages(BULLMQ_DASHBOARD=dashboard)
+    if logout_url.startswith("//"):
+        assert messages == {}  # another site's logout (single sign-on) is allowed and not checked
+    else:
+        assert "scheme" in messages["bullmq_dashboard.W006"].msg
+
+
+def with_templates(templates: dict[str, str]) -> list[dict[str, Any]]:
+    """TEMPLATES that find `templates` (name -> source) and then the apps' own."""
+    from django.conf import settings
+
+    [backend] = settings.TEMPLATES
+    loaders = [
+        ("django.template.loaders.locmem.Loader", templates),
+        "django.template.loaders.app_directories.Loader",
+    ]
+    options = {key: value for key, value in backend.get("OPTIONS", {}).items()}
+    return [{**backend, "APP_DIRS": False, "OPTIONS": {**options, "loaders": loaders}}]
+
+
+HOST_TEMPLATES = {
+    "site.html": "<head>{% block extra_head %}{% endblock %}</head>{% block main %}{% endblock %}",
+    "site_for_dashboard.html": '{% extends "site.html" %}{% block main %}{% block content %}{% endblock %}'
+    "{% endblock %}{% block title %}{% endblock %}",
+    "dynamic.html": "{% extends base %}",
+    "broken.html": "{% block content %}",
+}
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("bullmq_dashboard/base.html", None),
+        ("site_for_dashboard.html", None),
+        ("dynamic.html", None),  # read only by rendering: not judged
+        ("site.html", "bullmq_dashboard.W011"),
+        ("nowhere.html", "bullmq_dashboard.E010"),
+        ("broken.html", "bullmq_dashboard.E010"),
+    ],
+)
+def test_base_template_loads_and_has_the_blocks(base: str, expected: str | None) -> None:
+    dashboard = {"CONNECTIONS": {"default": "redis://h/0"}, "BASE_TEMPLATE": base}
+    messages = dashboard_messages(BULLMQ_DASHBOARD=dashboard, TEMPLATES=with_templates(HOST_TEMPLATES))
+    assert set(messages) == ({expected} if expected else set())
+    if expected == "bullmq_dashboard.W011":
+        assert "title, content" in messages[expected].msg

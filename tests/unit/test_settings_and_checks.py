@@ -244,3 +244,37 @@ def test_dialog_text_shows_controls_and_bidi_marks_as_escapes() -> None:
     assert plain("x\u202e?boj evomeR\nOK") == "x\\u202e?boj evomeR\\u000aOK"
     assert plain("ok-id") == "ok-id"
     assert len(plain("y" * 500)) == 120
+
+
+@pytest.mark.parametrize(
+    "dashboard",
+    [
+        None,
+        ["CONNECTIONS"],
+        {"PAGE_SIZES": 25},
+        {"PAGE_SIZES": None},
+        {"DEFAULT_PAGE_SIZE": "many"},
+        {"LIVE": "on"},
+        {"LIVE": {"REFRESH_INTERVAL": "soon"}},
+        {"CONNECTIONS": {"default": {"URL": "redis://h/0", "SOCKET_TIMEOUT": "long"}}},
+    ],
+)
+def test_e009_wrong_types_are_reported_not_raised(dashboard: object) -> None:
+    with override_settings(BULLMQ_DASHBOARD=dashboard):
+        messages = check_dashboard_settings()
+    assert [message.id for message in messages] == ["bullmq_dashboard.E009"]
+
+
+def test_w010_a_name_list_given_as_one_string_is_that_one_name() -> None:
+    dashboard = {
+        "READ_ONLY_QUEUES": "bull:payments",
+        "CONNECTIONS": {"default": {"URL": "redis://h/0", "PREFIXES": "bull", "QUEUES": "bull:email"}},
+    }
+    with override_settings(BULLMQ_DASHBOARD=dashboard):
+        messages = check_dashboard_settings()
+        config = get_config()
+    assert [message.id for message in messages] == ["bullmq_dashboard.W010"] * 3
+    assert "['bull:payments']" in (messages[0].hint or "")
+    assert config.read_only_queues == frozenset({"bull:payments"})
+    assert config.connections["default"].prefixes == ("bull",)
+    assert config.connections["default"].queues == ("bull:email",)
