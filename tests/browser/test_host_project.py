@@ -79,6 +79,24 @@ def test_the_dashboard_inside_the_host_project(host_page: Any, host_site: LiveSi
     expect(cell(page, "failed")).to_have_text("3")
     page.screenshot(path=str(ARTIFACTS / "host-project-overview.png"), full_page=True)
 
+    # The dashboard's scripts keep to .bullmq-dashboard: the host's own theme button, filter box and
+    # time element (same ids and classes as the dashboard's) are left as the host wrote them.
+    expect(page.locator("button.host-theme")).to_have_text("Host theme")
+    expect(page.locator("time.host-time")).to_have_text("deploy day")
+    page.locator("button.host-theme").click()
+    assert page.evaluate("document.documentElement.dataset.bullmqTheme") is None
+    page.locator("input.host-filter").fill("no such link")
+    expect(page.locator("#host-nav a.host-home")).to_be_visible()
+    assert "q=" not in page.url
+    page.locator("input.host-filter").fill("")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.closest('.bullmq-dashboard') !== null")
+    page.locator(".bullmq-dashboard #theme-toggle").click()
+    assert page.evaluate("document.documentElement.dataset.bullmqTheme") == "dark"
+    page.locator(".bullmq-dashboard #theme-toggle").click()
+    page.locator(".bullmq-dashboard #theme-toggle").click()
+
     # A count moves over the websocket at /ops/queues/ws/.
     assert page.locator("[data-live-socket]").get_attribute("ws-connect") == "/ops/queues/ws/?lang=en-us"
     page.wait_for_function(SOCKET_OPEN, timeout=15000)

@@ -1,6 +1,16 @@
 // Action UI: toasts, the JSON editors' validation, and bulk selection. No inline handlers (CSP-ready).
+// Only elements inside the page's .bullmq-dashboard element are touched (a host page keeps its own).
 (function () {
   "use strict";
+
+  var ROOT = ".bullmq-dashboard";
+  function own(selector) {
+    return document.querySelectorAll(ROOT + " " + selector);
+  }
+  function ownClosest(target, selector) {
+    var found = target && target.closest ? target.closest(selector) : null;
+    return found && found.closest(ROOT) ? found : null;
+  }
 
   // Words from the page's JSON block (see dashboard.js), English without it.
   var WORDS = (function () {
@@ -20,11 +30,12 @@
 
   // Toasts dismiss on click and fade out after a while, except while they report progress.
   document.addEventListener("click", function (event) {
-    var close = event.target.closest && event.target.closest(".toast-close");
-    if (close) close.closest(".toast").remove();
+    var close = ownClosest(event.target, ".toast-close");
+    var toast = close && close.closest(".toast");
+    if (toast) toast.remove();
   });
   function ageToasts() {
-    document.querySelectorAll("#toasts .toast:not([hx-get])").forEach(function (toast) {
+    own("#toasts .toast:not([hx-get])").forEach(function (toast) {
       if (!toast.dataset.bornAt) toast.dataset.bornAt = String(Date.now());
       if (Date.now() - Number(toast.dataset.bornAt) > 8000) toast.remove();
     });
@@ -49,19 +60,19 @@
     }
   }
   document.addEventListener("input", function (event) {
-    var form = event.target.closest && event.target.closest("form[data-json-editor]");
+    var form = ownClosest(event.target, "form[data-json-editor]");
     if (form) checkJson(form);
   });
   document.addEventListener("htmx:confirm", function (event) {
-    var form = event.target.closest && event.target.closest("form[data-json-editor]");
+    var form = ownClosest(event.target, "form[data-json-editor]");
     if (form && !checkJson(form)) event.preventDefault();
   });
 
   // Bulk selection: count what is selected; "page" toggles every row checkbox.
   function updateSelection() {
-    var form = document.getElementById("bulk-form");
+    var form = document.querySelector(ROOT + " #bulk-form");
     if (!form) return;
-    var boxes = document.querySelectorAll('input[name=ids][form="bulk-form"]');
+    var boxes = own('input[name=ids][form="bulk-form"]');
     var checked = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
     var all = form.querySelector("input[name=all]");
     var label = form.querySelector("[data-selected-count]");
@@ -74,12 +85,13 @@
   }
   document.addEventListener("change", function (event) {
     var target = event.target;
-    if (target.classList && target.classList.contains("select-page")) {
-      document.querySelectorAll('input[name=ids][form="bulk-form"]').forEach(function (box) {
+    if (!(target instanceof Element) || !target.closest(ROOT)) return;
+    if (target.classList.contains("select-page")) {
+      own('input[name=ids][form="bulk-form"]').forEach(function (box) {
         box.checked = target.checked;
       });
     }
-    if (target.closest && (target.closest("#bulk-form") || target.getAttribute("form") === "bulk-form")) {
+    if (target.closest("#bulk-form") || target.getAttribute("form") === "bulk-form") {
       updateSelection();
     }
   });

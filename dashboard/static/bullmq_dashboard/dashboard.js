@@ -24,12 +24,27 @@
  *     (1000/1001 on a server restart) are retried here with backoff. #log-pager takes pushed
  *     pages only while it shows the last page. The "n new jobs" button (#live-new-jobs) is
  *     clicked by itself when the list is scrolled to the top and nothing in it is selected.
+ *
+ * Everything it reads or changes is inside the page's .bullmq-dashboard element (ROOT), so a host
+ * page around it keeps its own #theme-toggle, filter boxes, time elements and "/" key. What stays
+ * page-global: html[data-bullmq-theme] and the <meta name="htmx-config"> of layout.html, which
+ * configures htmx for the whole page.
  */
 (function () {
   "use strict";
 
   var doc = document;
   var root = doc.documentElement;
+  var ROOT = ".bullmq-dashboard";
+
+  // The dashboard's own elements matching `selector` (never a host page's).
+  function own(selector) {
+    return doc.querySelectorAll(ROOT + " " + selector);
+  }
+
+  function ownFirst(selector) {
+    return doc.querySelector(ROOT + " " + selector);
+  }
 
   /* ---------------------------------------------------------------- words */
 
@@ -76,7 +91,7 @@
   }
 
   function showTheme(mode) {
-    var button = doc.getElementById("theme-toggle");
+    var button = ownFirst("#theme-toggle");
     if (!button) return;
     var next = THEME_ORDER[(THEME_ORDER.indexOf(mode) + 1) % THEME_ORDER.length];
     button.textContent = THEME_LABEL[mode];
@@ -116,7 +131,7 @@
   doc.addEventListener("click", function (event) {
     var target = event.target;
     if (!(target instanceof Element)) return;
-    if (target.closest("#theme-toggle")) cycleTheme();
+    if (target.closest(ROOT + " #theme-toggle")) cycleTheme();
   });
 
   // Keep several open tabs in step.
@@ -146,10 +161,9 @@
     return future ? words("in", "in %(time)s", { time: text }) : words("ago", "%(time)s ago", { time: text });
   }
 
-  function updateTimes(scope) {
-    var base = scope && scope.querySelectorAll ? scope : doc;
+  function updateTimes() {
     var now = Date.now();
-    var nodes = base.querySelectorAll("time.rel[datetime]");
+    var nodes = own("time.rel[datetime]");
     for (var i = 0; i < nodes.length; i++) {
       var el = nodes[i];
       var iso = el.getAttribute("datetime");
@@ -166,7 +180,7 @@
 
   /* --------------------------------------------------------------- filter */
 
-  var FILTER_INPUT = "input.filter[data-filter-target]";
+  var FILTER_INPUT = ROOT + " input.filter[data-filter-target]";
 
   function queryAll(base, selector) {
     try {
@@ -188,7 +202,8 @@
     var selector = input.getAttribute("data-filter-target");
     if (!selector) return;
     var needle = input.value.trim().toLowerCase();
-    var rows = queryAll(doc, selector);
+    var scope = input.closest(ROOT) || doc;
+    var rows = queryAll(scope, selector);
     var shown = 0;
     for (var i = 0; i < rows.length; i++) {
       var name = (rows[i].getAttribute("data-name") || "").toLowerCase();
@@ -196,7 +211,7 @@
       if (rows[i].hidden !== hide) rows[i].hidden = hide;
       if (!hide) shown++;
     }
-    var groups = doc.querySelectorAll("section.queue-group");
+    var groups = scope.querySelectorAll("section.queue-group");
     for (var g = 0; g < groups.length; g++) {
       var groupRows = queryAll(groups[g], selector);
       if (!groupRows.length) continue;
@@ -211,7 +226,7 @@
     }
     var emptySelector = input.getAttribute("data-filter-empty");
     if (emptySelector) {
-      var empties = queryAll(doc, emptySelector);
+      var empties = queryAll(scope, emptySelector);
       for (var e = 0; e < empties.length; e++) {
         empties[e].hidden = !(needle !== "" && rows.length > 0 && shown === 0);
       }
@@ -273,11 +288,11 @@
   var live = { open: false, retry: 0, bannerTimer: 0, pollTimer: 0, autoTimer: 0, lastAuto: 0 };
 
   function liveSocket() {
-    return doc.querySelector("[data-live-socket]");
+    return ownFirst("[data-live-socket]");
   }
 
   function showPaused(show) {
-    var banner = doc.getElementById("live-paused");
+    var banner = ownFirst("#live-paused");
     if (banner && banner.hidden === show) banner.hidden = !show;
   }
 
@@ -293,10 +308,10 @@
 
   // While the socket is down: fetch the page and put its fresh [data-live] elements in place.
   function applyPolled(fresh) {
-    var nodes = doc.querySelectorAll("[data-live][id]");
+    var nodes = own("[data-live][id]");
     for (var i = 0; i < nodes.length; i++) {
       var current = nodes[i];
-      var next = fresh.getElementById(current.id);
+      var next = fresh.querySelector(ROOT + " #" + window.CSS.escape(current.id));
       if (!next || !next.hasAttribute("data-live")) continue;
       if (current.id === "log-pager" && !following(current)) continue;
       if (current.outerHTML === next.outerHTML) continue;
@@ -383,13 +398,13 @@
   function listUndisturbed() {
     if ((window.scrollY || root.scrollTop || 0) > 40) return false;
     if (doc.visibilityState !== "visible") return false;
-    if (doc.querySelector("#job-list input[type=checkbox]:checked")) return false;
+    if (ownFirst("#job-list input[type=checkbox]:checked")) return false;
     var selection = window.getSelection ? window.getSelection() : null;
     return !(selection && !selection.isCollapsed);
   }
 
   function showNewJobs() {
-    var button = doc.querySelector("#live-new-jobs button[data-new-jobs]");
+    var button = ownFirst("#live-new-jobs button[data-new-jobs]");
     if (!button || !listUndisturbed() || !window.htmx) return;
     var wait = live.lastAuto + 2000 - Date.now();
     if (wait > 0) {
@@ -417,7 +432,7 @@
 
   // A queue row is dimmed while its name cell holds the paused flag (the cell is pushed live).
   function syncPausedRows() {
-    var rows = doc.querySelectorAll("tr.queue-row");
+    var rows = own("tr.queue-row");
     for (var i = 0; i < rows.length; i++) {
       var paused = !!rows[i].querySelector('[data-state="paused-flag"]');
       if (rows[i].classList.contains("is-paused") !== paused) rows[i].classList.toggle("is-paused", paused);
@@ -434,7 +449,7 @@
   function refresh() {
     try {
       showTheme(currentTheme);
-      updateTimes(doc);
+      updateTimes();
       initFilters();
     } catch (e) {
       if (window.console) window.console.error("dashboard.js", e);
@@ -458,7 +473,7 @@
 
   window.setInterval(function () {
     try {
-      updateTimes(doc);
+      updateTimes();
     } catch (e) {
       /* never let the timer die noisily */
     }
