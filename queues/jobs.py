@@ -88,8 +88,9 @@ class ReadLimits:
     max_fields: int = 100
     # The "open the full value" link serves at most this many bytes of one field.
     raw_bytes: int = 16 * 1024 * 1024
-    # Redis cannot read part of a value: a value longer than this is not read for a page at all, and
-    # one page view copies at most `budget_bytes` inside Redis (values, log lines, child keys).
+    # Redis cannot read part of a value: a hash field longer than this is not read for a page at all,
+    # and one page view copies at most `budget_bytes` inside Redis (values, log lines, child keys),
+    # plus one list element or set member where an element cannot be measured before it is read.
     copy_bytes: int = 1024 * 1024
     budget_bytes: int = 8 * 1024 * 1024
 
@@ -143,6 +144,10 @@ async def fetch_queue_page(
 
 def summary_problem(job_id: str, utf8: bool, values: object, key_type: object) -> str:
     """Why a row of a state's list is not a job that can be opened or acted on, or ""."""
+    if text(key_type) == "ids-over-budget":
+        return gettext_lazy(
+            "The rest of this page is not read: its job ids are too long to copy (over 1 MB together)."
+        )
     if text(key_type) == "long-id":
         return gettext_lazy("Its id is longer than 1 KB; it is shown cut and cannot be opened here.")
     if not utf8:

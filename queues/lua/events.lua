@@ -8,8 +8,8 @@
     ARGV[1]  max entries per stream
     ARGV[2…] for each stream, the id after which to read (exclusive)
 
-  Entries are copied whole into this script (XRANGE cannot read part of one), so each stream reads
-  only as many as fit in 1 MB by their average size (MEMORY USAGE, a few samples), at least one.
+  Entries are copied whole into this script (XRANGE cannot read part of one), so each stream copies
+  at most about 1 MB a call (see includes/bounded_copy.lua: the budget plus one entry).
 
   Returns, per stream in order: { { id, event, jobId (or ""), ... } } (a key that is not a stream
   reads as no entries).
@@ -19,14 +19,7 @@ local count = tonumber(ARGV[1])
 local MAX = 1024
 local BUDGET = 1024 * 1024
 
-local function affordable(key)
-  local ok, length = pcall(rcall, "XLEN", key)
-  local sized, bytes = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", 5)
-  if not ok or not sized or not bytes or length == 0 then
-    return count
-  end
-  return math.max(1, math.min(count, math.floor(BUDGET / math.ceil(bytes / length))))
-end
+-- @include bounded_copy
 
 local function cut(value)
   if value and #value > MAX then
@@ -38,7 +31,7 @@ end
 local out = {}
 for i, key in ipairs(KEYS) do
   local flat = {}
-  local ok, entries = pcall(rcall, "XRANGE", key, "(" .. ARGV[i + 1], "+", "COUNT", affordable(key))
+  local ok, entries = pcall(boundedStreamAfter, key, ARGV[i + 1], count, BUDGET)
   if ok then
     for _, entry in ipairs(entries) do
       local event, jobId = "", ""

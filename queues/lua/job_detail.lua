@@ -5,8 +5,8 @@
   Every read is bounded, whatever the keys hold. Redis cannot read part of a value, so what is copied
   into this script is bounded before it is read: a field value longer than `maxCopy` is not read at
   all (only its size, from HSTRLEN), and all values, log lines and child keys together copy at most
-  `budget` bytes (log lines and child keys are measured with MEMORY USAGE, an estimate from a few
-  samples). At most `maxFields` fields are read, one page of logs, `maxChildren` children of each
+  `budget` bytes, plus one log line and one small batch of child keys (Redis cannot measure a list
+  element or set member before copying it; see includes/bounded_copy.lua). At most `maxFields` fields are read, one page of logs, `maxChildren` children of each
   kind, `maxScan` list entries searched for the state; what comes back is cut to `maxLen` bytes.
 
   Only a job of this queue is read (see includes/job_state.lua): a key that is not a hash, a hash
@@ -44,6 +44,7 @@ local budget = tonumber(ARGV[9])
 local jobKey = p .. jobId
 
 -- @include job_state
+-- @include bounded_copy
 
 local shape, keyType = jobShape(p, jobId)
 if shape == "none" then
@@ -70,14 +71,10 @@ for _, name in ipairs(known) do
   names[#names + 1] = name
   listed[name] = true
 end
--- HKEYS copies every field name: only for a hash with few fields and a small total size (an
--- estimate, as above), else the known fields alone are read and the rest counted as hidden.
-local hashBytes = 0
-local sized, usage = pcall(rcall, "MEMORY", "USAGE", jobKey, "SAMPLES", 5)
-if sized and usage then
-  hashBytes = usage
-end
-if fieldCount <= maxFields and hashBytes <= budget then
+-- HKEYS copies every field name: only for a hash with few fields whose names fit the budget (its
+-- whole size, measured field by field: at most maxFields of them), else the known fields alone are
+-- read and the rest counted as hidden.
+if fieldCount <= maxFields and wholeKeyFits(jobKey, budget) then
   for _, name in ipairs(rcall("HKEYS", jobKey)) do
     if not listed[name] then
       names[#names + 1] = name
@@ -114,14 +111,6 @@ local function sizeOf(command, key)
   return 0
 end
 
--- Bytes per element of a list, set or hash, estimated by MEMORY USAGE from a few samples.
-local function perElement(key, count)
-  local ok, bytes = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", 5)
-  if not ok or not bytes or count == 0 then
-    return 0
-  end
-  return math.ceil(bytes / count)
-end
 
 local logKey = jobKey .. ":logs"
 local logCount = sizeOf("LLEN", logKey)
@@ -129,51 +118,53 @@ local lines = {}
 local linesNotRead = 0
 if logCount > 0 and logEnd >= logStart then
   local wanted = math.min(logEnd, logCount - 1) - logStart + 1
-  local each = perElement(logKey, logCount)
-  local affordable = wanted
-  if each > 0 then
-    affordable = math.min(wanted, math.floor(budget / each))
-  end
-  if each > maxCopy then
-    affordable = 0
-  end
-  linesNotRead = math.max(0, wanted - affordable)
-  if affordable > 0 then
-    budget = budget - affordable * each
-    for i, line in ipairs(rcall("LRANGE", logKey, logStart, logStart + affordable - 1)) do
-      lines[i] = cut(line)
-    end
+  local read, spent = boundedListRange(logKey, logCount, logStart, logStart + wanted - 1, budget, maxCopy)
+  budget = budget - spent
+  linesNotRead = wanted - #read
+  for i, line in ipairs(read) do
+    lines[i] = cut(line)
   end
 end
 
--- SSCAN/HSCAN with a bounded number of calls (a sparse table can answer a call with nothing), and
--- only when the members are small enough to copy (a child key is as long as the child's id).
+-- SSCAN/HSCAN with a bounded number of calls (a sparse table can answer a call with nothing). Child
+-- keys are as long as the children's ids, which job authors choose: a set that fits the budget whole
+-- is scanned in large steps; a larger one one bucket at a time (COUNT 1), until maxChildren are listed
+-- or the budget is spent (measuring a big set whole would visit every member, so it is measured only
+-- when it has few). Returns the members listed and how many of the first maxChildren were not.
 local function firstMembers(key, kind, count)
   local out = {}
-  local each = perElement(key, count)
-  if each * math.min(count, maxChildren) > budget or each > maxCopy then
-    return out, count
+  if budget <= 0 then
+    return out, math.min(count, maxChildren)
   end
-  budget = budget - each * math.min(count, maxChildren)
-  local cursor = "0"
-  local calls = 0
+  local step = kind == "set" and 1 or 2
+  local small = count <= 4 * maxChildren and wholeKeyFits(key, budget)
+  local batch = small and maxChildren or 1
+  local maxCalls = small and 10 or 4 * maxChildren
+  local cursor, calls = "0", 0
   repeat
     local reply
     if kind == "set" then
-      reply = rcall("SSCAN", key, cursor, "COUNT", maxChildren)
+      reply = rcall("SSCAN", key, cursor, "COUNT", batch)
     else
-      reply = rcall("HSCAN", key, cursor, "COUNT", maxChildren)
+      reply = rcall("HSCAN", key, cursor, "COUNT", batch)
     end
     cursor = reply[1]
     calls = calls + 1
-    local step = kind == "set" and 1 or 2
     for i = 1, #reply[2], step do
-      if #out >= maxChildren then
-        return out, 0
+      budget = budget - #reply[2][i]
+      if #out < maxChildren then
+        out[#out + 1] = cut(reply[2][i])
       end
-      out[#out + 1] = cut(reply[2][i])
     end
-  until cursor == "0" or calls >= 10
+    if kind == "hash" then
+      for i = 2, #reply[2], 2 do
+        budget = budget - #reply[2][i]
+      end
+    end
+  until cursor == "0" or calls >= maxCalls or #out >= maxChildren or budget <= 0
+  if budget <= 0 and cursor ~= "0" then
+    return out, math.max(0, math.min(count, maxChildren) - #out)
+  end
   return out, 0
 end
 

@@ -4,6 +4,10 @@
   back-filled from later ids, as BullMQ's getJobs-1.lua does. Only summary fields are returned, and
   long ones are cut here so a multi-megabyte failedReason never crosses the wire.
 
+  What is copied into the script is bounded too: ids are read one at a time until ID_BUDGET bytes of
+  them are copied (a job author chooses ids as long as they like; the page then ends with a row
+  { "", false, false, "ids-over-budget" }), and a summary field longer than MAX_COPY is not read.
+
     KEYS[1]  queue key prefix, `<prefix>:<name>:`
     ARGV[1]  state key suffix (wait, active, delayed, ...)
     ARGV[2]  "1" when that key is a list, "0" for a zset
@@ -30,6 +34,7 @@ local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attem
 
 -- @include list_count
 -- @include job_state
+-- @include bounded_copy
 
 local countOk, total
 if isList then
@@ -62,15 +67,41 @@ local function attemptsOf(opts)
   return false
 end
 
--- Fields that can be long are measured first and cut here; opts is read only when small enough to
--- decode. The rest are small numbers. Five commands per job: four HSTRLEN and one HMGET.
-local LONG = {name = true, progress = true, failedReason = true}
-local MAX_OPTS = 65536
--- Redis cannot read part of a value: a long field is copied here only up to this size, a longer one
--- is not read at all (a page of 100 rows copies at most 100 x 3 x 64 KB).
+-- Redis cannot read part of a value: a field is copied here only up to this size, a longer one is
+-- not read at all (a page of 100 rows copies at most 100 x 11 x 64 KB). A job hash that fits MAX_COPY
+-- whole (measured field by field, for one with few fields) is read in one HMGET; a larger one is
+-- measured field by field first (HSTRLEN).
 local MAX_COPY = 65536
+local FEW_FIELDS = 64
+local ID_BUDGET = 1024 * 1024
 -- Ids longer than this are cut in the reply (the row cannot be opened then; new ids are limited to 1 KB).
 local MAX_ID = 1024
+
+local FIELDS = {unpack(SUMMARY)}
+FIELDS[#FIELDS + 1] = "opts"
+
+-- The summary fields and opts of a hash of few fields that fits MAX_COPY whole: one HMGET; else
+-- each field measured first, and those over MAX_COPY left unread ({ size } in their place).
+local function readFields(jobKey, fieldCount)
+  if fieldCount <= FEW_FIELDS and wholeKeyFits(jobKey, MAX_COPY) then
+    return rcall("HMGET", jobKey, unpack(FIELDS))
+  end
+  local wanted, sizes = {}, {}
+  for i, name in ipairs(FIELDS) do
+    local size = rcall("HSTRLEN", jobKey, name)
+    if size > MAX_COPY then
+      sizes[i] = size
+      wanted[i] = "\0absent"
+    else
+      wanted[i] = name
+    end
+  end
+  local values = rcall("HMGET", jobKey, unpack(wanted))
+  for i, size in pairs(sizes) do
+    values[i] = {size}
+  end
+  return values
+end
 
 local function summary(id)
   local jobKey = p .. id
@@ -79,43 +110,27 @@ local function summary(id)
   end
   -- Another program may have put an id whose key is not a hash (a list, a string) in the state's list:
   -- that row says so, and the rest of the page is read as usual.
-  local firstLength = redis.pcall("HSTRLEN", jobKey, SUMMARY[1])
-  if type(firstLength) ~= "number" then
+  local fieldCount = redis.pcall("HLEN", jobKey)
+  if type(fieldCount) ~= "number" then
     return {string.sub(id, 1, MAX_ID), false, false, rcall("TYPE", jobKey)["ok"]}
   end
-  local wanted = {}
-  local cutNames = {}
-  for i, name in ipairs(SUMMARY) do
-    local length = i == 1 and firstLength or (LONG[name] and rcall("HSTRLEN", jobKey, name))
-    if LONG[name] and length > maxLen then
-      cutNames[name] = length
-      wanted[#wanted + 1] = "\0absent"
-    else
-      wanted[#wanted + 1] = name
-    end
+  if fieldCount == 0 then
+    return nil -- the hash is gone: skipped, as Node's getJobs skips it
   end
-  wanted[#wanted + 1] = rcall("HSTRLEN", jobKey, "opts") > MAX_OPTS and "\0absent" or "opts"
-  local values = rcall("HMGET", jobKey, unpack(wanted))
+  local values = readFields(jobKey, fieldCount)
   local opts = table.remove(values)
-  local empty = not opts
-  for i, name in ipairs(SUMMARY) do
-    if cutNames[name] then
-      if cutNames[name] > MAX_COPY then
-        values[i] = "[not read: " .. cutNames[name] .. " bytes]"
-      else
-        values[i] = cut(rcall("HGET", jobKey, name))
-      end
-      empty = false
-    elseif not values[i] then
+  if type(opts) ~= "string" then
+    opts = nil
+  end
+  for i = 1, #SUMMARY do
+    local value = values[i]
+    if type(value) == "table" then
+      values[i] = "[not read: " .. value[1] .. " bytes]"
+    elseif not value then
       values[i] = false
     else
-      empty = false
+      values[i] = cut(value)
     end
-  end
-  -- Every field missing: either the hash is gone (skipped, as Node's getJobs skips it) or it holds
-  -- none of these fields (listed, as Node lists it). Only then is EXISTS worth a command.
-  if empty and rcall("EXISTS", jobKey) == 0 then
-    return nil
   end
   if #id > MAX_ID then
     return {string.sub(id, 1, MAX_ID), values, attemptsOf(opts), "long-id"}
@@ -123,34 +138,33 @@ local function summary(id)
   return {id, values, attemptsOf(opts)}
 end
 
-local function fetchIds(sliceStart, sliceEnd)
+local function idAt(index)
   if isList then
-    return rcall("LRANGE", stateKey, sliceStart, sliceEnd)
+    return rcall("LINDEX", stateKey, index)
   end
-  return rcall("ZREVRANGE", stateKey, sliceStart, sliceEnd)
+  return rcall("ZREVRANGE", stateKey, index, index)[1]
 end
 
 local result = {total}
 local needed = rangeEnd - rangeStart + 1
-local found = 0
-local cursor = rangeStart
-local iterations = 0
-while found < needed and iterations < maxIterations do
-  local ids = fetchIds(cursor, cursor + needed - 1)
-  if #ids == 0 then
+local found, copied = 0, 0
+local index = rangeStart
+local lastIndex = rangeStart + needed * maxIterations - 1
+while found < needed and index <= lastIndex do
+  if copied >= ID_BUDGET then
+    result[#result + 1] = {"", false, false, "ids-over-budget"}
     break
   end
-  for i = 1, #ids do
-    if found >= needed then
-      break
-    end
-    local row = summary(ids[i])
-    if row then
-      result[#result + 1] = row
-      found = found + 1
-    end
+  local id = idAt(index)
+  if not id then
+    break
   end
-  cursor = cursor + #ids
-  iterations = iterations + 1
+  copied = copied + #id
+  index = index + 1
+  local row = summary(id)
+  if row then
+    result[#result + 1] = row
+    found = found + 1
+  end
 end
 return result

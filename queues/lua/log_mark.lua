@@ -1,20 +1,25 @@
 --[[
   Read-only: what a watched job's logs look like now, to tell whether they moved: their length and a
   digest of the last line (BullMQ's keepLogs trims old lines, so the length alone can stay the same).
-  The last line is read only when lines are small enough to copy (MEMORY USAGE estimate).
+  The last line is read only when the whole list fits the copy bound (includes/bounded_copy.lua);
+  a larger list is marked by its exact size in memory instead, which a trimmed and appended line
+  changes too (unless both have the same length: then the length of the list is what moved, or the
+  next resync shows the line).
 
     KEYS[1]  the job's logs list
-    ARGV[1]  max bytes of one line copied into this script
+    ARGV[1]  max bytes copied into this script
 
-  Returns { length, sha1 of the last line or "" }
+  Returns { length, the sha1 of the last line or "big:<bytes>" }
 ]]
 local rcall = redis.call
+
+-- @include bounded_copy
+
 local ok, count = pcall(rcall, "LLEN", KEYS[1])
 if not ok or count == 0 then
   return {0, ""}
 end
-local sized, bytes = pcall(rcall, "MEMORY", "USAGE", KEYS[1], "SAMPLES", 5)
-if not sized or not bytes or math.ceil(bytes / count) > tonumber(ARGV[1]) then
-  return {count, "big:" .. tostring(bytes)}
+if not wholeKeyFits(KEYS[1], tonumber(ARGV[1])) then
+  return {count, "big:" .. tostring(rcall("MEMORY", "USAGE", KEYS[1], "SAMPLES", 0))}
 end
 return {count, redis.sha1hex(rcall("LINDEX", KEYS[1], -1) or "")}

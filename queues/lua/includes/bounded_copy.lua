@@ -1,0 +1,76 @@
+-- Inlined by queues/scripts.py into scripts that copy list elements or stream entries (they define
+-- `rcall` first). Redis cannot measure one element before copying it, and MEMORY USAGE with a few
+-- samples only looks at the first nodes (a job author can write short lines first and long ones
+-- after), so a range is read in one command only when the whole key fits the budget: MEMORY USAGE
+-- with SAMPLES 0 walks the key's nodes (about a hundred elements each for lists and streams), not its
+-- elements. Otherwise elements are read one at a time until the budget is spent, so what is copied is
+-- at most the budget plus one element.
+
+local function wholeKeyFits(key, budget)
+  local sized, bytes = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", 0)
+  return sized and bytes and bytes <= budget
+end
+
+-- Elements first..last (inclusive, from the head) of a list of `count` elements; returns them and the
+-- bytes copied. Lines that are all long (an average over a few samples above maxEach) are not read at
+-- all; one by one, reading stops after an element longer than maxEach.
+local function boundedListRange(key, count, first, last, budget, maxEach)
+  local items, spent = {}, 0
+  local sampled, estimate = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", 5)
+  if sampled and estimate and count > 0 and estimate / count > maxEach then
+    return items, spent
+  end
+  if wholeKeyFits(key, budget) then
+    items = rcall("LRANGE", key, first, last)
+    for _, item in ipairs(items) do
+      spent = spent + #item
+    end
+    return items, spent
+  end
+  for index = first, last do
+    if spent >= budget then
+      break
+    end
+    local item = rcall("LINDEX", key, index)
+    if not item then
+      break
+    end
+    spent = spent + #item
+    items[#items + 1] = item
+    if #item > maxEach then
+      break
+    end
+  end
+  return items, spent
+end
+
+local function entryBytes(entry)
+  local bytes = #entry[1]
+  for _, value in ipairs(entry[2]) do
+    bytes = bytes + #value
+  end
+  return bytes
+end
+
+-- Up to `count` entries of a stream after the id `after` (exclusive); returns them and the bytes copied.
+local function boundedStreamAfter(key, after, count, budget)
+  if wholeKeyFits(key, budget) then
+    local entries = rcall("XRANGE", key, "(" .. after, "+", "COUNT", count)
+    local spent = 0
+    for _, entry in ipairs(entries) do
+      spent = spent + entryBytes(entry)
+    end
+    return entries, spent
+  end
+  local entries, spent, start = {}, 0, "(" .. after
+  while #entries < count and spent < budget do
+    local next = rcall("XRANGE", key, start, "+", "COUNT", 1)
+    if #next == 0 then
+      break
+    end
+    entries[#entries + 1] = next[1]
+    spent = spent + entryBytes(next[1])
+    start = "(" .. next[1][1]
+  end
+  return entries, spent
+end
