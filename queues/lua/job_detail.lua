@@ -150,19 +150,16 @@ local function firstMembers(key, kind, count)
     end
     cursor = reply[1]
     calls = calls + 1
+    -- one bucket may hold several members: the member that spends the budget is the last listed
     for i = 1, #reply[2], step do
-      budget = budget - #reply[2][i]
-      if #out < maxChildren then
+      local size = #reply[2][i] + (kind == "hash" and #reply[2][i + 1] or 0)
+      if budget > 0 and #out < maxChildren then
         out[#out + 1] = cut(reply[2][i])
       end
-    end
-    if kind == "hash" then
-      for i = 2, #reply[2], 2 do
-        budget = budget - #reply[2][i]
-      end
+      budget = budget - size
     end
   until cursor == "0" or calls >= maxCalls or #out >= maxChildren or budget <= 0
-  if budget <= 0 and cursor ~= "0" then
+  if budget <= 0 then
     return out, math.max(0, math.min(count, maxChildren) - #out)
   end
   return out, 0
