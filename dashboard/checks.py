@@ -9,7 +9,7 @@ Errors, the dashboard cannot work as configured:
   a port that is not a number from 0 to 65535; a database that is not a number (redis-py would silently
   use database 0 for `redis://host/queues`); no host (redis://, rediss://) or no socket path (unix://).
 - bullmq_dashboard.E004 `PERMISSION` cannot be imported.
-- bullmq_dashboard.E005 `DEFAULT_PAGE_SIZE` not among `PAGE_SIZES`.
+- bullmq_dashboard.E005 `DEFAULT_PAGE_SIZE` not among `PAGE_SIZES`, or a page size over `MAX_PAGE_SIZE`.
 - bullmq_dashboard.E006 a queue in a connection's `QUEUES` not written `<prefix>:<name>`.
 - bullmq_dashboard.E007 `django_htmx.middleware.HtmxMiddleware` (or a subclass) missing from `MIDDLEWARE`:
   htmx requests would get whole pages instead of the parts they swap.
@@ -131,6 +131,14 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
         errors.append(
             Error(
                 "BULLMQ_DASHBOARD['DEFAULT_PAGE_SIZE'] must be one of BULLMQ_DASHBOARD['PAGE_SIZES'].",
+                id="bullmq_dashboard.E005",
+            )
+        )
+    if any(size < 1 or size > config.max_page_size for size in config.page_sizes):
+        errors.append(
+            Error(
+                "BULLMQ_DASHBOARD['PAGE_SIZES'] must be numbers from 1 to "
+                f"BULLMQ_DASHBOARD['MAX_PAGE_SIZE'] ({config.max_page_size}).",
                 id="bullmq_dashboard.E005",
             )
         )

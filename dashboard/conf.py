@@ -26,8 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "DISCOVERY_INTERVAL": 30,
     # The overview counts and shows at most this many queues (the filter, `?q=`, finds the others).
     "OVERVIEW_MAX_QUEUES": 1000,
+    # The sizes the lists' selector offers; `per_page` takes any size from 1 to MAX_PAGE_SIZE.
     "PAGE_SIZES": [10, 25, 50, 100],
     "DEFAULT_PAGE_SIZE": 25,
+    "MAX_PAGE_SIZE": 200,
     # Values longer than this many bytes are cut inside Redis and shown with their size.
     "DISPLAY_LIMIT": _LIMITS.display_bytes,
     "LOG_PAGE_SIZE": _LIMITS.log_page_size,
@@ -91,6 +93,7 @@ class DashboardConfig:
     overview_max_queues: int
     page_sizes: tuple[int, ...]
     default_page_size: int
+    max_page_size: int
     limits: ReadLimits
     permission: str
     read_only: bool
@@ -131,6 +134,7 @@ def get_config() -> DashboardConfig:
         overview_max_queues=max(1, int(raw["OVERVIEW_MAX_QUEUES"])),
         page_sizes=page_sizes,
         default_page_size=int(raw["DEFAULT_PAGE_SIZE"]),
+        max_page_size=max(1, int(raw["MAX_PAGE_SIZE"])),
         limits=ReadLimits(
             display_bytes=int(raw["DISPLAY_LIMIT"]),
             log_page_size=int(raw["LOG_PAGE_SIZE"]),

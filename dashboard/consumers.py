@@ -306,7 +306,9 @@ class QueueConsumer(LiveConsumer):
             queue,
             state=state,
             page=positive(self.query("page"), 1),
-            per_page=positive(self.query("per_page"), get_config().default_page_size),
+            per_page=min(
+                positive(self.query("per_page"), get_config().default_page_size), get_config().max_page_size
+            ),
             language=self.page_language(),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +75,15 @@ def percent(progress: Any) -> int | None:
     if isinstance(progress, bool) or not isinstance(progress, int | float):
         return None
     return int(max(0, min(100, progress)))
+
+
+@register.filter
+def progress_json(progress: Any, indent: int | None = None) -> str:
+    """An object progress (`updateProgress({step: 'smtp'})`) as the JSON a job author wrote, never as a
+    Python repr; text that was not JSON stays as it is."""
+    if isinstance(progress, str):
+        return progress
+    return json.dumps(progress, ensure_ascii=False, indent=indent)
 
 
 @register.filter

@@ -230,13 +230,9 @@ def parse_positive(request: HttpRequest, name: str, default: int, maximum: int =
 
 
 def parse_per_page(request: HttpRequest) -> int:
-    """The page size, one of the configured choices."""
+    """The page size: any from 1 to MAX_PAGE_SIZE (the selector's PAGE_SIZES are only a convenience)."""
     config = get_config()
-    per_page = parse_positive(request, "per_page", config.default_page_size)
-    if per_page not in config.page_sizes:
-        choices = ", ".join(str(size) for size in config.page_sizes)
-        raise BadRequest(gettext_lazy("per_page must be one of %(choices)s.", choices=choices))
-    return per_page
+    return parse_positive(request, "per_page", config.default_page_size, maximum=config.max_page_size)
 
 
 def partial_response(request: HttpRequest, template_name: str, context: dict[str, Any]) -> HttpResponse:

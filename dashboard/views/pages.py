@@ -116,7 +116,7 @@ def _list_context(
         "row_actions": row_actions,
         "state": state,
         "jobs": jobs,
-        "page_sizes": get_config().page_sizes,
+        "page_sizes": sorted({*get_config().page_sizes, jobs.per_page}),
         "page_links": page_numbers(jobs.page, jobs.pages),
     }
 

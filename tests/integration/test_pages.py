@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from bullmq import Queue
 from django.test import AsyncClient
 from django.urls import reverse
 from django.utils.html import escape
@@ -83,7 +84,8 @@ async def test_failed_jobs_show_reason_attempts_and_duration(client: AsyncClient
         ("?state=nope", b"Unknown state"),
         ("?page=0", b"page must be between 1"),
         ("?page=abc", b"page must be a whole number"),
-        ("?per_page=7", b"per_page must be one of"),
+        ("?per_page=201", b"per_page must be between 1 and 200"),
+        ("?per_page=0", b"per_page must be between 1 and 200"),
     ],
 )
 async def test_bad_parameters_are_a_clear_400(
@@ -426,3 +428,28 @@ async def test_a_legacy_wait_marker_is_neither_counted_nor_listed(
     page = (await client.get(links.jobs_api_url(EMAIL) + "?state=waiting")).json()
     assert counts["waiting"] == 3 and page["total"] == 3
     assert sorted(job["id"] for job in page["jobs"]) == ["m0", "m1", "m2"]
+
+
+async def test_any_page_size_up_to_the_maximum(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {"i": i}, {}) for i in range(30)])
+    html = (await client.get(links.queue_url(EMAIL) + "?per_page=7")).content.decode()
+    assert html.count('class="job-row"') == 7
+    assert '<option value="7" selected>7</option>' in html  # the selector shows the size asked for
+    answer = json.loads((await client.get(links.jobs_api_url(EMAIL) + "?per_page=20")).content)
+    assert answer["per_page"] == 20 and len(answer["jobs"]) == 20 and answer["pages"] == 2
+
+
+async def test_object_progress_is_shown_as_json(client: AsyncClient, redis_url: str) -> None:
+    queue = Queue("email", {"connection": redis_url})
+    try:
+        job = await queue.add("send", {}, {"jobId": "p1"})
+        await job.updateProgress({"step": "smtp", "pct": 50, "ok": True})
+    finally:
+        await queue.close()
+    shown = escape('{"step": "smtp", "pct": 50, "ok": true}')
+    listed = (await client.get(links.queue_url(EMAIL))).content.decode()
+    page = (await client.get(links.job_url(EMAIL, "p1"))).content.decode()
+    assert shown in listed and "{'step'" not in escape(listed) and "&#x27;step&#x27;" not in listed
+    assert escape('"step": "smtp"') in page and "&#x27;step&#x27;" not in page
+    api = json.loads((await client.get(links.job_api_url(EMAIL, "p1"))).content)
+    assert api["progress"] == {"step": "smtp", "pct": 50, "ok": True}

@@ -51,6 +51,7 @@ def test_checks_accept_a_good_configuration() -> None:
         ({"CONNECTIONS": {"x": "unix:///run/redis.sock?db=x"}}, "bullmq_dashboard.E003"),
         ({"PERMISSION": "nowhere.nothing"}, "bullmq_dashboard.E004"),
         ({"DEFAULT_PAGE_SIZE": 33}, "bullmq_dashboard.E005"),
+        ({"PAGE_SIZES": [25, 500]}, "bullmq_dashboard.E005"),
         ({"CONNECTIONS": {"x": {"URL": "redis://h", "QUEUES": ["nocolon"]}}}, "bullmq_dashboard.E006"),
     ],
 )
