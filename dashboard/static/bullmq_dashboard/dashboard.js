@@ -26,7 +26,7 @@
  *     clicked by itself when the list is scrolled to the top and nothing in it is selected.
  *
  * Everything it reads or changes is inside the page's .bullmq-dashboard element (ROOT), so a host
- * page around it keeps its own #theme-toggle, filter boxes, time elements and "/" key. What stays
+ * page around it keeps its own #theme-toggle, filter boxes and time elements (keys.js: the keys). What stays
  * page-global: html[data-bullmq-theme] and the <meta name="htmx-config"> of layout.html, which
  * configures htmx for the whole page.
  */
@@ -265,18 +265,6 @@
     if (!(target instanceof Element) || !target.matches(FILTER_INPUT)) return;
     applyFilter(target);
     rememberFilter(target);
-  });
-
-  // "/" focuses the filter box, as on many dashboards.
-  doc.addEventListener("keydown", function (event) {
-    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
-    var active = doc.activeElement;
-    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
-    var input = doc.querySelector(FILTER_INPUT);
-    if (!input) return;
-    event.preventDefault();
-    input.focus();
-    if (typeof input.select === "function") input.select();
   });
 
   /* --------------------------------------------------------- live updates */

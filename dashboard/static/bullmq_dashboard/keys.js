@@ -1,0 +1,157 @@
+/*
+ * Keyboard shortcuts of the dashboard, for an operator who triages with the keys (load with `defer`):
+ *
+ *   /        focus the page's search box ([data-search-box]), else its filter box (input.filter)
+ *   j / k    move the current row down / up: job rows (tr.job-row) and other listed rows ([data-key-row])
+ *   o, Enter open the current row's first link
+ *   x        toggle the current row's checkbox (the bulk selection)
+ *   r        retry: the current row's [data-key-action=retry] button, or the job page's
+ *   ?        show the keys (dialog#key-help; also the topbar's [data-key-help] button)
+ *
+ * Keys typed into a field, or with Ctrl/Meta/Alt, are left alone; Escape leaves a search box. The
+ * current row is remembered by its data-job-id (or position) across htmx swaps and live updates. Only
+ * the page's .bullmq-dashboard element is read or changed, never a host page around it.
+ */
+(function () {
+  "use strict";
+
+  var doc = document;
+  var ROOT = ".bullmq-dashboard";
+  var ROWS = ROOT + " tbody tr.job-row, " + ROOT + " [data-key-row]";
+  var CURRENT = "key-current";
+  var current = { id: null, index: -1 };
+
+  function rows() {
+    return Array.prototype.filter.call(doc.querySelectorAll(ROWS), function (row) {
+      return row.offsetParent !== null; // hidden by a filter: skipped
+    });
+  }
+
+  function typing(element) {
+    return (
+      element &&
+      (element.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(element.tagName))
+    );
+  }
+
+  function mark(list, index) {
+    list.forEach(function (row, i) {
+      row.classList.toggle(CURRENT, i === index);
+    });
+    var row = list[index];
+    current.index = index;
+    current.id = row ? row.getAttribute("data-job-id") : null;
+    if (row) row.scrollIntoView({ block: "nearest" });
+  }
+
+  function currentRow() {
+    var list = rows();
+    return list.indexOf(doc.querySelector(ROOT + " ." + CURRENT)) >= 0
+      ? doc.querySelector(ROOT + " ." + CURRENT)
+      : null;
+  }
+
+  function move(step) {
+    var list = rows();
+    if (!list.length) return;
+    var at = list.indexOf(currentRow());
+    var next = at < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, at + step));
+    mark(list, next);
+  }
+
+  // After a swap the rows are new elements: find the current one again by id, else by position.
+  function restore() {
+    if (current.index < 0) return;
+    var list = rows();
+    var index = -1;
+    if (current.id !== null) {
+      index = list.findIndex(function (row) {
+        return row.getAttribute("data-job-id") === current.id;
+      });
+    }
+    if (index < 0) index = Math.min(current.index, list.length - 1);
+    list.forEach(function (row, i) {
+      row.classList.toggle(CURRENT, i === index);
+    });
+  }
+
+  function focusSearch() {
+    var box = doc.querySelector(ROOT + " [data-search-box]") || doc.querySelector(ROOT + " input.filter");
+    if (!box) return false;
+    box.focus();
+    if (typeof box.select === "function") box.select();
+    return true;
+  }
+
+  function retry() {
+    var row = currentRow();
+    var button = row
+      ? row.querySelector('[data-key-action="retry"]')
+      : doc.querySelector(ROOT + ' #job-actions [data-key-action="retry"]');
+    if (!button || button.disabled) return false;
+    button.click();
+    return true;
+  }
+
+  function toggleSelected() {
+    var row = currentRow();
+    var box = row && row.querySelector('input[type="checkbox"]');
+    if (!box || box.disabled) return false;
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+
+  function open() {
+    var row = currentRow();
+    var link = row && row.querySelector("a[href]");
+    if (!link) return false;
+    link.click();
+    return true;
+  }
+
+  function showHelp() {
+    var dialog = doc.querySelector(ROOT + " #key-help");
+    if (!dialog || typeof dialog.showModal !== "function") return false;
+    if (!dialog.open) dialog.showModal();
+    return true;
+  }
+
+  var KEYS = {
+    "/": focusSearch,
+    j: function () {
+      move(1);
+      return true;
+    },
+    k: function () {
+      move(-1);
+      return true;
+    },
+    o: open,
+    Enter: open,
+    x: toggleSelected,
+    r: retry,
+    "?": showHelp,
+  };
+
+  doc.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    var active = doc.activeElement;
+    if (event.key === "Escape" && active && active.matches && active.matches("[data-search-box], input.filter")) {
+      active.blur();
+      return;
+    }
+    if (typing(active)) return;
+    if (event.key === "Enter" && active && active !== doc.body && !active.classList.contains(CURRENT)) return;
+    if (doc.querySelector(ROOT + " dialog[open]") && event.key !== "?") return;
+    var handler = Object.prototype.hasOwnProperty.call(KEYS, event.key) ? KEYS[event.key] : null;
+    if (handler && handler()) event.preventDefault();
+  });
+
+  doc.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target instanceof Element && target.closest(ROOT + " [data-key-help]")) showHelp();
+  });
+
+  doc.addEventListener("htmx:afterSettle", restore);
+})();
