@@ -75,7 +75,7 @@ async def test_failed_jobs_show_reason_attempts_and_duration(client: AsyncClient
     html = response.content.decode()
     assert 'data-queue="bull:email" data-state="failed">1<' in html
     assert "SMTP timeout" in html and "second line" not in html
-    assert re.search(r'<td class="num">2/2</td>', html)
+    assert re.search(r'<td class="num attempts">2/2</td>', html)
 
 
 @pytest.mark.parametrize(
