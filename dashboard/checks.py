@@ -105,7 +105,7 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
         errors.extend(check_connection(alias, options))
     try:
         import_string(str(raw["PERMISSION"]))
-    except ImportError as exc:
+    except (ImportError, ValueError, TypeError) as exc:  # ".x" is a ValueError, "..x" a TypeError
         errors.append(
             Error(
                 f"BULLMQ_DASHBOARD['PERMISSION'] = {raw['PERMISSION']!r} cannot be imported: {exc}",
@@ -117,7 +117,7 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
         return errors  # the typed reading below would only fail on the same values again
     try:
         config = get_config()
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:  # inf is an OverflowError
         return [
             *errors,
             Error(
@@ -176,6 +176,16 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
                 id="bullmq_dashboard.E003",
             )
         )
+    for setting in ("QUEUES", "PREFIXES"):
+        value = options.get(setting) if isinstance(options, dict) else None
+        if value is not None and not isinstance(value, str | list | tuple | set | frozenset):
+            return [
+                *errors,
+                Error(
+                    f"{setting} of connection {alias!r} must be a list of names, not {type(value).__name__}.",
+                    id="bullmq_dashboard.E009",
+                ),
+            ]
     for key in names(options.get("QUEUES")) if isinstance(options, dict) else ():
         prefix, sep, name = str(key).rpartition(":")
         if not (sep and prefix and name):
@@ -190,7 +200,10 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
 
 def redis_url_problem(url: str) -> str | None:
     """What makes a Redis URL unusable (the end of a sentence), or None. Never repeats the URL (passwords)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        return "cannot be parsed as a URL"
     if parts.scheme not in {"redis", "rediss", "unix"}:
         return "has an unsupported scheme; use redis://, rediss:// or unix://"
     try:
@@ -430,7 +443,10 @@ def unresolvable(target: str) -> str | None:
         return None
     except NoReverseMatch:
         pass
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # an unclosed IPv6 bracket
+        return "cannot be parsed as a URL"
     if parts.scheme and parts.scheme not in ("http", "https"):
         return f"has the scheme {parts.scheme}:, which a browser does not post a form to safely"
     if parts.scheme or parts.netloc:

@@ -167,8 +167,13 @@ def _logout_url(
         url = resolve_url(name_or_path)
     except NoReverseMatch:
         return None
+    if url.startswith("/"):
+        return url
     # Only a path of this site or an http(s) URL: never javascript: or data: as a form's action.
-    return url if url.startswith("/") or urlsplit(url).scheme in ("http", "https") else None
+    try:
+        return url if urlsplit(url).scheme in ("http", "https") else None
+    except ValueError:  # not a URL at all (check W006 says so)
+        return None
 
 
 def logout_url(name_or_path: str | None) -> str | None:

@@ -197,7 +197,6 @@ HOSTILE_IDS = [
 def test_job_links_carry_the_id_exactly_and_never_in_the_path(job_id: str) -> None:
     from urllib.parse import unquote, urljoin, urlsplit
 
-    from django.test import RequestFactory
     from django.urls import resolve
 
     from dashboard import links
@@ -258,6 +257,12 @@ def test_dialog_text_shows_controls_and_bidi_marks_as_escapes() -> None:
         {"LIVE": "on"},
         {"LIVE": {"REFRESH_INTERVAL": "soon"}},
         {"CONNECTIONS": {"default": {"URL": "redis://h/0", "SOCKET_TIMEOUT": "long"}}},
+        {"CONNECTIONS": {"default": {"URL": "redis://h/0", "QUEUES": 5}}},
+        {"CONNECTIONS": {"default": {"URL": "redis://h/0", "PREFIXES": True}}},
+        {"OVERVIEW_MAX_QUEUES": float("inf")},
+        {"PAGE_SIZES": [float("inf")]},
+        {"LIVE": {"MAX_QUEUES": float("inf")}},
+        {"READ_ONLY_QUEUES": 5},
     ],
 )
 def test_e009_wrong_types_are_reported_not_raised(dashboard: object) -> None:
@@ -279,3 +284,29 @@ def test_w010_a_name_list_given_as_one_string_is_that_one_name() -> None:
     assert config.read_only_queues == frozenset({"bull:payments"})
     assert config.connections["default"].prefixes == ("bull",)
     assert config.connections["default"].queues == ("bull:email",)
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "expected"),
+    [
+        ({"CONNECTIONS": {"default": "redis://[::1/0"}}, "bullmq_dashboard.E003"),
+        ({"PERMISSION": ".x"}, "bullmq_dashboard.E004"),
+        ({"PERMISSION": "..x"}, "bullmq_dashboard.E004"),
+    ],
+)
+def test_values_that_break_parsers_are_reported_not_raised(
+    dashboard: dict[str, object], expected: str
+) -> None:
+    assert expected in ids(**dashboard)
+
+
+def test_a_logout_url_that_is_no_url_is_a_warning_and_no_button() -> None:
+    from django.core.checks import run_checks
+
+    from dashboard.views.base import logout_url
+
+    with override_settings(BULLMQ_DASHBOARD={"LOGOUT_URL": "http://[x"}):
+        assert "bullmq_dashboard.W006" in {message.id for message in run_checks()}
+        assert logout_url("http://[x") is None
+    with override_settings(LOGIN_URL="http://[x"):
+        assert "bullmq_dashboard.W005" in {message.id for message in run_checks()}
