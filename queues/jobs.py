@@ -105,6 +105,7 @@ def _page_args(state: str, page: int, per_page: int, limits: ReadLimits) -> list
         start + per_page - 1,
         limits.summary_bytes,
         MAX_BACKFILL,
+        limits.budget_bytes,
     ]
 
 

@@ -15,6 +15,8 @@
     ARGV[4]  end index (inclusive)
     ARGV[5]  max bytes kept of each text field
     ARGV[6]  max back-fill iterations
+    ARGV[7]  bytes of field values the whole page may copy (once spent, a field is read only when it
+             fits what is left; others show as not read)
 
   Returns { total, { id, { field values in SUMMARY order }, optsAttempts }, ... }; a row whose key is
   not a hash is { id, false, false, its type }. When the state's own key is of the wrong type the
@@ -28,6 +30,7 @@ local rangeStart = tonumber(ARGV[3])
 local rangeEnd = tonumber(ARGV[4])
 local maxLen = tonumber(ARGV[5])
 local maxIterations = tonumber(ARGV[6])
+local budget = tonumber(ARGV[7]) or 8 * 1024 * 1024
 
 local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
                  "progress", "delay", "priority", "failedReason"}
@@ -68,9 +71,10 @@ local function attemptsOf(opts)
 end
 
 -- Redis cannot read part of a value: a field is copied here only up to this size, a longer one is
--- not read at all (a page of 100 rows copies at most 100 x 11 x 64 KB). A job hash that fits MAX_COPY
--- whole (measured field by field, for one with few fields) is read in one HMGET; a larger one is
--- measured field by field first (HSTRLEN).
+-- not read at all, and the page as a whole copies at most `budget` bytes of values (200 rows of
+-- 11 fields of 64 KB each would be 138 MB). A job hash that fits MAX_COPY whole (measured as a whole,
+-- for one with few fields) is read in one HMGET while the budget has room for it; otherwise each
+-- field is measured first (HSTRLEN) and read only when it fits.
 local MAX_COPY = 65536
 local FEW_FIELDS = 64
 local ID_BUDGET = 1024 * 1024
@@ -83,17 +87,24 @@ FIELDS[#FIELDS + 1] = "opts"
 -- The summary fields and opts of a hash of few fields that fits MAX_COPY whole: one HMGET; else
 -- each field measured first, and those over MAX_COPY left unread ({ size } in their place).
 local function readFields(jobKey, fieldCount)
-  if fieldCount <= FEW_FIELDS and wholeKeyFits(jobKey, MAX_COPY) then
-    return rcall("HMGET", jobKey, unpack(FIELDS))
+  if budget >= MAX_COPY and fieldCount <= FEW_FIELDS and wholeKeyFits(jobKey, MAX_COPY) then
+    local values = rcall("HMGET", jobKey, unpack(FIELDS))
+    for _, value in ipairs(values) do
+      if value then
+        budget = budget - #value
+      end
+    end
+    return values
   end
   local wanted, sizes = {}, {}
   for i, name in ipairs(FIELDS) do
     local size = rcall("HSTRLEN", jobKey, name)
-    if size > MAX_COPY then
+    if size > MAX_COPY or size > budget then
       sizes[i] = size
       wanted[i] = "\0absent"
     else
       wanted[i] = name
+      budget = budget - size
     end
   end
   local values = rcall("HMGET", jobKey, unpack(wanted))

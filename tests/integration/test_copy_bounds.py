@@ -137,3 +137,23 @@ async def test_children_with_large_return_values_are_listed_within_the_budget(
     listed = [child for child in detail.children if child.processed]
     assert detail.children_counts["processed"] == 40
     assert 0 < len(listed) <= 9 and detail.children_not_listed == 40 - len(listed)
+
+
+async def test_a_page_of_jobs_with_large_summary_fields_copies_within_the_page_budget(
+    redis_url: str, redis_client: Redis
+) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": f"j{i}"}) for i in range(200)])
+    value = "v" * 60_000  # under the 64 KB a single field may be, 4 of them per job: 48 MB in all
+    pipe = redis_client.pipeline(transaction=False)
+    for i in range(200):
+        pipe.hset(
+            f"bull:email:j{i}", mapping={f: value for f in ("name", "failedReason", "progress", "delay")}
+        )
+    await pipe.execute()
+    page = await fetch_job_page(redis_client, EMAIL, "waiting", 1, 200, LIMITS)
+    assert len(page.jobs) == 200 and all(not job.problem for job in page.jobs)
+    read = [job for job in page.jobs if job.name.startswith("v")]
+    # 240 KB of values per job: the 8 MB page budget reads about 35 of them; the rest show sizes.
+    assert 0 < len(read) <= LIMITS.budget_bytes // 240_000 + 1
+    assert all(job.name == "[not read: 60000 bytes]" for job in page.jobs if job not in read)
+    assert all(job.timestamp for job in page.jobs[: len(read)])
