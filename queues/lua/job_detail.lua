@@ -74,7 +74,8 @@ end
 -- HKEYS copies every field name: only for a hash with few fields whose names fit the budget (its
 -- whole size, measured field by field: at most maxFields of them), else the known fields alone are
 -- read and the rest counted as hidden.
-if fieldCount <= maxFields and wholeKeyFits(jobKey, budget) then
+local measured = keyBytes(jobKey)
+if fieldCount <= maxFields and (measured and measured <= budget or not measured and compactHash(jobKey)) then
   for _, name in ipairs(rcall("HKEYS", jobKey)) do
     if not listed[name] then
       names[#names + 1] = name

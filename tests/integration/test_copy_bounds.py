@@ -157,3 +157,25 @@ async def test_a_page_of_jobs_with_large_summary_fields_copies_within_the_page_b
     assert 0 < len(read) <= LIMITS.budget_bytes // 240_000 + 1
     assert all(job.name == "[not read: 60000 bytes]" for job in page.jobs if job not in read)
     assert all(job.timestamp for job in page.jobs[: len(read)])
+
+
+async def test_without_the_memory_command_fields_are_listed_and_log_marks_still_move(
+    redis_url: str, redis_client: Redis
+) -> None:
+    """A Redis user whose ACL denies MEMORY (a strict allowlist, a managed Redis): nothing is read whole,
+    a small job still shows its own fields, and a log list too large to read still has a mark."""
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "m1"})])
+    await redis_client.hset("bull:email:m1", mapping={"deid": "dedup-1", "customField": "shown"})
+    await redis_client.rpush("bull:email:m1:logs", *(["x" * 1000] * 2000))  # 2 MB: not read whole
+    await redis_client.execute_command("ACL", "SETUSER", "no-memory", "on", ">pw", "~*", "+@all", "-memory")
+    limited = Redis.from_url(redis_url.replace("redis://", "redis://no-memory:pw@"))
+    try:
+        detail = await fetch_job(limited, EMAIL, "m1", LIMITS)
+        mark = await LOG_MARK.call(limited, ["bull:email:m1:logs"], [MB])
+    finally:
+        await limited.aclose()
+        await redis_client.execute_command("ACL", "DELUSER", "no-memory")
+    assert detail is not None
+    assert detail.extra_fields["customField"].value == "shown" and "deid" in detail.extra_fields
+    assert detail.hidden_fields == 0
+    assert mark == [2000, b"unsized"]

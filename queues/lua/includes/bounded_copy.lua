@@ -6,9 +6,26 @@
 -- elements. Otherwise elements are read one at a time until the budget is spent, so what is copied is
 -- at most the budget plus one element.
 
-local function wholeKeyFits(key, budget)
+-- The key's size in memory; nil when the key is gone or MEMORY is not allowed (an ACL without
+-- +memory, a managed Redis): then nothing is read whole, only element by element.
+local function keyBytes(key)
   local sized, bytes = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", 0)
-  return sized and bytes and bytes <= budget
+  if sized and bytes then
+    return bytes
+  end
+  return nil
+end
+
+local function wholeKeyFits(key, budget)
+  local bytes = keyBytes(key)
+  return bytes ~= nil and bytes <= budget
+end
+
+-- A hash stored as a listpack (or ziplist) is small by Redis's own rule (hash-max-listpack-entries
+-- and -value, 128 fields of 64 bytes by default): the measure of a hash when MEMORY is not allowed.
+local function compactHash(key)
+  local ok, encoding = pcall(rcall, "OBJECT", "ENCODING", key)
+  return ok and (encoding == "listpack" or encoding == "ziplist")
 end
 
 -- Elements first..last (inclusive, from the head) of a list of `count` elements; returns them and the
