@@ -25,6 +25,7 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.urls import LocalePrefixPattern, get_resolver
 from django.utils import translation
 
 from dashboard import registry
@@ -188,7 +189,11 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             language = translation.get_supported_language_variant(wanted)
         except LookupError:
             return ""
-        return language if language.split("-")[0] in catalog_languages() else ""
+        if language.split("-")[0] in catalog_languages() or language_prefixed_urls():
+            # With i18n_patterns the language is in every link a push renders: keep the page's own,
+            # even without words for it (the host's LANGUAGES bounds how many there can be).
+            return language
+        return ""
 
     def query(self, name: str) -> str:
         """A query string parameter of the socket URL."""
@@ -338,6 +343,14 @@ class JobConsumer(LiveConsumer):
         if job_id is None or not_a_job(job_id) is not None:
             raise Refused(CLOSE_NOT_FOUND)
         return LiveView(ViewKind.JOB, queue, job_id=job_id, language=self.page_language())
+
+
+def language_prefixed_urls() -> bool:
+    """The project's URLs carry the language as a prefix (i18n_patterns)."""
+    return any(
+        isinstance(url.pattern, LocalePrefixPattern)
+        for url in get_resolver(settings.ROOT_URLCONF).url_patterns
+    )
 
 
 @functools.cache

@@ -81,6 +81,21 @@ def test_sockets_speak_only_the_languages_the_dashboard_has_words_for() -> None:
     assert answers == {"de": "de", "fr": "", "ja": "", "xx": "", "de-at": "de"}
 
 
+@pytest.mark.host_only
+def test_inside_i18n_patterns_a_socket_keeps_its_page_language_for_the_links() -> None:
+    """A /fr/ page of a host whose LANGUAGES has fr: the dashboard has no French words, but the links a
+    push renders must keep the /fr/ prefix (LANGUAGE_CODE's links would move the reader to German)."""
+    languages = [("de", "Deutsch"), ("fr", "Français"), ("en", "English")]
+    with override_settings(
+        LANGUAGE_CODE="de", LANGUAGES=languages, ROOT_URLCONF="tests.host_project.i18n_urls"
+    ):
+        consumer = OverviewConsumer()
+        consumer.scope = {"query_string": b"lang=fr"}
+        assert consumer.page_language() == "fr"
+        consumer.scope = {"query_string": b"lang=ja"}  # not one of the host's languages
+        assert consumer.page_language() == ""
+
+
 @pytest.mark.host_compatible
 def test_an_overview_cell_passes_by_the_queue_its_message_names_not_by_a_digest() -> None:
     consumer = OverviewConsumer()
