@@ -197,6 +197,7 @@ HOSTILE_IDS = [
 def test_job_links_carry_the_id_exactly_and_never_in_the_path(job_id: str) -> None:
     from urllib.parse import unquote, urljoin, urlsplit
 
+    from django.test import RequestFactory
     from django.urls import resolve
 
     from dashboard import links
