@@ -173,6 +173,9 @@ BULLMQ_DASHBOARD = {
         "REFRESH_INTERVAL": float(os.environ.get("DASHBOARD_LIVE_INTERVAL", "1.0")),
     },
 }
+if os.environ.get("DASHBOARD_SEARCH_MAX_SCAN"):
+    # Jobs one search request reads at most (default 10,000).
+    BULLMQ_DASHBOARD["SEARCH"] = {"MAX_SCAN": int(os.environ["DASHBOARD_SEARCH_MAX_SCAN"])}
 if os.environ.get("DASHBOARD_PREFIXES"):
     BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]
 

@@ -266,6 +266,13 @@ def _add(target: Target) -> Prepared:
     return Prepared(lambda w, _p: w.add(job), None, {"name": job.name, **job.opts})
 
 
+def _remove_scheduler(target: Target) -> Prepared:
+    scheduler_id = text_param(target.params, "scheduler")
+    if not scheduler_id:
+        raise Invalid(gettext_lazy("%(name)s is required.", name="scheduler"))
+    return Prepared(lambda w, _p: w.remove_scheduler(scheduler_id), None, {"scheduler": scheduler_id})
+
+
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
     for spec in (
@@ -346,6 +353,14 @@ ACTIONS: dict[str, ActionSpec] = {
             background=True,
         ),
         ActionSpec("add", Scope.QUEUE, "add_job", pgettext_lazy("action", "Add job"), _add),
+        ActionSpec(
+            "remove_scheduler",
+            Scope.QUEUE,
+            "remove_job_scheduler",
+            pgettext_lazy("action", "Remove scheduler"),
+            _remove_scheduler,
+            destructive=True,
+        ),
     )
 }
 

@@ -13,11 +13,13 @@ from django.dispatch import receiver
 from queues.connections import ConnectionSettings
 from queues.events import WatcherOptions
 from queues.jobs import ReadLimits
+from queues.search import SearchLimits
 
 # The library's own defaults (queues/): the settings below take theirs from these, never repeat them.
 _LIMITS = ReadLimits()
 _WATCHER = WatcherOptions()
 _CONNECTION = ConnectionSettings(alias="", url="")
+_SEARCH = SearchLimits()
 
 DEFAULTS: dict[str, Any] = {
     # Named Redis connections: {"alias": {"URL": ..., "PREFIXES": [...], "QUEUES": [...]}}.
@@ -34,10 +36,29 @@ DEFAULTS: dict[str, Any] = {
     "DISPLAY_LIMIT": _LIMITS.display_bytes,
     "LOG_PAGE_SIZE": _LIMITS.log_page_size,
     "MAX_CHILDREN": _LIMITS.max_children,
+    # Error groups (dashboard/error_groups.py): the newest SCAN_LIMIT failed jobs of a queue are grouped,
+    # kept while its failed set is unchanged and at most CACHE_SECONDS; the all-queues page groups the
+    # MAX_QUEUES queues with most failures, the overview the OVERVIEW_QUEUES first of those, each
+    # from its newest OVERVIEW_SCAN_LIMIT failures.
+    "ERROR_GROUPS": {
+        "SCAN_LIMIT": 10_000,
+        "CACHE_SECONDS": 30,
+        "MAX_QUEUES": 20,
+        "OVERVIEW_QUEUES": 3,
+        "OVERVIEW_SCAN_LIMIT": 1000,
+    },
     # Dotted path of a callable (user, action, queue) -> bool deciding every view and action.
     "PERMISSION": "dashboard.permissions.default_permission",
     "READ_ONLY": False,
     "READ_ONLY_QUEUES": [],
+    # Job search (queues/search.py): one request reads at most MAX_SCAN jobs, BATCH per Redis call,
+    # never a name / data / failed reason over MAX_FIELD_BYTES, and returns at most MAX_RESULTS matches.
+    "SEARCH": {
+        "MAX_SCAN": _SEARCH.max_scan,
+        "BATCH": _SEARCH.batch,
+        "MAX_FIELD_BYTES": _SEARCH.max_field_bytes,
+        "MAX_RESULTS": _SEARCH.max_results,
+    },
     "SOCKET_TIMEOUT": _CONNECTION.socket_timeout,
     "CONNECT_TIMEOUT": _CONNECTION.connect_timeout,
     # Connections per Redis per process, for reads and for writes each; a request waits at most

@@ -106,6 +106,16 @@ def bulk_url(queue: QueueRef) -> str:
     return _reverse("bullmq_dashboard:bulk", queue.connection, queue.key)
 
 
+def search_url(queue: QueueRef) -> str:
+    """The queue's job search page."""
+    return _reverse("bullmq_dashboard:search", queue.connection, queue.key)
+
+
+def search_api_url(queue: QueueRef) -> str:
+    """The queue's job search JSON."""
+    return _reverse("bullmq_dashboard:api-search", queue.connection, queue.key)
+
+
 def operation_url(operation_id: str) -> str:
     """The progress of a long action."""
     return reverse("bullmq_dashboard:operation", args=[operation_id])
@@ -115,3 +125,63 @@ def bulk_value(job_id: str) -> str:
     """A job id as the value of a bulk checkbox: percent-encoded, so that HTML attribute parsing and
     form encoding (which turn CR into LF, and LF into CR LF) cannot change it on the way back."""
     return quote(job_id, safe="")
+
+
+def workers_url(queue: QueueRef) -> str:
+    """The queue's workers page."""
+    return _reverse("bullmq_dashboard:queue-workers", queue.connection, queue.key)
+
+
+def all_workers_url() -> str:
+    """The workers of every queue."""
+    return _reverse("bullmq_dashboard:workers")
+
+
+def workers_api_url(queue: QueueRef) -> str:
+    """The queue's workers JSON."""
+    return _reverse("bullmq_dashboard:api-workers", queue.connection, queue.key)
+
+
+def schedulers_url(queue: QueueRef) -> str:
+    """The queue's job schedulers page."""
+    return _reverse("bullmq_dashboard:queue-schedulers", queue.connection, queue.key)
+
+
+def schedulers_api_url(queue: QueueRef) -> str:
+    """The queue's job schedulers JSON."""
+    return _reverse("bullmq_dashboard:api-schedulers", queue.connection, queue.key)
+
+
+def flow_url(queue: QueueRef, job_id: str) -> str:
+    """The whole flow (tree from its root) of the job."""
+    return _job_link("bullmq_dashboard:job-flow", queue)(job_id)
+
+
+def flow_api_url(queue: QueueRef, job_id: str) -> str:
+    """The whole flow of the job, as JSON."""
+    return _job_link("bullmq_dashboard:api-job-flow", queue)(job_id)
+
+
+def error_groups_url(queue: QueueRef) -> str:
+    """The queue's failed jobs grouped by fingerprint."""
+    return _reverse("bullmq_dashboard:queue-errors", queue.connection, queue.key)
+
+
+def error_group_url(queue: QueueRef, fingerprint: str) -> str:
+    """One error group of the queue, opened on its page."""
+    return f"{error_groups_url(queue)}?group={fingerprint}#group-{fingerprint}"
+
+
+def error_groups_api_url(queue: QueueRef) -> str:
+    """The queue's error groups JSON."""
+    return _reverse("bullmq_dashboard:api-errors", queue.connection, queue.key)
+
+
+def error_group_action_url(queue: QueueRef, action: str) -> str:
+    """POST here (with `fingerprint`) to retry or remove every job of an error group."""
+    return _reverse("bullmq_dashboard:error-group-action", queue.connection, queue.key, action)
+
+
+def all_error_groups_url() -> str:
+    """The error groups of the queues with most failures."""
+    return _reverse("bullmq_dashboard:errors")

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard import links
+from dashboard.flow_tree import ShownNode, ShownTree, in_flow
 from dashboard.translation import translated
+from queues.error_groups import ErrorGroups
 from queues.jobs import resolve_job_key
 from queues.models import ChildRef, JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
+from queues.schedulers import Scheduler, SchedulerPage
+from queues.workers import HeldJob, QueueWorkers, WorkerReport
 
 
 def queue_json(counts: QueueCounts) -> dict[str, Any]:
@@ -28,7 +32,15 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
 
 def queue_detail_json(counts: QueueCounts, actions: dict[str, str]) -> dict[str, Any]:
     """A queue, its counts, its jobs URL and the actions this user may take on it."""
-    return {**queue_json(counts), "jobs_url": links.jobs_api_url(counts.queue), "actions": actions}
+    return {
+        **queue_json(counts),
+        "jobs_url": links.jobs_api_url(counts.queue),
+        "search_url": links.search_api_url(counts.queue),
+        "workers_url": links.workers_api_url(counts.queue),
+        "schedulers_url": links.schedulers_api_url(counts.queue),
+        "error_groups_url": links.error_groups_api_url(counts.queue),
+        "actions": actions,
+    }
 
 
 def summary_json(job: JobSummary, api_url: str | None) -> dict[str, Any]:
@@ -109,6 +121,7 @@ def detail_json(job: JobDetail, known: list[QueueRef], actions: dict[str, str]) 
         "actions": actions,
         "api_url": links.job_api_url(queue, job.id),
         "html_url": links.job_url(queue, job.id),
+        "flow_url": links.flow_api_url(queue, job.id) if in_flow(job) else None,
     }
 
 
@@ -131,7 +144,12 @@ def parent_json(job: JobDetail, known: list[QueueRef]) -> dict[str, Any] | None:
 
 def child_json(child: ChildRef, known: list[QueueRef]) -> dict[str, Any]:
     """A flow child with links when its queue is known and its key can be linked."""
-    result: dict[str, Any] = {"key": child.job_key, "processed": child.processed, "failed": child.failed}
+    result: dict[str, Any] = {
+        "key": child.job_key,
+        "processed": child.processed,
+        "failed": child.failed,
+        "ignored": child.ignored,
+    }
     resolved = resolve_job_key(known, child.job_key) if child.addressable else None
     if resolved is not None:
         queue, job_id = resolved
@@ -142,3 +160,190 @@ def child_json(child: ChildRef, known: list[QueueRef]) -> dict[str, Any]:
             html_url=links.job_url(queue, job_id),
         )
     return result
+
+
+def held_job_json(queue: QueueRef, job: HeldJob) -> dict[str, Any]:
+    """An active job a worker holds (its `pb` names the worker)."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "processedBy": job.processed_by or None,
+        "processedOn": job.processed_on,
+        "api_url": links.job_api_url(queue, job.id) if job.addressable else None,
+    }
+
+
+def queue_workers_json(report: WorkerReport, found: QueueWorkers) -> dict[str, Any]:
+    """A queue's workers from one CLIENT LIST: `problem` when it was refused, `capped` when its answer
+    was larger than what is read."""
+    queue = found.queue
+    return {
+        "queue": queue.key,
+        "connection": queue.connection,
+        "problem": translated(report.problem or found.problem) or None,
+        "capped": report.capped,
+        "active": found.active,
+        "activeNotRead": found.active_not_read,
+        "workers": [
+            {
+                "name": worker.name or None,
+                "clientName": worker.client_name,
+                "clientId": worker.client_id,
+                "address": worker.address,
+                "ageSeconds": worker.age_seconds,
+                "idleSeconds": worker.idle_seconds,
+                "library": worker.library or None,
+                "jobs": [held_job_json(queue, job) for job in worker.jobs],
+            }
+            for worker in found.workers
+        ],
+        "otherActiveJobs": [held_job_json(queue, job) for job in found.other_jobs],
+        "html_url": links.workers_url(queue),
+    }
+
+
+def scheduler_json(queue: QueueRef, scheduler: Scheduler, remove_url: str | None) -> dict[str, Any]:
+    """One job scheduler (or legacy repeatable) as Node's getJobSchedulers names its fields."""
+    return {
+        "key": scheduler.id,
+        "kind": scheduler.kind,
+        "name": scheduler.name,
+        "next": scheduler.next_millis,
+        "pattern": scheduler.pattern or None,
+        "every": scheduler.every,
+        "tz": scheduler.tz or None,
+        "limit": scheduler.limit,
+        "iterationCount": scheduler.iterations,
+        "startDate": scheduler.start_date,
+        "endDate": scheduler.end_date,
+        "offset": scheduler.offset,
+        "template": {
+            "data": json_field(scheduler.data) if scheduler.data else None,
+            "opts": json_field(scheduler.opts) if scheduler.opts else None,
+        },
+        "latestJob": {
+            "id": scheduler.latest_job,
+            "state": scheduler.latest_state,
+            "api_url": links.job_api_url(queue, scheduler.latest_job),
+        }
+        if scheduler.latest_job
+        else None,
+        "problem": translated(scheduler.problem) or None,
+        "remove_url": remove_url if scheduler.removable else None,
+    }
+
+
+def schedulers_json(page: SchedulerPage, remove_url: str | None) -> dict[str, Any]:
+    """A page of a queue's schedulers, soonest next run first."""
+    return {
+        "queue": page.queue.key,
+        "problem": translated(page.problem) or None,
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "cut": page.cut,
+        "schedulers": [scheduler_json(page.queue, each, remove_url) for each in page.schedulers],
+        "html_url": links.schedulers_url(page.queue),
+    }
+
+
+def flow_node_json(shown: ShownNode) -> dict[str, Any]:
+    """One node of a flow tree and its children; a node this user may not open has its key alone."""
+    node = shown.node
+    result: dict[str, Any] = {
+        "key": node.key,
+        "relation": node.relation,
+        "current": node.current,
+        "id": None,
+        "queueKey": None,
+        "name": None,
+        "state": None,
+        "counts": None,
+        "more": 0,
+        "problem": translated(shown.problem) or None,
+        "html_url": None,
+        "api_url": None,
+        "flow_url": None,
+        "children": [flow_node_json(child) for child in shown.children],
+    }
+    if shown.visible and shown.queue is not None:
+        result.update(
+            id=shown.job_id,
+            queueKey=shown.queue.key,
+            name=node.name if not node.name_unread else None,
+            state=node.state,
+            counts=node.counts,
+            more=shown.more,
+            html_url=shown.html_url,
+            api_url=shown.api_url,
+            flow_url=shown.flow_api_url,
+        )
+    return result
+
+
+def flow_json(shown: ShownTree) -> dict[str, Any]:
+    """A job's whole flow from its root, and which bounds the read reached."""
+    tree = shown.tree
+    current = shown.current
+    return {
+        "id": current.job_id,
+        "queueKey": current.queue.key if current.queue is not None else None,
+        "html_url": current.flow_url,
+        "nodes": tree.node_count,
+        "root": flow_node_json(shown.root),
+        "rootParent": (
+            {"key": tree.dangling_key or None, "shape": tree.dangling_shape} if tree.dangling_shape else None
+        ),
+        "truncated": {
+            "ancestors": tree.ancestors_cut,
+            "cycle": tree.cycle,
+            "nodes": tree.nodes_cut,
+            "bytes": tree.budget_spent,
+            "stateSearch": tree.scan_spent,
+        },
+    }
+
+
+def error_groups_json(result: ErrorGroups, actions: dict[str, str]) -> dict[str, Any]:
+    """A queue's failed jobs grouped by fingerprint: each group with its count, first and last seen
+    (finishedOn, ms), a sample job, and the actions on the whole group (POST `fingerprint` there);
+    `scanned` failed jobs were read of `total`, the newest `bound` at most (`bound_hit` when there are
+    more)."""
+    queue = result.queue
+    api_url = links.job_api_urls(queue)
+    groups = []
+    for group in result.groups:
+        sample = None
+        if group.sample is not None:
+            sample = summary_json(group.sample, None if group.sample.problem else api_url(group.sample.id))
+            sample["html_url"] = None if group.sample.problem else links.job_url(queue, group.sample.id)
+            sample["stacktrace"] = group.sample_trace or None
+        groups.append(
+            {
+                "fingerprint": group.fingerprint,
+                "count": group.count,
+                "first_seen": group.first_seen,
+                "last_seen": group.last_seen,
+                "sample": sample,
+                "exception": group.exception or None,
+                "message": group.message,
+                "frame": group.frame or None,
+                "grouped_by_reason_only": group.partial,
+                "not_addressable": group.unaddressable,
+                "html_url": links.error_group_url(queue, group.fingerprint),
+                "actions": dict(actions),
+            }
+        )
+    return {
+        "queue": queue.key,
+        "connection": queue.connection,
+        "groups": groups,
+        "more_groups": result.more_groups,
+        "more_jobs": result.more_jobs,
+        "scanned": result.scanned,
+        "total": result.total,
+        "bound": result.bound,
+        "bound_hit": result.bound_hit,
+        "problem": translated(result.problem) or None,
+    }

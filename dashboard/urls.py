@@ -9,7 +9,7 @@ percent-encoded by `dashboard.links` and read back exactly by `dashboard.views.b
 from django.urls import path
 
 from dashboard import converters  # noqa: F401 - registers the queue key converter
-from dashboard.views import actions, api, audit, pages
+from dashboard.views import actions, api, audit, error_groups, flows, pages, schedulers, search, workers
 
 app_name = "bullmq_dashboard"
 
@@ -19,10 +19,46 @@ urlpatterns = [
     path("api/queues/<str:connection>/<bullmq_queue:queue_key>/", api.queue_detail, name="api-queue"),
     path("api/queues/<str:connection>/<bullmq_queue:queue_key>/jobs/", api.job_list, name="api-jobs"),
     path("api/queues/<str:connection>/<bullmq_queue:queue_key>/job/", api.job_detail, name="api-job"),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/job/flow/", flows.flow_api, name="api-job-flow"
+    ),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/search/", search.search_api, name="api-search"
+    ),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/workers/",
+        workers.api_queue_workers,
+        name="api-workers",
+    ),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/schedulers/",
+        schedulers.api_queue_schedulers,
+        name="api-schedulers",
+    ),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/errors/",
+        error_groups.api_queue_errors,
+        name="api-errors",
+    ),
     path("audit/", audit.audit_log, name="audit"),
+    path("errors/", error_groups.all_errors, name="errors"),
+    path("workers/", workers.all_workers, name="workers"),
     path("operations/<str:operation_id>/", actions.operation_status, name="operation"),
     path("<str:connection>/<bullmq_queue:queue_key>/", pages.queue_page, name="queue"),
     path("<str:connection>/<bullmq_queue:queue_key>/find/", pages.find_job, name="find-job"),
+    path("<str:connection>/<bullmq_queue:queue_key>/errors/", error_groups.queue_errors, name="queue-errors"),
+    path(
+        "<str:connection>/<bullmq_queue:queue_key>/errors/actions/<str:action>/",
+        error_groups.error_group_action,
+        name="error-group-action",
+    ),
+    path("<str:connection>/<bullmq_queue:queue_key>/search/", search.search_page, name="search"),
+    path("<str:connection>/<bullmq_queue:queue_key>/workers/", workers.queue_workers, name="queue-workers"),
+    path(
+        "<str:connection>/<bullmq_queue:queue_key>/schedulers/",
+        schedulers.queue_schedulers,
+        name="queue-schedulers",
+    ),
     path(
         "<str:connection>/<bullmq_queue:queue_key>/actions/<str:action>/",
         actions.queue_action,
@@ -32,6 +68,7 @@ urlpatterns = [
     path("<str:connection>/<bullmq_queue:queue_key>/job/", pages.job_page, name="job"),
     path("<str:connection>/<bullmq_queue:queue_key>/job/logs/", pages.job_logs, name="job-logs"),
     path("<str:connection>/<bullmq_queue:queue_key>/job/raw/", pages.job_raw, name="job-raw"),
+    path("<str:connection>/<bullmq_queue:queue_key>/job/flow/", flows.flow_page, name="job-flow"),
     path(
         "<str:connection>/<bullmq_queue:queue_key>/job/actions/<str:action>/",
         actions.job_action,

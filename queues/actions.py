@@ -466,6 +466,26 @@ class QueueWriter:
             raise Conflict(str(exc)) from exc  # BullMQ refuses with active jobs unless forced
         return Outcome(1, 0, gettext_lazy("Queue %(queue)s obliterated.", queue=self.queue.name))
 
+    async def remove_scheduler(self, scheduler_id: str) -> Outcome:
+        """Remove a job scheduler (or legacy repeatable) and its next delayed job (BullMQ
+        removeJobScheduler); Conflict when it is gone."""
+        if not scheduler_id:
+            raise Invalid(gettext_lazy("%(name)s is required.", name="scheduler"))
+        missing = integer(await self.bullmq.removeJobScheduler(scheduler_id))
+        if missing:
+            message = gettext_lazy(
+                "Job scheduler %(scheduler)s no longer exists in %(queue)s.",
+                scheduler=scheduler_id,
+                queue=self.queue.name,
+            )
+            raise Conflict(message)
+        message = gettext_lazy(
+            "Job scheduler %(scheduler)s removed from %(queue)s.",
+            scheduler=scheduler_id,
+            queue=self.queue.name,
+        )
+        return Outcome(1, 0, message)
+
 
 def gone(job_id: str) -> str:
     """The sentence for a job that was removed meanwhile."""

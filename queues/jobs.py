@@ -250,7 +250,8 @@ def parse_detail(
     queue: QueueRef, job_id: str, reply: list[Any], limits: ReadLimits, log_start: int = 0
 ) -> JobDetail:
     """A JobDetail from the reply of job_detail.lua."""
-    state, flat, log_count, lines, deps, processed, failed, child_counts = reply[:8]
+    state, flat, log_count, lines, deps, processed, ignored, child_counts = reply[:8]
+    unsuccessful = reply[12] if len(reply) > 12 else []
     hidden = integer(reply[8]) if len(reply) > 8 else 0
     unread = frozenset(text(name) for name in reply[9]) if len(reply) > 9 else frozenset()
     lines_not_read = integer(reply[10]) if len(reply) > 10 else 0
@@ -301,8 +302,10 @@ def parse_detail(
         parent=parse_parent(fields),
         children=[child_ref(key, processed=False) for key in deps]
         + [child_ref(key, processed=True) for key in processed]
-        + [child_ref(key, processed=True, failed=True) for key in failed],
-        children_counts=dict(zip(("pending", "processed", "failed", "ignored"), counts, strict=False)),
+        + [child_ref(key, processed=True, ignored=True) for key in ignored]
+        + [child_ref(key, processed=True, failed=True) for key in unsuccessful],
+        # In job_detail.lua's order; named as Node's job.getDependenciesCount() names them.
+        children_counts=dict(zip(("pending", "processed", "ignored", "failed"), counts, strict=False)),
         logs=LogPage(
             count=integer(log_count) or 0,
             start=log_start,
@@ -316,10 +319,10 @@ def parse_detail(
     )
 
 
-def child_ref(raw_key: object, *, processed: bool, failed: bool = False) -> ChildRef:
-    """A flow child from a member of the parent's dependencies / processed / failed keys."""
+def child_ref(raw_key: object, *, processed: bool, failed: bool = False, ignored: bool = False) -> ChildRef:
+    """A flow child from a member of the parent's dependencies / processed / failed / unsuccessful keys."""
     key, utf8 = identifier(raw_key)
-    return ChildRef(key, processed=processed, failed=failed, addressable=utf8)
+    return ChildRef(key, processed=processed, failed=failed, ignored=ignored, addressable=utf8)
 
 
 def parse_stacktrace(value: Text | None) -> tuple[list[str], Text | None]:

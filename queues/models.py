@@ -214,11 +214,14 @@ class ParentRef:
 
 @dataclass(frozen=True)
 class ChildRef:
-    """A child of a flow parent, and whether it has been processed yet."""
+    """A child of a flow parent, and whether it has been processed yet: `failed` when its failure
+    failed the parent (failParentOnFailure), `ignored` when the parent went on without it
+    (ignoreDependencyOnFailure)."""
 
     job_key: str
     processed: bool
     failed: bool = False
+    ignored: bool = False
     # False when the key is not valid UTF-8: shown, never linked (its text names another key).
     addressable: bool = True
 

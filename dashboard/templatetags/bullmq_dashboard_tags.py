@@ -116,6 +116,12 @@ def find_job_url(queue: QueueRef) -> str:
     return links.find_job_url(queue)
 
 
+@register.simple_tag
+def search_url(queue: QueueRef) -> str:
+    """The queue's job search page."""
+    return links.search_url(queue)
+
+
 @register.filter
 def bulk_value(job_id: str) -> str:
     """A job id as a bulk checkbox value (percent-encoded)."""
@@ -222,3 +228,21 @@ def job_rows(
 def queue_tabs(queue: QueueRef, state: str, counts: QueueCounts, per_page: int) -> SafeString:
     """The state tabs of a queue page (rendered from partials/queue_tabs.html, reused while unchanged)."""
     return queue_fragments.queue_tabs(queue, state, counts, per_page)
+
+
+@register.simple_tag
+def workers_url(queue: QueueRef) -> str:
+    """The queue's workers page URL."""
+    return links.workers_url(queue)
+
+
+@register.simple_tag
+def schedulers_url(queue: QueueRef) -> str:
+    """The queue's job schedulers page URL."""
+    return links.schedulers_url(queue)
+
+
+@register.filter
+def seconds(value: int | None) -> str:
+    """Seconds (CLIENT LIST's age and idle) as `duration` shows milliseconds."""
+    return duration(None if value is None else value * 1000)

@@ -11,6 +11,7 @@ entry is completed; an action that would change a read-only queue through a flow
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -141,8 +142,26 @@ async def bulk_action(request: HttpRequest, connection: str, queue_key: str) -> 
     return await _handle(request, connection, queue_key, Scope.LIST, BULK)
 
 
+# Plans an action that is not in the spec table's dispatch (e.g. an error group's retry): given the
+# request, the URL's queue and the parameters (and whether they came as a form), returns the Plan or
+# raises a refusal. It runs after every check that comes before the parameters (see the docstring).
+Planner = Callable[[HttpRequest, QueueRef, Params, bool], Awaitable[Plan]]
+
+
+async def handle(
+    request: HttpRequest, connection: str, queue_key: str, name: str, planner: Planner
+) -> HttpResponse:
+    """Run an action planned by `planner`, with the same checks, audit and answers as every action."""
+    return await _handle(request, connection, queue_key, Scope.LIST, name, planner)
+
+
 async def _handle(
-    request: HttpRequest, connection: str, queue_key: str, scope: Scope, name: str
+    request: HttpRequest,
+    connection: str,
+    queue_key: str,
+    scope: Scope,
+    name: str,
+    planner: Planner | None = None,
 ) -> HttpResponse:
     user: User | None = None
     audit_action = name
@@ -164,12 +183,17 @@ async def _handle(
         if reason:
             raise Refusal(403, reason)
         params, form = params_of(request)
-        if scope is Scope.LIST:
+        if scope is Scope.LIST and planner is None:
             audit_action = f"bulk_{params.get('action')}" if params.get("action") in BULK_ACTIONS else BULK
-        plan = await _plan(request, url_queue, scope, name, params, form)
+        plan = await (planner or _planned(scope, name))(request, url_queue, params, form)
     except (Refusal, BadRequest, Invalid, NotAJob) as exc:
         return await _refused(request, user, audit_action, connection, queue_key, exc)
     return await _execute(request, user, plan)
+
+
+def _planned(scope: Scope, name: str) -> Planner:
+    """The planner of the spec table's actions."""
+    return lambda request, url_queue, params, form: _plan(request, url_queue, scope, name, params, form)
 
 
 async def _plan(

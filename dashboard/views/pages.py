@@ -8,6 +8,8 @@ from django.utils.translation import gettext
 
 from dashboard import available, links, registry
 from dashboard.conf import get_config
+from dashboard.error_groups import overview_groups
+from dashboard.flow_tree import in_flow
 from dashboard.overview import all_counts, group, totals
 from dashboard.permissions import avisible
 from dashboard.views.base import (
@@ -57,6 +59,8 @@ async def overview(request: HttpRequest) -> HttpResponse:
     }
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
+    # The queues with most failures only, from the cache or their newest failures (bounded).
+    context["top_errors"] = await overview_groups(rows)
     return page_response(request, "bullmq_dashboard/overview.html", context)
 
 
@@ -146,6 +150,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str) -> Htt
         "logs": job.logs,
         "children": [(child, resolve_child(known, child)) for child in job.children],
         "parent_link": resolve_parent(known, job.parent),
+        "flow_url": links.flow_url(queue, job.id) if in_flow(job) else None,
         "display_limit": get_config().limits.display_bytes,
     }
     return page_response(request, "bullmq_dashboard/job.html", context)

@@ -137,7 +137,7 @@ local function firstMembers(key, kind, count)
   if budget <= 0 then
     return out, math.min(count, maxChildren)
   end
-  local step = kind == "set" and 1 or 2
+  local step = kind == "set" and 1 or 2 -- a hash or zset reply alternates member and value/score
   local small = count <= 4 * maxChildren and wholeKeyFits(key, budget)
   local batch = small and maxChildren or 1
   local maxCalls = small and 10 or 4 * maxChildren
@@ -146,6 +146,8 @@ local function firstMembers(key, kind, count)
     local reply
     if kind == "set" then
       reply = rcall("SSCAN", key, cursor, "COUNT", batch)
+    elseif kind == "zset" then
+      reply = rcall("ZSCAN", key, cursor, "COUNT", batch)
     else
       reply = rcall("HSCAN", key, cursor, "COUNT", batch)
     end
@@ -153,7 +155,7 @@ local function firstMembers(key, kind, count)
     calls = calls + 1
     -- one bucket may hold several members: the member that spends the budget is the last listed
     for i = 1, #reply[2], step do
-      local size = #reply[2][i] + (kind == "hash" and #reply[2][i + 1] or 0)
+      local size = #reply[2][i] + (step == 2 and #reply[2][i + 1] or 0)
       if budget > 0 and #out < maxChildren then
         out[#out + 1] = cut(reply[2][i])
       end
@@ -176,10 +178,14 @@ local counts = {
   sizeOf("HLEN", failedKey),
   sizeOf("ZCARD", unsuccessfulKey),
 }
-local deps, processed, failed = {}, {}, {}
+-- BullMQ's names (job.getDependenciesCount): `:failed` holds the failures of children the parent
+-- ignored (ignoreDependencyOnFailure), `:unsuccessful` the children that failed it (failParentOnFailure).
+local deps, processed, ignored, unsuccessful = {}, {}, {}, {}
 local notListed, skipped = 0, 0
 if counts[1] > 0 then deps, skipped = firstMembers(depsKey, "set", counts[1]); notListed = notListed + skipped end
 if counts[2] > 0 then processed, skipped = firstMembers(processedKey, "hash", counts[2]); notListed = notListed + skipped end
-if counts[3] > 0 then failed, skipped = firstMembers(failedKey, "hash", counts[3]); notListed = notListed + skipped end
+if counts[3] > 0 then ignored, skipped = firstMembers(failedKey, "hash", counts[3]); notListed = notListed + skipped end
+if counts[4] > 0 then unsuccessful, skipped = firstMembers(unsuccessfulKey, "zset", counts[4]); notListed = notListed + skipped end
 
-return {state, fields, logCount, lines, deps, processed, failed, counts, hidden, unread, linesNotRead, notListed}
+return {state, fields, logCount, lines, deps, processed, ignored, counts, hidden, unread, linesNotRead, notListed,
+        unsuccessful}

@@ -65,7 +65,8 @@ def test_overview_reads_without_sideways_scrolling(
     shown = phone.evaluate(
         """(key) => [...document.querySelectorAll(`tr.queue-row[data-queue="${key}"] td.count`)]
               .filter(td => td.offsetParent !== null)
-              .map(td => ({state: td.dataset.state, text: getComputedStyle(td, '::before').content + td.innerText,
+              .map(td => ({state: td.dataset.state,
+                            text: getComputedStyle(td, '::before').content + td.innerText,
                             r: td.getBoundingClientRect()}))
               .sort((a, b) => a.r.top - b.r.top || a.r.left - b.r.left)""",
         f"bull:{QUEUE}",

@@ -115,6 +115,8 @@ async def test_job_fields_match_nodes_job_objects(api: AsyncClient, node_redis: 
                 if node["dependencies"]:
                     assert ours["childrenCounts"]["pending"] == node["dependencies"]["unprocessed"]
                     assert ours["childrenCounts"]["processed"] == node["dependencies"]["processed"]
+                    assert ours["childrenCounts"]["ignored"] == node["dependencies"].get("ignored", 0)
+                    assert ours["childrenCounts"]["failed"] == node["dependencies"].get("failed", 0)
                     assert all("html_url" in child for child in ours["children"])
                 seen_failed += state == "failed"
                 seen_logs += bool(node["logs"]["count"])
