@@ -448,7 +448,7 @@ def render(request: HttpRequest, answer: Answer) -> HttpResponse:
     response = TemplateResponse(
         request, "bullmq_dashboard/partials/toast.html", {"answer": answer}, status=answer.status
     )
-    response["HX-Retarget"] = "#toasts"
+    response["HX-Retarget"] = "#bullmq-toasts"
     response["HX-Reswap"] = "afterbegin"
     if answer.ok and answer.operation is None:
         trigger_client_event(response, "bullmq-dashboard:changed", {"action": answer.action})

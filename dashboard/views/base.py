@@ -200,7 +200,7 @@ def error_response(
     )
     if getattr(request, "htmx", False):
         # htmx does not swap error responses by default; show the error where the content goes.
-        response["HX-Retarget"] = "#content"
+        response["HX-Retarget"] = "#bullmq-content"
         response["HX-Reswap"] = "innerHTML"
         response.template_name = "bullmq_dashboard/partials/error.html"
     return response

@@ -116,6 +116,13 @@ def test_the_dashboard_inside_the_host_project(host_page: Any, host_site: LiveSi
     expect(tab_count(page, "failed")).to_have_text("2")
     expect(page.locator('tr.job-row[data-job-id="s-0"]')).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "host-project-queue.png"), full_page=True)
+    # The toast went to the dashboard's own toasts, not to the host's element with the id "toasts"; an
+    # htmx error page replaces the dashboard's content, not the host's element with the id "content".
+    expect(page.locator("aside.host-notifications")).to_have_text("Host notifications")
+    page.evaluate("htmx.ajax('GET', '/ops/queues/default/bull:no-such-queue/', {target: '#job-list'})")
+    expect(page.locator(".bullmq-dashboard #bullmq-content > .error-page")).to_have_attribute("data-status", "404")
+    expect(page.locator("div.host-own-content")).to_have_text("Host content")
+    page.goto(url + f"/ops/queues/default/bull:{QUEUE}/?state=failed")
 
     # Sign out through the dashboard's Log out button: it posts to the host's logout view.
     assert page.locator("form.logout").get_attribute("action") == "/sign-out/"

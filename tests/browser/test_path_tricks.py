@@ -97,7 +97,7 @@ def test_path_trick_ids_retried_and_removed_by_clicks_change_only_their_job(
             response = request.response()
             assert response is not None and response.status == 200
             row(page, job_id).wait_for(state="detached")  # the toast came, and the list refreshed
-            toast = page.locator("#toasts .toast").first  # the newest
+            toast = page.locator("#bullmq-toasts .toast").first  # the newest
             assert toast.get_attribute("data-status") == "200"
             assert "moved from failed to waiting" in toast.inner_text()
             retried.insert(0, job_id)

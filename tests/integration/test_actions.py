@@ -233,7 +233,7 @@ async def test_htmx_actions_answer_with_a_toast_and_a_refresh_event(
         links.job_action_url(EMAIL, "promote", "x"), headers={"HX-Request": "true"}
     )
     assert response.status_code == 409
-    assert response["HX-Retarget"] == "#toasts"
+    assert response["HX-Retarget"] == "#bullmq-toasts"
     assert b'class="toast toast-error"' in response.content
     ok = await admin_client.post(links.queue_action_url(EMAIL, "pause"), headers={"HX-Request": "true"})
     assert ok.status_code == 200 and "bullmq-dashboard:changed" in ok["HX-Trigger"]

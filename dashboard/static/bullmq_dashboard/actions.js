@@ -35,7 +35,7 @@
     if (toast) toast.remove();
   });
   function ageToasts() {
-    own("#toasts .toast:not([hx-get])").forEach(function (toast) {
+    own("#bullmq-toasts .toast:not([hx-get])").forEach(function (toast) {
       if (!toast.dataset.bornAt) toast.dataset.bornAt = String(Date.now());
       if (Date.now() - Number(toast.dataset.bornAt) > 8000) toast.remove();
     });
