@@ -13,20 +13,11 @@ local rcall = redis.call
 local p = KEYS[1]
 local maxLen = tonumber(ARGV[1])
 local MAX_COPY = 65536
+-- A few sample jobs (one a group shown): what they may copy together.
+local budget = 8 * 1024 * 1024
 
-local FIELDS = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
-                "progress", "delay", "priority", "failedReason", "opts"}
-
-local function attemptsOf(opts)
-  if type(opts) ~= "string" then
-    return false
-  end
-  local ok, decoded = pcall(cjson.decode, opts)
-  if ok and type(decoded) == "table" and type(decoded["attempts"]) == "number" then
-    return decoded["attempts"]
-  end
-  return false
-end
+-- @include bounded_copy
+-- @include job_summary
 
 local result = {}
 for i = 2, #ARGV do
@@ -38,32 +29,9 @@ for i = 2, #ARGV do
   elseif fieldCount == 0 then
     result[#result + 1] = {id, false, false, "gone"}
   else
-    local wanted, sizes = {}, {}
-    for index, name in ipairs(FIELDS) do
-      local size = rcall("HSTRLEN", jobKey, name)
-      if size > MAX_COPY then
-        sizes[index] = size
-        wanted[index] = "\0absent"
-      else
-        wanted[index] = name
-      end
-    end
-    local values = rcall("HMGET", jobKey, unpack(wanted))
-    local opts = values[#FIELDS]
-    local row = {}
-    for index = 1, #FIELDS - 1 do
-      local value = values[index]
-      if sizes[index] then
-        row[index] = "[not read: " .. sizes[index] .. " bytes]"
-      elseif not value then
-        row[index] = false
-      elseif #value > maxLen then
-        row[index] = string.sub(value, 1, maxLen)
-      else
-        row[index] = value
-      end
-    end
-    result[#result + 1] = {id, row, attemptsOf(opts)}
+    local row, attempts, spent = readSummary(jobKey, fieldCount, maxLen, MAX_COPY, budget)
+    budget = budget - spent
+    result[#result + 1] = {id, row, attempts}
   end
 end
 return result

@@ -32,12 +32,10 @@ local maxLen = tonumber(ARGV[5])
 local maxIterations = tonumber(ARGV[6])
 local budget = tonumber(ARGV[7]) or 8 * 1024 * 1024
 
-local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
-                 "progress", "delay", "priority", "failedReason"}
-
 -- @include list_count
 -- @include job_state
 -- @include bounded_copy
+-- @include job_summary
 
 local countOk, total
 if isList then
@@ -51,68 +49,13 @@ if not countOk then
   return {false, rcall("TYPE", stateKey)["ok"]}
 end
 
-local function cut(value)
-  if value and #value > maxLen then
-    return string.sub(value, 1, maxLen)
-  end
-  return value
-end
-
-local function attemptsOf(opts)
-  -- opts is written by other programs: survive invalid JSON.
-  if not opts then
-    return false
-  end
-  local ok, decoded = pcall(cjson.decode, opts)
-  if ok and type(decoded) == "table" and type(decoded["attempts"]) == "number" then
-    return decoded["attempts"]
-  end
-  return false
-end
-
 -- Redis cannot read part of a value: a field is copied here only up to this size, a longer one is
 -- not read at all, and the page as a whole copies at most `budget` bytes of values (200 rows of
--- 11 fields of 64 KB each would be 138 MB). A job hash that fits MAX_COPY whole (measured as a whole,
--- for one with few fields) is read in one HMGET while the budget has room for it; otherwise each
--- field is measured first (HSTRLEN) and read only when it fits.
+-- 11 fields of 64 KB each would be 138 MB; see includes/job_summary.lua).
 local MAX_COPY = 65536
-local FEW_FIELDS = 64
 local ID_BUDGET = 1024 * 1024
 -- Ids longer than this are cut in the reply (the row cannot be opened then; new ids are limited to 1 KB).
 local MAX_ID = 1024
-
-local FIELDS = {unpack(SUMMARY)}
-FIELDS[#FIELDS + 1] = "opts"
-
--- The summary fields and opts of a hash of few fields that fits MAX_COPY whole: one HMGET; else
--- each field measured first, and those over MAX_COPY left unread ({ size } in their place).
-local function readFields(jobKey, fieldCount)
-  if budget >= MAX_COPY and fieldCount <= FEW_FIELDS and wholeKeyFits(jobKey, MAX_COPY) then
-    local values = rcall("HMGET", jobKey, unpack(FIELDS))
-    for _, value in ipairs(values) do
-      if value then
-        budget = budget - #value
-      end
-    end
-    return values
-  end
-  local wanted, sizes = {}, {}
-  for i, name in ipairs(FIELDS) do
-    local size = rcall("HSTRLEN", jobKey, name)
-    if size > MAX_COPY or size > budget then
-      sizes[i] = size
-      wanted[i] = "\0absent"
-    else
-      wanted[i] = name
-      budget = budget - size
-    end
-  end
-  local values = rcall("HMGET", jobKey, unpack(wanted))
-  for i, size in pairs(sizes) do
-    values[i] = {size}
-  end
-  return values
-end
 
 local function summary(id)
   local jobKey = p .. id
@@ -128,25 +71,12 @@ local function summary(id)
   if fieldCount == 0 then
     return nil -- the hash is gone: skipped, as Node's getJobs skips it
   end
-  local values = readFields(jobKey, fieldCount)
-  local opts = table.remove(values)
-  if type(opts) ~= "string" then
-    opts = nil
-  end
-  for i = 1, #SUMMARY do
-    local value = values[i]
-    if type(value) == "table" then
-      values[i] = "[not read: " .. value[1] .. " bytes]"
-    elseif not value then
-      values[i] = false
-    else
-      values[i] = cut(value)
-    end
-  end
+  local values, attempts, spent = readSummary(jobKey, fieldCount, maxLen, MAX_COPY, budget)
+  budget = budget - spent
   if #id > MAX_ID then
-    return {string.sub(id, 1, MAX_ID), values, attemptsOf(opts), "long-id"}
+    return {string.sub(id, 1, MAX_ID), values, attempts, "long-id"}
   end
-  return {id, values, attemptsOf(opts)}
+  return {id, values, attempts}
 end
 
 local function idAt(index)

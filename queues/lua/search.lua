@@ -58,8 +58,6 @@ for i = 17, #ARGV do
   needles[#needles + 1] = ARGV[i]
 end
 
-local SUMMARY = {"name", "timestamp", "processedOn", "finishedOn", "atm", "attemptsMade",
-                 "progress", "delay", "priority", "failedReason"}
 -- What is searched and filtered on; positions 1-3 are the text searched.
 local SEARCHED = {"name", "data", "failedReason", "timestamp", "finishedOn"}
 local FEW_FIELDS = 64
@@ -71,6 +69,7 @@ local MAX_CURSOR_ID = 200
 
 -- @include job_state
 -- @include bounded_copy
+-- @include job_summary
 
 local countOk, total
 if isList then
@@ -183,60 +182,15 @@ local function textMatches(values)
   return false
 end
 
-local function cut(value)
-  if value and #value > maxLen then
-    return string.sub(value, 1, maxLen)
-  end
-  return value
-end
-
-local function attemptsOf(opts)
-  if not opts then
-    return false
-  end
-  local ok, decoded = pcall(cjson.decode, opts)
-  if ok and type(decoded) == "table" and type(decoded["attempts"]) == "number" then
-    return decoded["attempts"]
-  end
-  return false
-end
-
-local SUMMARY_READ = {unpack(SUMMARY)}
-SUMMARY_READ[#SUMMARY_READ + 1] = "opts"
-
 -- A matching job's summary row, each field measured first (the job's hash is read again: a match is
 -- rare next to the jobs scanned, and the searched fields are not all the summary's).
 local function summary(id, jobKey)
-  local wanted, sizes = {}, {}
-  for i, name in ipairs(SUMMARY_READ) do
-    local size = rcall("HSTRLEN", jobKey, name)
-    if size > SUMMARY_COPY then
-      sizes[i] = size
-      wanted[i] = "\0absent"
-    else
-      wanted[i] = name
-    end
-  end
-  local values = rcall("HMGET", jobKey, unpack(wanted))
-  local opts = table.remove(values)
-  if type(opts) ~= "string" then
-    opts = nil
-  end
-  for i = 1, #SUMMARY do
-    local value = values[i]
-    if sizes[i] then
-      values[i] = "[not read: " .. sizes[i] .. " bytes]"
-    elseif not value then
-      values[i] = false
-    else
-      copied = copied + #value
-      values[i] = cut(value)
-    end
-  end
+  local values, attempts, spent = readSummary(jobKey, math.huge, maxLen, SUMMARY_COPY, math.huge)
+  copied = copied + spent
   if #id > MAX_ID then
-    return {string.sub(id, 1, MAX_ID), values, attemptsOf(opts), "long-id"}
+    return {string.sub(id, 1, MAX_ID), values, attempts, "long-id"}
   end
-  return {id, values, attemptsOf(opts)}
+  return {id, values, attempts}
 end
 
 local reads, scanned, notSearched, notJobs = 0, 0, 0, 0
