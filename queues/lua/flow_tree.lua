@@ -289,56 +289,10 @@ local function addChild(member, index, relation, depth, queueIt, onPath)
   return child
 end
 
--- Up to `limit` members of one collection, scanned in steps sized by what it holds (see
--- job_detail.lua): a key that fits the budget whole in large steps, a larger one a bucket at a time.
+-- Up to `limit` members of one collection within the tree's budget (includes/bounded_copy.lua).
 local function members(key, kind, count, limit)
-  local out = {}
-  if limit <= 0 or budget <= 0 then
-    return out
-  end
-  if kind == "zset" then
-    if wholeKeyFits(key, budget) then
-      out = rcall("ZRANGE", key, 0, limit - 1)
-      for _, member in ipairs(out) do
-        budget = budget - #member
-      end
-      return out
-    end
-    for index = 0, math.min(count, limit) - 1 do
-      if budget <= 0 then
-        break
-      end
-      local one = rcall("ZRANGE", key, index, index)
-      if #one == 0 then
-        break
-      end
-      budget = budget - #one[1]
-      out[#out + 1] = one[1]
-    end
-    return out
-  end
-  local step = kind == "set" and 1 or 2
-  local small = count <= 4 * limit and wholeKeyFits(key, budget)
-  local batch = small and limit or 1
-  local maxCalls = small and 10 or 4 * limit
-  local cursor, calls = "0", 0
-  repeat
-    local reply
-    if kind == "set" then
-      reply = rcall("SSCAN", key, cursor, "COUNT", batch)
-    else
-      reply = rcall("HSCAN", key, cursor, "COUNT", batch)
-    end
-    cursor = reply[1]
-    calls = calls + 1
-    for i = 1, #reply[2], step do
-      local size = #reply[2][i] + (kind == "hash" and #reply[2][i + 1] or 0)
-      if budget > 0 and #out < limit then
-        out[#out + 1] = reply[2][i]
-      end
-      budget = budget - size
-    end
-  until cursor == "0" or calls >= maxCalls or #out >= limit or budget <= 0
+  local out
+  out, budget = boundedMembers(key, kind, count, limit, budget)
   return out
 end
 

@@ -127,43 +127,18 @@ if logCount > 0 and logEnd >= logStart then
   end
 end
 
--- SSCAN/HSCAN with a bounded number of calls (a sparse table can answer a call with nothing). Child
--- keys are as long as the children's ids, which job authors choose: a set that fits the budget whole
--- is scanned in large steps; a larger one one bucket at a time (COUNT 1), until maxChildren are listed
--- or the budget is spent (measuring a big set whole would visit every member, so it is measured only
--- when it has few). Returns the members listed and how many of the first maxChildren were not.
+-- The first maxChildren members of a children key within the budget (includes/bounded_copy.lua), each
+-- cut for display; returns them and how many of the first maxChildren were not listed.
 local function firstMembers(key, kind, count)
+  local wanted = math.min(count, maxChildren)
+  local listed
+  listed, budget = boundedMembers(key, kind, count, maxChildren, budget)
   local out = {}
-  if budget <= 0 then
-    return out, math.min(count, maxChildren)
+  for i, member in ipairs(listed) do
+    out[i] = cut(member)
   end
-  local step = kind == "set" and 1 or 2 -- a hash or zset reply alternates member and value/score
-  local small = count <= 4 * maxChildren and wholeKeyFits(key, budget)
-  local batch = small and maxChildren or 1
-  local maxCalls = small and 10 or 4 * maxChildren
-  local cursor, calls = "0", 0
-  repeat
-    local reply
-    if kind == "set" then
-      reply = rcall("SSCAN", key, cursor, "COUNT", batch)
-    elseif kind == "zset" then
-      reply = rcall("ZSCAN", key, cursor, "COUNT", batch)
-    else
-      reply = rcall("HSCAN", key, cursor, "COUNT", batch)
-    end
-    cursor = reply[1]
-    calls = calls + 1
-    -- one bucket may hold several members: the member that spends the budget is the last listed
-    for i = 1, #reply[2], step do
-      local size = #reply[2][i] + (step == 2 and #reply[2][i + 1] or 0)
-      if budget > 0 and #out < maxChildren then
-        out[#out + 1] = cut(reply[2][i])
-      end
-      budget = budget - size
-    end
-  until cursor == "0" or calls >= maxCalls or #out >= maxChildren or budget <= 0
   if budget <= 0 then
-    return out, math.max(0, math.min(count, maxChildren) - #out)
+    return out, math.max(0, wanted - #out)
   end
   return out, 0
 end

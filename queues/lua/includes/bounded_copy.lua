@@ -93,3 +93,60 @@ local function boundedStreamAfter(key, after, count, budget)
   end
   return entries, spent
 end
+
+-- Up to `limit` members of a set, hash (its field names) or zset (in score order) of `count` members,
+-- copying at most about `budget` bytes; returns them and the budget left (below 0 when the last member
+-- read went over it). Member names are chosen by job authors (flow children's keys): a key that fits
+-- the budget whole is read in large steps; a larger one a member at a time (zsets) or a bucket at a
+-- time (SSCAN/HSCAN COUNT 1, a bounded number of calls: a sparse table can answer with nothing), and
+-- the member that spends the budget is the last listed, however many members its bucket holds.
+local function boundedMembers(key, kind, count, limit, budget)
+  local out = {}
+  if limit <= 0 or budget <= 0 then
+    return out, budget
+  end
+  if kind == "zset" then
+    if wholeKeyFits(key, budget) then
+      out = rcall("ZRANGE", key, 0, limit - 1)
+      for _, member in ipairs(out) do
+        budget = budget - #member
+      end
+      return out, budget
+    end
+    for index = 0, math.min(count, limit) - 1 do
+      if budget <= 0 then
+        break
+      end
+      local one = rcall("ZRANGE", key, index, index)
+      if #one == 0 then
+        break
+      end
+      budget = budget - #one[1]
+      out[#out + 1] = one[1]
+    end
+    return out, budget
+  end
+  local step = kind == "set" and 1 or 2 -- a hash reply alternates field and value
+  local small = count <= 4 * limit and wholeKeyFits(key, budget)
+  local batch = small and limit or 1
+  local maxCalls = small and 10 or 4 * limit
+  local cursor, calls = "0", 0
+  repeat
+    local reply
+    if kind == "set" then
+      reply = rcall("SSCAN", key, cursor, "COUNT", batch)
+    else
+      reply = rcall("HSCAN", key, cursor, "COUNT", batch)
+    end
+    cursor = reply[1]
+    calls = calls + 1
+    for i = 1, #reply[2], step do
+      local size = #reply[2][i] + (step == 2 and #reply[2][i + 1] or 0)
+      if budget > 0 and #out < limit then
+        out[#out + 1] = reply[2][i]
+      end
+      budget = budget - size
+    end
+  until cursor == "0" or calls >= maxCalls or #out >= limit or budget <= 0
+  return out, budget
+end
