@@ -120,7 +120,9 @@ def test_the_dashboard_inside_the_host_project(host_page: Any, host_site: LiveSi
     # htmx error page replaces the dashboard's content, not the host's element with the id "content".
     expect(page.locator("aside.host-notifications")).to_have_text("Host notifications")
     page.evaluate("htmx.ajax('GET', '/ops/queues/default/bull:no-such-queue/', {target: '#job-list'})")
-    expect(page.locator(".bullmq-dashboard #bullmq-content > .error-page")).to_have_attribute("data-status", "404")
+    expect(page.locator(".bullmq-dashboard #bullmq-content > .error-page")).to_have_attribute(
+        "data-status", "404"
+    )
     expect(page.locator("div.host-own-content")).to_have_text("Host content")
     page.goto(url + f"/ops/queues/default/bull:{QUEUE}/?state=failed")
 

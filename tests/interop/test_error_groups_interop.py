@@ -3,10 +3,8 @@ getters agree with, and the scan bound and cache."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from dashboard.operations import wait_all
 from queues.error_groups import CACHE
 from queues.models import QueueRef
 from tests.support.dashboard import dashboard_settings
+from tests.support.node import run_node_async
 
 pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
 HERE = Path(__file__).parent
@@ -36,20 +35,7 @@ def empty_cache() -> None:
 
 async def node(script: str, *args: str, stdin: str = "") -> dict[str, Any]:
     """Run a Node script of tests/interop and parse the JSON it prints last."""
-    executable = shutil.which("node")
-    assert executable, "Node 20 is required for the interop tests"
-    process = await asyncio.create_subprocess_exec(
-        executable,
-        script,
-        *args,
-        cwd=HERE,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=90)
-    assert process.returncode == 0, err.decode()
-    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+    return await run_node_async(script, *args, stdin=stdin)
 
 
 def plan() -> list[dict[str, Any]]:

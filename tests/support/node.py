@@ -29,3 +29,25 @@ def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
     if result.returncode != 0:
         pytest.fail(f"node {script} exited {result.returncode}:\n{result.stderr}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+async def run_node_async(script: str, *args: str, stdin: str = "") -> dict[str, Any]:
+    """Run a Node script of tests/interop/ without blocking the event loop; parse the JSON it prints last."""
+    import asyncio
+
+    executable = shutil.which("node")
+    if executable is None:
+        pytest.fail("node is not installed; the interop tests need Node 20 (see README)")
+    process = await asyncio.create_subprocess_exec(
+        executable,
+        script,
+        *args,
+        cwd=INTEROP,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=90)
+    if process.returncode != 0:
+        pytest.fail(f"node {script} exited {process.returncode}:\n{err.decode()}")
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
