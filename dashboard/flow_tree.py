@@ -75,8 +75,35 @@ def problem_of(node: FlowNode, visible: bool) -> str:
     if not node.utf8:
         return gettext_lazy("Its key is not valid UTF-8, so it cannot be addressed from here.")
     if not visible:
-        return gettext_lazy("Its queue is not one this dashboard shows.")
+        return HIDDEN
     return ""
+
+
+# The one answer for every node outside the queues this user may view, whatever its key holds (a
+# removed job, another program's key): what is there is not told.
+HIDDEN = gettext_lazy("Not shown: its queue is not one you may view here.")
+
+
+def queue_of_key(queues: list[QueueRef], key: str) -> QueueRef | None:
+    """The known queue whose key prefix a key starts with (the longest), whatever the key is."""
+    matching = [
+        queue for queue in queues if key.startswith(queue.key_prefix) and len(key) > len(queue.key_prefix)
+    ]
+    return max(matching, key=lambda queue: len(queue.key_prefix), default=None)
+
+
+def on_path(tree: FlowTree) -> set[int]:
+    """The nodes from the root down to the node the tree was opened from."""
+    parents: dict[int, FlowNode] = {}
+    for parent in tree.nodes():
+        for child in parent.children:
+            parents[id(child)] = parent
+    path: set[int] = set()
+    step: FlowNode | None = tree.current
+    while step is not None and id(step) not in path:
+        path.add(id(step))
+        step = parents.get(id(step))
+    return path
 
 
 async def shown_tree(tree: FlowTree, known: list[QueueRef], own: QueueRef, user: User) -> ShownTree:
@@ -90,12 +117,14 @@ async def shown_tree(tree: FlowTree, known: list[QueueRef], own: QueueRef, user:
         # Only where the dashboard and Redis (the queue whose meta was found) agree on the queue.
         if found is not None and found[0].key == node.queue_key:
             resolved[node.key] = found
-    wanted = sorted({queue for queue, _ in resolved.values()} - {own})
-    visible = {own, *await avisible(user, wanted)}
+    key_queues = {id(node): queue_of_key(queues, node.key) for node in tree.nodes()}
+    candidates = {queue for queue, _ in resolved.values()} | {q for q in key_queues.values() if q is not None}
+    visible = {own, *await avisible(user, sorted(candidates - {own}))}
     by_node: dict[int, ShownNode] = {}
     for node in tree.nodes():
         target = resolved.get(node.key) if node.shape == "job" and node.utf8 else None
         seen_queue = target is not None and target[0] in visible
+        in_view = key_queues.get(id(node)) in visible
         if target is not None and seen_queue:
             queue, job_id = target
             shown = ShownNode(
@@ -119,9 +148,16 @@ async def shown_tree(tree: FlowTree, known: list[QueueRef], own: QueueRef, user:
                 api_url=None,
                 flow_url=None,
                 flow_api_url=None,
-                problem=problem_of(node, visible=False),
+                problem=problem_of(node, visible=False) if in_view else HIDDEN,
             )
         by_node[id(node)] = shown
+    path = on_path(tree)
     for node in tree.nodes():
-        by_node[id(node)].children = [by_node[id(child)] for child in node.children]
+        shown = by_node[id(node)]
+        children = node.children
+        if not shown.visible:
+            # What a node outside the user's queues holds is not listed, only the way to the job the
+            # tree was opened from (its parent's key is on that job's own page).
+            children = [child for child in children if id(child) in path]
+        shown.children = [by_node[id(child)] for child in children]
     return ShownTree(tree, by_node[id(tree.root)], by_node[id(tree.current)])

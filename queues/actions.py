@@ -471,6 +471,16 @@ class QueueWriter:
         removeJobScheduler); Conflict when it is gone."""
         if not scheduler_id:
             raise Invalid(gettext_lazy("%(name)s is required.", name="scheduler"))
+        settings_key = f"{self.queue.key_prefix}repeat:{scheduler_id}"
+        in_set = await self.client.zscore(f"{self.queue.key_prefix}repeat", scheduler_id)
+        if in_set is not None and await self.client.type(settings_key) != "hash":
+            # A legacy repeatable (BullMQ < 5): removeJobScheduler would leave its next run queued.
+            message = gettext_lazy(
+                "%(scheduler)s is a legacy repeatable: remove it with Node BullMQ's removeRepeatableByKey, "
+                "which also removes its next run.",
+                scheduler=scheduler_id,
+            )
+            raise Invalid(message)
         missing = integer(await self.bullmq.removeJobScheduler(scheduler_id))
         if missing:
             message = gettext_lazy(

@@ -11,6 +11,8 @@ score), and for at most `ttl` seconds.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import re
 import time
@@ -46,6 +48,9 @@ DEFAULT_BOUND = 10_000
 MAX_GROUPS = 200
 # Normalised messages and frames are cut to this before they are fingerprinted.
 MAX_PATTERN = 1000
+# What of a message or frame is normalised at all: every pattern below runs in linear time, but a scan
+# normalises up to 10,000 failures; the rest of a longer message does not tell groups apart.
+MAX_NORMALISED = 2 * MAX_PATTERN
 
 # The message of a failure whose failedReason is too long to read and that has no readable stack.
 UNREAD_REASON = "<failedReason too long to read>"
@@ -59,7 +64,9 @@ _QUOTED = re.compile(
     r"""|\u201c[^\u201d\n]{0,400}\u201d|\u2018[^\u2019\n]{0,400}\u2019"""
 )
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>()\[\]{}]+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Anchored at the start of a run of such characters: unanchored, each position of a long run without
+# an `@` would scan to its end again (8 KB of digits took 0.2 s).
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b")
 _IP = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])")
@@ -78,11 +85,12 @@ _PY_LINE = re.compile(r", line \d+")
 _EXCEPTION = re.compile(r"^([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)(?: \[[^\]\n]{1,80}\])?(?::|$)")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_message(message: str) -> str:
     """The message with what varies between occurrences replaced by placeholders: `"…"` for quoted
     values, `<url>`, `<email>`, `<uuid>`, `<date>`, `<ip>`, `<hex>`, `<id>` and `<n>`; whitespace
     collapsed."""
-    result = _QUOTED.sub('"…"', message)
+    result = _QUOTED.sub('"…"', message[:MAX_NORMALISED])
     result = _URL.sub("<url>", result)
     result = _EMAIL.sub("<email>", result)
     result = _UUID.sub("<uuid>", result)
@@ -95,9 +103,10 @@ def normalize_message(message: str) -> str:
     return _SPACE.sub(" ", result).strip()[:MAX_PATTERN]
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_frame(frame: str) -> str:
     """A stack frame with line and column numbers, hashes and long numbers (build ids) normalised."""
-    result = _PY_LINE.sub(", line <n>", frame.strip())
+    result = _PY_LINE.sub(", line <n>", frame.strip()[:MAX_NORMALISED])
     result = _LINE_COLUMN.sub(":<n>", result)
     result = _UUID.sub("<uuid>", result)
     result = _HEX.sub("<hex>", result)
@@ -336,7 +345,9 @@ async def scan_failures(
     end = min(total, bound)
     pending = [(start, min(start + BATCH, end) - 1) for start in range(BATCH, end, BATCH)]
     tally = _Tally(collect)
-    tally.absorb(head, head_last, pending)
+    # Parsing and normalising thousands of failures is CPU work: off the event loop, so that the
+    # process's other requests and sockets go on meanwhile.
+    await asyncio.to_thread(tally.absorb, head, head_last, pending)
     while pending:
         round_, pending = pending[:PIPELINE_DEPTH], pending[PIPELINE_DEPTH:]
 
@@ -346,7 +357,7 @@ async def scan_failures(
 
         replies = await run_pipeline(client, build, [SCAN])
         for (_first, last), reply in zip(round_, replies, strict=True):
-            tally.absorb(reply, last, pending)
+            await asyncio.to_thread(tally.absorb, reply, last, pending)
     groups, scanned, collected = tally.groups, tally.scanned, tally.collected
     ordered = sorted(
         groups.values(), key=lambda group: (-group.count, -(group.last_seen or 0), group.fingerprint)

@@ -70,8 +70,10 @@ class Scheduler:
 
     @property
     def removable(self) -> bool:
-        """Whether the remove action can name this entry."""
-        return self.addressable and bool(self.id)
+        """Whether the remove action can remove this entry: a job scheduler. A legacy repeatable's next
+        run is `repeat:<md5 of its key>:<ms>`, which BullMQ's removeJobScheduler does not delete (Node's
+        removeRepeatableByKey does; the PyPI package has no script for it), so it is not offered."""
+        return self.kind == "scheduler" and self.addressable and bool(self.id)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,10 @@ FINISHED_STATES = frozenset({"completed", "failed"})
 MAX_CURSOR_ID = 200
 
 
+# Needle bytes a step's full step_bytes is meant for (see search()).
+NEEDLE_BYTES_PER_STEP = 32
+
+
 @dataclass(frozen=True)
 class SearchLimits:
     """How much one search request may read (BULLMQ_DASHBOARD["SEARCH"], see docs/security.md)."""
@@ -65,7 +69,7 @@ class SearchLimits:
     # A name, data or failed reason longer than this is not read, so not searched (counted).
     max_field_bytes: int = 256 * 1024
     # Bytes copied inside Redis per Lua call and per request (ids and values read).
-    step_bytes: int = 4 * 1024 * 1024
+    step_bytes: int = 1024 * 1024
     budget_bytes: int = 64 * 1024 * 1024
     # Matches returned per request (a full page ends the request early, with a cursor).
     max_results: int = 100
@@ -201,6 +205,10 @@ async def search_jobs(
     last_id = cursor.last_id if cursor else ""
     last_score = cursor.last_score if cursor else ""
     wanted = needles(query.text) if query.text else []
+    # Lua's plain string.find compares the needle at each place its first byte matches: on values
+    # made of near misses (a job author's `aaaa…` against a query `aaa…ab`) a step costs its bytes
+    # times the needles' length, so a step reads fewer bytes the longer the needles are.
+    step_bytes = limits.step_bytes // max(1, sum(len(needle) for needle in wanted) // NEEDLE_BYTES_PER_STEP)
     calls = copied = 0
     while index < len(states):
         if result.scanned >= limits.max_scan or calls >= limits.max_calls or copied >= limits.budget_bytes:
@@ -223,7 +231,7 @@ async def search_jobs(
                 min(limits.batch, limits.max_scan - result.scanned),
                 limits.max_results - len(result.jobs),
                 limits.max_field_bytes,
-                min(limits.step_bytes, limits.budget_bytes - copied),
+                min(step_bytes, limits.budget_bytes - copied),
                 query.name or "",
                 "1" if query.name is not None else "0",
                 query.time_field,

@@ -41,7 +41,8 @@ from queues.search import (
 from queues.states import STATES
 
 SALT = "bullmq_dashboard.search.cursor"
-MAX_QUERY = 1000
+# Longer needles make each Lua step cost more (plain string.find on near misses); see queues.search.
+MAX_QUERY = 200
 
 
 def search_limits() -> SearchLimits:

@@ -367,7 +367,9 @@ async def test_overview_counts_stay_current_without_rereading_quiet_queues(
 async def test_open_a_job_by_id_from_the_queue_page(client: AsyncClient, redis_url: str) -> None:
     await add_jobs(redis_url, "email", [("send", {}, {"jobId": "order:42/retry"})])
     page = await client.get(links.queue_url(EMAIL))
-    assert b'name="q" data-search-box' in page.content  # the page's box searches; an exact id comes first
+    assert (
+        b'name="q" maxlength="200" data-search-box' in page.content
+    )  # the page's box searches; an exact id comes first
     searched = await client.get(links.search_url(EMAIL) + "?q=order%3A42%2Fretry")
     assert b"data-exact-match" in searched.content
     assert escape(links.job_url(EMAIL, "order:42/retry")).encode() in searched.content

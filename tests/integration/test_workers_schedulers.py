@@ -238,6 +238,33 @@ async def test_remove_scheduler_is_refused_on_a_read_only_queue(
     assert await redis_client.zscore("bull:ticks:repeat", "pulse") is not None
 
 
+async def test_a_legacy_repeatable_is_not_removed_with_its_next_run_left_behind(
+    admin_client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    """BullMQ < 5 repeatables: removeJobScheduler deletes `repeat:<id>:<ms>`, but their next run is
+    `repeat:<md5 of the key>:<ms>` and would stay queued while the dashboard said "removed"."""
+    await upsert(redis_url, "pulse", {"pattern": "0 3 * * *"})  # makes the queue and its repeat zset
+    legacy = "report::::0 5 * * *"
+    await redis_client.zadd("bull:ticks:repeat", {legacy: 1893456000000})
+    next_run = "repeat:5d41402abc4b2a76b9719d911017c592:1893456000000"
+    await redis_client.hset(
+        f"bull:ticks:{next_run}", mapping={"name": "report", "timestamp": 1, "data": "{}"}
+    )
+    await redis_client.zadd("bull:ticks:delayed", {next_run: 1})
+
+    body = (await admin_client.get(links.schedulers_api_url(TICKS))).json()
+    row = next(row for row in body["schedulers"] if row["key"] == legacy)
+    assert row["kind"] == "legacy" and row["remove_url"] is None
+    page = (await admin_client.get(links.schedulers_url(TICKS))).content.decode()
+    assert "&quot;scheduler&quot;: &quot;report::::0 5 * * *&quot;" not in page
+    response = await post(admin_client, links.queue_action_url(TICKS, "remove_scheduler"), scheduler=legacy)
+    assert response.status_code == 400 and "removeRepeatableByKey" in response.content.decode(), (
+        response.content
+    )
+    assert await redis_client.zscore("bull:ticks:repeat", legacy) is not None
+    assert await redis_client.zscore("bull:ticks:delayed", next_run) is not None
+
+
 # ---- workers ----
 
 

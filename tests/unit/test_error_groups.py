@@ -218,3 +218,15 @@ def test_hostile_rows() -> None:
     assert failure_of(row(id=b"meta")).addressable is False  # type: ignore[union-attr]
     assert failure_of(row(flag=b"long-id")).addressable is False  # type: ignore[union-attr]
     assert failure_of([b"short"]) is not None
+
+
+def test_long_runs_are_normalised_only_in_their_first_part() -> None:
+    """8 KB of digits without an `@` (a job author's failedReason) took the unanchored e-mail pattern
+    0.2 s a message: only the first MAX_NORMALISED characters are normalised, by anchored patterns."""
+    from queues.error_groups import MAX_NORMALISED, MAX_PATTERN
+
+    assert normalize_message("0" * 8000 + "x") == "<n>"
+    words = normalize_message("a." * 6000 + "b")
+    assert len(words) == MAX_PATTERN and words == ("a." * MAX_NORMALISED)[:MAX_PATTERN]
+    assert normalize_message("mail to first.last+tag@mail.example.com bounced") == "mail to <email> bounced"
+    assert normalize_message("x" * 3000 + " jane@example.org") == "x" * MAX_PATTERN
