@@ -58,6 +58,13 @@ def test_rows_are_moved_through_selected_and_retried_with_keys(
         """() => document.querySelector('nav.tabs [data-state="failed"]').textContent.trim() === "2" """
     )
     assert page.locator(f'tr.job-row[data-job-id="{order[1]}"]').count() == 0
+    # The retried row is gone: no other row became current, so a second r retries nothing.
+    assert current(page) is None
+    page.keyboard.press("r")
+    page.wait_for_timeout(300)
+    assert page.locator(".toast-ok").count() == 1 and page.locator("tr.job-row").count() == 2
+    page.keyboard.press("j")  # the keys go on from where the retried row was
+    assert current(page) == order[2]
 
     page.keyboard.press("?")
     assert page.locator("dialog#key-help").evaluate("d => d.open")

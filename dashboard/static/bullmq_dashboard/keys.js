@@ -55,11 +55,20 @@
     var list = rows();
     if (!list.length) return;
     var at = list.indexOf(currentRow());
-    var next = at < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, at + step));
+    var next;
+    if (at >= 0) {
+      next = Math.min(list.length - 1, Math.max(0, at + step));
+    } else if (current.index >= 0) {
+      // The current row went away (retried, removed, moved on): the keys go on from where it was.
+      next = Math.min(list.length - 1, step > 0 ? current.index : Math.max(0, current.index - 1));
+    } else {
+      next = step > 0 ? 0 : list.length - 1;
+    }
     mark(list, next);
   }
 
-  // After a swap the rows are new elements: find the current one again by id, else by position.
+  // After a swap the rows are new elements: find the current one again by its id. When it is gone no
+  // row is current (r or x must never act on a job the operator did not pick), until j or k.
   function restore() {
     if (current.index < 0) return;
     var list = rows();
@@ -69,10 +78,10 @@
         return row.getAttribute("data-job-id") === current.id;
       });
     }
-    if (index < 0) index = Math.min(current.index, list.length - 1);
     list.forEach(function (row, i) {
       row.classList.toggle(CURRENT, i === index);
     });
+    if (index >= 0) current.index = index;
   }
 
   function focusSearch() {
