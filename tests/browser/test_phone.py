@@ -104,3 +104,14 @@ def test_job_page_reads_without_sideways_scrolling(
     assert sideways_overflow(phone) <= 1, phone.overflowing
     phone.screenshot(path=str(ARTIFACTS / "phone-job.png"), full_page=True)
     assert inside_screen(phone, '#job-actions [data-key-action="retry"]')
+
+
+@pytest.mark.parametrize("page_path", ["errors/", "search/?q=s-&state=failed", "schedulers/", "workers/"])
+def test_the_triage_pages_read_without_sideways_scrolling(
+    phone: Any, live_site: LiveSite, failed_jobs: list[str], page_path: str
+) -> None:
+    phone.goto(f"{live_site.url}/queues/default/bull:{QUEUE}/{page_path}")
+    phone.wait_for_selector("nav.subnav")
+    phone.wait_for_load_state("networkidle")
+    assert sideways_overflow(phone) <= 1, phone.overflowing
+    phone.screenshot(path=str(ARTIFACTS / f"phone-{page_path.split('/')[0]}.png"), full_page=True)
