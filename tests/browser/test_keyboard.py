@@ -85,3 +85,16 @@ def test_r_on_a_job_page_retries_that_job(page, live_site: LiveSite, failed_jobs
     page.keyboard.press("r")
     page.wait_for_selector(".toast-ok", state="visible")
     assert "moved from failed to waiting" in page.locator(".toast-ok").first.inner_text()
+
+
+def test_focus_stays_in_the_swapped_region_after_a_tab_is_opened_with_the_keyboard(
+    page, live_site: LiveSite, failed_jobs: list[str]
+) -> None:
+    page.goto(f"{live_site.url}/queues/default/bull:{QUEUE}/?state=completed")
+    page.locator("nav.tabs a.tab", has_text="failed").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('nav.tabs a.tab.active').textContent.includes('failed')"
+    )
+    # htmx settles after the swap; then the new region has the focus, not <body>
+    page.wait_for_function("() => document.activeElement.id === 'queue-body'", timeout=5000)

@@ -9,8 +9,9 @@
  *   ?        show the keys (dialog#key-help; also the topbar's [data-key-help] button)
  *
  * Keys typed into a field, or with Ctrl/Meta/Alt, are left alone; Escape leaves a search box. The
- * current row is remembered by its data-job-id (or position) across htmx swaps and live updates. Only
- * the page's .bullmq-dashboard element is read or changed, never a host page around it.
+ * current row is remembered by its data-job-id across htmx swaps and live updates. After a swap the
+ * operator asked for, focus goes to the swapped region when the swap took it away. Only the page's
+ * .bullmq-dashboard element is read or changed, never a host page around it.
  */
 (function () {
   "use strict";
@@ -163,4 +164,19 @@
   });
 
   doc.addEventListener("htmx:afterSettle", restore);
+
+  // Focus after an htmx swap the operator asked for (a tab, a page link, a form): when the swap took the
+  // focused element away, focus goes to the swapped region, not back to <body>, so keyboard and screen
+  // reader users stay where they were. Live pushes (the socket) never move focus.
+  doc.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    // An outerHTML swap replaced the target itself: its successor has the same id.
+    if (target && !target.isConnected && target.id) target = doc.getElementById(target.id);
+    if (!target || !target.isConnected || !target.closest(ROOT)) return;
+    if (!event.detail.requestConfig) return; // not a request of this page's own (a live push)
+    var active = doc.activeElement;
+    if (active && active !== doc.body && active.isConnected) return;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: true });
+  });
 })();
