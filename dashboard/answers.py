@@ -51,6 +51,8 @@ class Answer:
     result: str = Result.DONE
     # The jobs the action made or changed (a duplicate's new id first).
     job_ids: tuple[str, ...] = ()
+    # The POST URL that undoes it, offered in its toast (Pause: Resume), when the user may take it.
+    undo: str = ""
 
     @property
     def ok(self) -> bool:

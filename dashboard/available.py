@@ -13,6 +13,15 @@ def job_actions(allowed: frozenset[str], job: JobDetail) -> dict[str, str]:
     return {name: links.job_action_url(job.queue, name, job.id) for name in candidates if name in allowed}
 
 
+# Queue actions that apply only while a state holds jobs: no "Retry all failed" at 0 failed.
+NEEDS_JOBS = {"retry_all": "failed", "promote_all": "delayed"}
+
+
+def idle(counts: QueueCounts) -> set[str]:
+    """Queue actions that would touch nothing at these counts (their state is empty)."""
+    return {name for name, state in NEEDS_JOBS.items() if not counts.counts.get(state, 0)}
+
+
 def _queue_candidates(counts: QueueCounts) -> list[str]:
     skip = "pause" if counts.paused else "resume"
     return [name for name in QUEUE_ACTIONS if name != skip]
@@ -35,12 +44,14 @@ def all_actions(allowed: frozenset[str], state: str) -> set[str]:
     return result
 
 
-def queue_actions(allowed: frozenset[str], counts: QueueCounts) -> dict[str, str]:
-    """Queue actions (pause or resume, by the paused flag) and `bulk`, of those `allowed`."""
+def queue_actions(allowed: frozenset[str], counts: QueueCounts, *, keep_idle: bool = False) -> dict[str, str]:
+    """Queue actions (pause or resume, by the paused flag; no retry_all at 0 failed nor promote_all at 0
+    delayed unless `keep_idle`) and `bulk`, of those `allowed`."""
+    skipped = set() if keep_idle else idle(counts)
     result = {
         name: links.queue_action_url(counts.queue, name)
         for name in _queue_candidates(counts)
-        if name in allowed
+        if name in allowed and name not in skipped
     }
     if "bulk" in allowed:
         result["bulk"] = links.bulk_url(counts.queue)
@@ -50,8 +61,11 @@ def queue_actions(allowed: frozenset[str], counts: QueueCounts) -> dict[str, str
 def queue_page_actions(
     allowed: frozenset[str], counts: QueueCounts, state: str
 ) -> tuple[dict[str, str], set[str]]:
-    """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`."""
-    return queue_actions(allowed, counts), {name for name in _row_candidates(state) if name in allowed}
+    """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`. The
+    idle ones are kept: the page shows them hidden, and shows them when a live count rises."""
+    return queue_actions(allowed, counts, keep_idle=True), {
+        name for name in _row_candidates(state) if name in allowed
+    }
 
 
 def list_actions(allowed: frozenset[str], queue: QueueRef, state: str) -> tuple[dict[str, str], set[str]]:

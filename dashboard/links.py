@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.translation import get_language
@@ -185,3 +185,35 @@ def error_group_action_url(queue: QueueRef, action: str) -> str:
 def all_error_groups_url() -> str:
     """The error groups of the queues with most failures."""
     return _reverse("bullmq_dashboard:errors")
+
+
+def clean_estimate_url(queue: QueueRef) -> str:
+    """GET (with `state`, `grace`, `limit`) how many jobs a clean would remove (the Clean dialog)."""
+    return _reverse("bullmq_dashboard:api-clean-estimate", queue.connection, queue.key)
+
+
+def lookup_url(job_id: str | None = None) -> str:
+    """The top bar's "open a job by id" across every queue (with the id when given)."""
+    head = _reverse("bullmq_dashboard:lookup")
+    return head if job_id is None else head + id_query(job_id)
+
+
+def lookup_api_url(job_id: str | None = None) -> str:
+    """The same lookup as JSON."""
+    head = _reverse("bullmq_dashboard:api-lookup")
+    return head if job_id is None else head + id_query(job_id)
+
+
+def queue_list_url(queue: QueueRef, state: str, page: int = 1, per_page: int | None = None) -> str:
+    """The queue page on one state's tab (a page of it, a page size)."""
+    query = {"state": state, **({"per_page": str(per_page)} if per_page else {}), "page": str(page)}
+    return queue_url(queue) + "?" + urlencode(query)
+
+
+def overview_url(query: str = "", sort: str = "", failing: bool = False) -> str:
+    """The overview, filtered by `q`, sorted by `sort` (a column, `-` first for descending) and with
+    only the queues that failed jobs in the last hour when `failing`."""
+    params = {"q": query, "sort": sort, "failing": "1" if failing else ""}
+    encoded = urlencode({name: value for name, value in params.items() if value})
+    head = _reverse("bullmq_dashboard:overview")
+    return f"{head}?{encoded}" if encoded else head

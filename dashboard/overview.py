@@ -41,7 +41,14 @@ _ROWS = RowCache("bullmq_dashboard/partials/overview_row.html", size=5000)
 
 def row_html(row: QueueCounts) -> SafeString:
     """One overview row, from the same partials the live updates push."""
-    key = (row.queue, tuple(row.counts.get(state, 0) for state in STATES), row.paused, row.problem)
+    key = (
+        row.queue,
+        tuple(row.counts.get(state, 0) for state in STATES),
+        row.paused,
+        row.problem,
+        row.last_failed_at,
+        row.failed_last_hour,
+    )
     return _ROWS.render(key, {"row": row, "states": STATES})
 
 
@@ -80,9 +87,12 @@ async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
     return [counts for batch in results for counts in batch]
 
 
-def group(rows: list[QueueCounts]) -> list[QueueGroup]:
-    """Rows grouped by (connection, prefix), in name order."""
-    ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix, row.queue.name))
+def group(rows: list[QueueCounts], keep_order: bool = False) -> list[QueueGroup]:
+    """Rows grouped by (connection, prefix), in name order (in the order given with `keep_order`)."""
+    if keep_order:
+        ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix))
+    else:
+        ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix, row.queue.name))
     return [
         QueueGroup(connection, prefix, list(members))
         for (connection, prefix), members in groupby(

@@ -24,6 +24,10 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "key": queue.key,
         "paused": counts.paused,
         "counts": counts.counts,
+        # finishedOn (ms) of the newest failed job, and the failures of the hour before the read (jobs
+        # removed on failure are not counted); null when the failed list could not be read.
+        "lastFailedAt": counts.last_failed_at,
+        "failedLastHour": counts.failed_last_hour,
         "problem": translated(counts.problem) or None,
         "api_url": links.queue_api_url(queue),
         "html_url": links.queue_url(queue),

@@ -9,7 +9,19 @@ percent-encoded by `dashboard.links` and read back exactly by `dashboard.views.b
 from django.urls import path
 
 from dashboard import converters  # noqa: F401 - registers the queue key converter
-from dashboard.views import actions, api, audit, error_groups, flows, pages, schedulers, search, workers
+from dashboard.views import (
+    actions,
+    api,
+    audit,
+    clean_estimate,
+    error_groups,
+    flows,
+    pages,
+    schedulers,
+    search,
+    workers,
+)
+from dashboard.views import lookup as job_lookup
 
 app_name = "bullmq_dashboard"
 
@@ -40,6 +52,13 @@ urlpatterns = [
         error_groups.api_queue_errors,
         name="api-errors",
     ),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/clean-estimate/",
+        clean_estimate.clean_estimate,
+        name="api-clean-estimate",
+    ),
+    path("api/lookup/", job_lookup.lookup_api, name="api-lookup"),
+    path("lookup/", job_lookup.lookup_page, name="lookup"),
     path("audit/", audit.audit_log, name="audit"),
     path("errors/", error_groups.all_errors, name="errors"),
     path("workers/", workers.all_workers, name="workers"),

@@ -18,6 +18,7 @@ from typing import Any
 
 from bullmq import Queue
 
+from queues.clean_estimate import estimate_clean
 from queues.connections import ConnectionSettings, writer_client_for
 from queues.jobs import fetch_job_state
 from queues.keys import new_job_id_problem
@@ -395,6 +396,11 @@ class QueueWriter:
                 await progress(len(removed))
             if len(ids) < batch:
                 break
+        if not removed:  # say why: no such jobs, all of them newer, or kept by BullMQ (one cheap read)
+            estimate = await estimate_clean(
+                self.client, self.queue, request.state, request.grace_ms, request.limit
+            )
+            return Outcome(0, 0, estimate.nothing_removed())
         message = ngettext_lazy(
             "Removed %(count)d %(state)s job from %(queue)s.",
             "Removed %(count)d %(state)s jobs from %(queue)s.",
@@ -427,6 +433,13 @@ class QueueWriter:
             if not cursor:
                 break
         moved = max(before - int(await self.client.zcard(key)), 0)
+        if not before:  # touched nothing: say why
+            message = gettext_lazy(
+                "Moved 0 %(state)s jobs of %(queue)s: it has no %(state)s jobs.",
+                state=state_name(state),
+                queue=self.queue.name,
+            )
+            return Outcome(0, 0, message)
         message = ngettext_lazy(
             "Moved %(count)d %(state)s job of %(queue)s to %(waiting)s.",
             "Moved %(count)d %(state)s jobs of %(queue)s to %(waiting)s.",
@@ -444,6 +457,12 @@ class QueueWriter:
         before = await self._sizes(lists, zsets)
         await self.bullmq.drain(delayed)
         removed = max(before - await self._sizes(lists, zsets), 0)
+        if not before:  # touched nothing: say why
+            message = gettext_lazy(
+                "Drained 0 jobs from %(queue)s: it has no waiting, prioritized or delayed jobs.",
+                queue=self.queue.name,
+            )
+            return Outcome(0, 0, message)
         message = ngettext_lazy(
             "Drained %(count)d job from %(queue)s.",
             "Drained %(count)d jobs from %(queue)s.",

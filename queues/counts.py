@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -14,8 +16,13 @@ from queues.states import STATE_KEYS
 COUNTS = script("counts")
 
 
-async def fetch_counts(client: Redis, queues: list[QueueRef]) -> list[QueueCounts]:
-    """Counts per state and the paused flag of each queue, in the order given.
+def now_ms() -> int:
+    """This process's clock in ms, the `now` of the failures of the last hour."""
+    return int(time.time() * 1000)
+
+
+async def fetch_counts(client: Redis, queues: list[QueueRef], now: int | None = None) -> list[QueueCounts]:
+    """Counts per state, the paused flag and the failure recency of each queue, in the order given.
 
     An error reply for one queue (a key another program broke) becomes that queue's `error`; the
     others are read as usual. Only a Redis that cannot be reached fails the whole call.
@@ -23,9 +30,11 @@ async def fetch_counts(client: Redis, queues: list[QueueRef]) -> list[QueueCount
     if not queues:
         return []
 
+    at = now_ms() if now is None else now
+
     def build(pipe: Pipeline) -> None:
         for queue in queues:
-            COUNTS.queue(pipe, [queue.key_prefix], [])
+            COUNTS.queue(pipe, [queue.key_prefix], [at])
 
     replies = await run_pipeline(client, build, [COUNTS], per_command_errors=True)
     return [
@@ -45,6 +54,22 @@ def parse_counts(queue: QueueRef, reply: list[object]) -> QueueCounts:
     tail = reply[states + 2] if len(reply) > states + 2 else None
     flat: list[object] = tail if isinstance(tail, list) else []
     broken = tuple((text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat) - 1, 2))
+    last_failed_at = _score(reply[states + 3]) if len(reply) > states + 3 else None
+    failed_last_hour = integer(reply[states + 4]) if len(reply) > states + 4 else None
     return QueueCounts(
-        queue, counts, paused=paused_flag not in ("", "0"), version=version, broken_keys=broken
+        queue,
+        counts,
+        paused=paused_flag not in ("", "0"),
+        version=version,
+        broken_keys=broken,
+        last_failed_at=last_failed_at,
+        failed_last_hour=failed_last_hour,
     )
+
+
+def _score(value: object) -> int | None:
+    """A zset score (ms) as Lua returns it, a decimal string; None when missing or not a number."""
+    try:
+        return int(float(text(value))) if value not in (None, False) else None
+    except (ValueError, OverflowError):
+        return None

@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from queues.counts import COUNTS, parse_counts
+from queues.counts import COUNTS, now_ms, parse_counts
 from queues.keys import not_a_job
 from queues.messages import gettext_lazy
 from queues.models import (
@@ -25,9 +25,10 @@ from queues.models import (
 )
 from queues.parsing import cut_text, first_line, identifier, integer, json_value, progress, text
 from queues.scripts import run_pipeline, script
-from queues.states import state_key
+from queues.states import STATE_KEYS, state_key
 
 JOB_PAGE = script("job_page")
+QUEUE_PAGE = script("queue_page")
 JOB_DETAIL = script("job_detail")
 LOGS = script("logs")
 LOG_MARK = script("log_mark")
@@ -136,10 +137,47 @@ async def fetch_queue_page(
     """The queue's counts and one page of a state's jobs, together in one round trip."""
 
     def build(pipe: Pipeline) -> None:
-        COUNTS.queue(pipe, [queue.key_prefix], [])
+        COUNTS.queue(pipe, [queue.key_prefix], [now_ms()])
         JOB_PAGE.queue(pipe, [queue.key_prefix], _page_args(state, page, per_page, limits))
 
     counts_reply, page_reply = await run_pipeline(client, build, [COUNTS, JOB_PAGE])
+    return parse_counts(queue, counts_reply), _job_page(queue, state, page, per_page, page_reply)
+
+
+# Where a queue page without a chosen state opens: on its failures when it has any, else on the first
+# state that holds jobs in this order, else on waiting.
+OPENING_ORDER = (
+    "failed",
+    "waiting",
+    "active",
+    "prioritized",
+    "delayed",
+    "waiting-children",
+    "completed",
+    "paused",
+)
+_COUNT_INDEX = {state.name: index + 1 for index, state in enumerate(STATE_KEYS)}
+
+
+async def fetch_queue_opening(
+    client: Redis,
+    queue: QueueRef,
+    page: int,
+    per_page: int,
+    limits: ReadLimits,
+    order: tuple[str, ...] = OPENING_ORDER,
+    fallback: str = "waiting",
+) -> tuple[QueueCounts, JobPage]:
+    """The queue's counts and a page of the first state of `order` that holds jobs (`fallback` when
+    none does), in one call: one Lua script reads the counts, picks the state and reads its page."""
+    candidates = [*order, fallback]
+    args: list[Any] = [now_ms(), *_page_args(fallback, page, per_page, limits)[2:]]
+    for name in candidates:
+        key = state_key(name)
+        args += [_COUNT_INDEX[name], key.suffix, "1" if key.is_list else "0"]
+    counts_reply, chosen, page_reply = await QUEUE_PAGE.call(client, [queue.key_prefix], args)
+    number = integer(chosen) or len(candidates)
+    state = candidates[min(max(number, 1), len(candidates)) - 1]
     return parse_counts(queue, counts_reply), _job_page(queue, state, page, per_page, page_reply)
 
 
@@ -422,3 +460,16 @@ async def fetch_raw_field(
     raw, size = reply
     value = None if raw is None else raw if isinstance(raw, bytes) else text(raw).encode()
     return RawValue(value, integer(size) or 0)
+
+
+async def fetch_log_tail(
+    client: Redis, queue: QueueRef, job_id: str, count: int, lines: int, limits: ReadLimits
+) -> LogPage:
+    """The last `lines` of a log of `count` lines (oldest first), bounded like a log page."""
+    start = max(0, count - lines)
+    total, read, not_read = await LOGS.call(
+        client,
+        [f"{queue.job_key(job_id)}:logs"],
+        [start, max(start, count - 1), limits.display_bytes, limits.copy_bytes, limits.budget_bytes],
+    )
+    return LogPage(integer(total) or 0, start, [text(line) for line in read], lines, integer(not_read) or 0)

@@ -8,6 +8,7 @@ from typing import Any
 from queues.keys import not_a_job
 from queues.messages import gettext_lazy, joined
 from queues.states import STATE_KEYS, STATES
+from queues.traces import TraceGroup, group_traces
 
 
 class NotAJob(LookupError):
@@ -60,6 +61,11 @@ class QueueCounts:
     broken_keys: tuple[tuple[str, str], ...] = ()
     # Why the queue could not be read at all (an error reply for this queue alone), or "".
     error: str = ""
+    # finishedOn (ms) of the newest job in the failed zset, and how many it holds that failed in the
+    # hour before the read; None when not read (the zset is of the wrong type, or an older reply).
+    # Jobs removed on failure (removeOnFail) are in neither.
+    last_failed_at: int | None = None
+    failed_last_hour: int | None = None
 
     @property
     def problem(self) -> str:
@@ -111,6 +117,11 @@ class Text:
     # False when the stored bytes are not UTF-8 (`value` then has U+FFFD in their place).
     utf8: bool = True
 
+    @property
+    def shown_size(self) -> int:
+        """Bytes of the value as read (the part shown of a cut value)."""
+        return len(self.value.encode("utf-8", "replace"))
+
     @classmethod
     def whole(cls, value: str) -> Text:
         """A value that was read in full."""
@@ -124,6 +135,11 @@ class JsonValue:
     raw: Text
     parsed: Any = None
     is_valid: bool = False
+
+    @property
+    def cut(self) -> bool:
+        """The stored value is longer than what was read: shown cut (or not read), never "not valid"."""
+        return self.raw.truncated
 
     @property
     def pretty(self) -> str:
@@ -272,6 +288,11 @@ class JobDetail:
         if self.timestamp is not None and self.processed_on is not None:
             return max(0, self.processed_on - self.timestamp - self.delay)
         return None
+
+    @property
+    def trace_groups(self) -> list[TraceGroup]:
+        """The stack traces, identical ones shown once with the attempts that ended with them."""
+        return group_traces(self.stacktrace, self.attempts_made, self.state)
 
     @property
     def duration_ms(self) -> int | None:

@@ -18,7 +18,7 @@ from queues.events import JobRef
 from queues.models import JobDetail, QueueCounts, QueueRef
 from queues.states import STATES
 
-JOB_PARTS = ("state", "processed", "finished", "attempts", "progress", "failure", "log-count")
+JOB_PARTS = ("state", "crumb", "processed", "finished", "attempts", "progress", "failure", "log-count")
 
 
 @lru_cache(maxsize=8192)
@@ -37,6 +37,15 @@ def name_dom_id(queue: QueueRef) -> str:
     return f"queue-{queue_dom_id(queue)}"
 
 
+# The overview's failure recency cells of a queue, by part: failures of the last hour, the last failure.
+FAILURE_PARTS = ("failed-hour", "last-failed")
+
+
+def failure_dom_id(queue: QueueRef, part: str) -> str:
+    """The id of a queue's failure recency cell on the overview (`part` of FAILURE_PARTS)."""
+    return f"{part}-{queue_dom_id(queue)}"
+
+
 def _render(template: str, context: dict[str, object]) -> str:
     return render_to_string(f"bullmq_dashboard/partials/{template}", context).strip()
 
@@ -46,14 +55,23 @@ def overview_cells(row: QueueCounts) -> dict[str, str]:
     language: many viewers joining at once, or a queue that keeps the same counts, render nothing)."""
     counts = tuple(row.counts.get(state, 0) for state in STATES)
     problem = str(row.problem)
+    failures = (row.failed_last_hour, row.last_failed_at)
     return dict(
-        _overview_cells(row.queue, counts, row.paused, problem, get_language() or "", get_script_prefix())
+        _overview_cells(
+            row.queue, counts, row.paused, problem, failures, get_language() or "", get_script_prefix()
+        )
     )
 
 
 @lru_cache(maxsize=4096)
 def _overview_cells(
-    queue: QueueRef, counts: tuple[int, ...], paused: bool, problem: str, language: str, script_prefix: str
+    queue: QueueRef,
+    counts: tuple[int, ...],
+    paused: bool,
+    problem: str,
+    failures: tuple[int | None, int | None],
+    language: str,
+    script_prefix: str,
 ) -> tuple[tuple[str, str], ...]:
     cells = [
         (
@@ -64,6 +82,15 @@ def _overview_cells(
     for state, count in zip(STATES, counts, strict=True):
         context = {"queue": queue, "state": state, "count": count}
         cells.append((count_dom_id(queue, state), _render("count_cell.html", context)))
+    failed_last_hour, last_failed_at = failures
+    for part in FAILURE_PARTS:
+        context = {
+            "queue": queue,
+            "part": part,
+            "failed_last_hour": failed_last_hour,
+            "last_failed_at": last_failed_at,
+        }
+        cells.append((failure_dom_id(queue, part), _render("failure_cell.html", context)))
     return tuple(cells)
 
 
@@ -100,7 +127,9 @@ def job_parts(job: JobRef, detail: JobDetail | None) -> dict[str, str]:
     """The job page's live parts, by element id; only the state when the job is gone."""
     context: dict[str, object] = {"queue": job.queue, "job": detail, "job_id": job.job_id}
     if detail is None:
-        return {"job-state": _render("job_part.html", {**context, "part": "state"})}
+        return {
+            f"job-{part}": _render("job_part.html", {**context, "part": part}) for part in ("state", "crumb")
+        }
     parts = {f"job-{part}": _render("job_part.html", {**context, "part": part}) for part in JOB_PARTS}
     parts["log-pager"] = _render("logs.html", {**context, "logs": detail.logs})
     return parts

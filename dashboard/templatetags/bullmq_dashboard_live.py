@@ -38,6 +38,12 @@ def name_dom_id(queue: QueueRef) -> str:
     return fragments.name_dom_id(queue)
 
 
+@register.simple_tag
+def failure_dom_id(queue: QueueRef, part: str) -> str:
+    """The id of a queue's failure recency cell on the overview."""
+    return fragments.failure_dom_id(queue, part)
+
+
 def socket_url(page_url: str, query: dict[str, object] | None = None) -> str:
     """The websocket URL of a page: the same path and query below the app's mount, under `<mount>ws/`."""
     mount = reverse("bullmq_dashboard:overview")

@@ -44,6 +44,28 @@ def reltime(ms: int | None) -> SafeString:
     )
 
 
+@register.simple_tag
+def stamp(ms: int | None) -> SafeString:
+    """Relative and exact time, both visible without hovering (touch screens have no hover):
+    `3 min ago · 03:18:31` — the <time class="rel"> is made relative by dashboard.js (its date
+    without script), the clock is the exact UTC time of day; the title has the full date."""
+    moment = _datetime(ms)
+    if moment is None:
+        return format_html('<span class="muted">{}</span>', pgettext("no value", "—"))
+    exact = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+    iso = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_html(
+        '<span class="stamp"><time class="rel" datetime="{}" title="{}">{}</time>'
+        '<span class="stamp-sep"> · </span><time class="clock" datetime="{}" title="{}">{}</time></span>',
+        iso,
+        exact,
+        moment.strftime("%Y-%m-%d"),
+        iso,
+        exact,
+        moment.strftime("%H:%M:%S"),
+    )
+
+
 @register.filter
 def duration(ms: int | None) -> str:
     """Milliseconds as `850 ms`, `12.4 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h` (in the active language)."""

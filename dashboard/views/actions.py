@@ -301,7 +301,17 @@ async def _execute(request: HttpRequest, user: User, plan: Plan) -> HttpResponse
         )
     answer = operation.answer
     assert answer is not None
-    return render(request, _with_redirect(request, plan, answer))
+    return render(request, _with_redirect(request, plan, await _with_undo(request, plan, answer)))
+
+
+async def _with_undo(request: HttpRequest, plan: Plan, answer: Answer) -> Answer:
+    """A done Pause offers Undo in its toast: Resume, a POST through the same checks and audit, shown
+    only to a user who may resume this queue."""
+    if plan.spec.name != "pause" or not answer.ok or read_only(plan.queue):
+        return answer
+    if not await _ahas_permission(request.user, "resume", plan.queue):
+        return answer
+    return replace(answer, undo=links.queue_action_url(plan.queue, "resume"))
 
 
 async def _check_reach(plan: Plan, user: User) -> None:

@@ -10,7 +10,9 @@ from dashboard import available, links, registry
 from dashboard.conf import get_config
 from dashboard.error_groups import overview_groups
 from dashboard.flow_tree import in_flow
+from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, totals
+from dashboard.overview_order import parse_order
 from dashboard.permissions import avisible
 from dashboard.views.base import (
     BadRequest,
@@ -32,6 +34,7 @@ from queues.jobs import (
     fetch_job_page,
     fetch_job_state,
     fetch_logs,
+    fetch_queue_opening,
     fetch_queue_page,
     fetch_raw_field,
     resolve_job_key,
@@ -43,19 +46,24 @@ from queues.states import STATES
 
 @dashboard_view()
 async def overview(request: HttpRequest) -> HttpResponse:
-    """The queues this user may view, with their counts per state: those matching `?q=`, at most
-    OVERVIEW_MAX_QUEUES of them (a page's cost is bounded, whatever Redis holds)."""
+    """The queues this user may view, with their counts per state and failure recency: those matching
+    `?q=`, at most OVERVIEW_MAX_QUEUES of them (a page's cost is bounded, whatever Redis holds), sorted
+    by `?sort=`, only those that failed jobs in the last hour with `?failing=1`."""
     query = request.GET.get("q", "").strip()
+    order = parse_order(request, query)
     queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
     limit = get_config().overview_max_queues
     rows = await all_counts(queues[:limit])
+    # Sorted and filtered among the queues read (at most OVERVIEW_MAX_QUEUES), within each group.
+    shown = order.apply(rows)
     context = {
-        "groups": group(rows),
+        "groups": group(shown, keep_order=bool(order.column)),
         "totals": totals(rows),
         "queue_count": len(queues),
         "shown_count": len(rows),
         "states": STATES,
         "query": query,
+        "order": order,
     }
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
@@ -76,7 +84,8 @@ def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
 
 @dashboard_view(actions=True)
 async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
-    """One queue: tabs per state and a page of jobs, newest first."""
+    """One queue: tabs per state and a page of jobs, newest first; without `?state=` the failed jobs
+    when there are any, else the first state that holds jobs."""
     queue = await registry.find_queue(connection, queue_key)
     state = parse_state(request)
     page = parse_positive(request, "page", 1)
@@ -90,13 +99,26 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         actions, row_actions = available.list_actions(allowed, queue, state)
         context = {**_list_context(queue, state, jobs, actions, row_actions, allowed), "list_only": True}
         return partial_response(request, "bullmq_dashboard/partials/job_list.html", context)
-    counts, jobs = await fetch_queue_page(
-        registry.client(connection), queue, state, page, per_page, get_config().limits
-    )
+    if "state" in request.GET:
+        counts, jobs = await fetch_queue_page(
+            registry.client(connection), queue, state, page, per_page, get_config().limits
+        )
+    else:
+        # Opens where the trouble is: failures, else the first state that holds jobs (one round trip).
+        counts, jobs = await fetch_queue_opening(
+            registry.client(connection), queue, page, per_page, get_config().limits
+        )
+        state = jobs.state
     actions, row_actions = available.queue_page_actions(allowed, counts, state)
     context = {
         **_list_context(queue, state, jobs, actions, row_actions, allowed),
+        # After an action the list shown is read again, on the same tab even when none was asked for.
+        "refresh_url": links.queue_list_url(queue, state, page, per_page),
         "clean_states": CLEANABLE_STATES,
+        # Clean never preselects a live state (waiting, prioritized, delayed), whatever tab is open.
+        "clean_default": "completed",
+        "clean_estimate_url": links.clean_estimate_url(queue),
+        "idle_actions": available.idle(counts),
         "counts": counts,
         "states": STATES,
     }
@@ -152,6 +174,7 @@ async def job_page(request: HttpRequest, connection: str, queue_key: str) -> Htt
         "parent_link": resolve_parent(known, job.parent),
         "flow_url": links.flow_url(queue, job.id) if in_flow(job) else None,
         "display_limit": get_config().limits.display_bytes,
+        **await job_reading_aids(registry.client(connection), job, known, access_of(request).user),
     }
     return page_response(request, "bullmq_dashboard/job.html", context)
 

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from queues.live.options import WatcherOptions
 from queues.models import QueueCounts, QueueRef
 
-# What a refresh compares of a queue's counts: counts by state, the paused flag, the problem.
-Signature = tuple[tuple[tuple[str, int], ...], bool, str]
+# What a refresh compares of a queue's counts: counts by state, the paused flag, the problem, and the
+# failure recency (the failures of the last hour go down without an event, so resyncs catch that).
+Signature = tuple[tuple[tuple[str, int], ...], bool, str, int | None, int | None]
 
 
 class CountCache:
@@ -49,7 +50,13 @@ class CountCache:
         """Keep counts the watcher read; True when they differ from the previous refresh's (or are the
         first)."""
         self._latest[row.queue] = (row, read_at)
-        signature = (tuple(sorted(row.counts.items())), row.paused, row.problem)
+        signature = (
+            tuple(sorted(row.counts.items())),
+            row.paused,
+            row.problem,
+            row.last_failed_at,
+            row.failed_last_hour,
+        )
         if self._signatures.get(row.queue) == signature:
             return False
         self._signatures[row.queue] = signature

@@ -120,19 +120,17 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object, live_site: LiveSite) -> Iterator[object]:
-    """A logged-in page; confirmations are accepted, any other dialog (an injected alert) is recorded."""
+    """A logged-in page. The dashboard asks in its own dialog (answer it with `confirm_in_page`, which
+    records what it said in page.confirmations); any browser dialog (window.confirm, an injected alert)
+    is recorded in page.dialogs and dismissed."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     page.dialogs = []
     page.confirmations = []
 
     def on_dialog(dialog: Any) -> None:
-        if dialog.type == "confirm":
-            page.confirmations.append(dialog.message)
-            dialog.accept()
-        else:
-            page.dialogs.append(dialog.message)
-            dialog.dismiss()
+        page.dialogs.append(dialog.message)
+        dialog.dismiss()
 
     page.on("dialog", on_dialog)
     page.goto(live_site.url + "/accounts/login/?next=/queues/")
@@ -156,3 +154,35 @@ def wait_until_listed(page: Any, live_site: LiveSite, queue_key: str, seconds: f
         if time.monotonic() > deadline:
             raise AssertionError(f"{queue_key} was not listed on the overview within {seconds} s")
         page.wait_for_timeout(300)
+
+
+CONFIRM = "dialog#bullmq-confirm"
+
+
+def confirm_in_page(page: Any, accept: bool = True) -> str:
+    """Answer the dashboard's confirm dialog (wait for it, and for an estimate it fetches); its title and
+    sentence, also appended to page.confirmations."""
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    ok = page.locator(f"{CONFIRM} [data-confirm-ok]")
+    page.wait_for_function(f"() => !document.querySelector('{CONFIRM} [data-confirm-ok]').disabled")
+    said = (
+        page.locator(f"{CONFIRM} h2").inner_text()
+        + "\n"
+        + page.locator(f"{CONFIRM} .confirm-text").inner_text()
+    )
+    page.confirmations.append(said)
+    if accept:
+        ok.click()
+    else:
+        page.locator(f"{CONFIRM} [data-confirm-cancel]").click()
+    page.wait_for_selector(CONFIRM, state="hidden")
+    return said
+
+
+@pytest.fixture(scope="session")
+def node_flow(live_site: LiveSite) -> None:
+    """The three-level flow of tests/interop/flow_state.mjs, built once a session on the live site's Redis
+    (it makes fixed job ids, so a second run would wait for jobs that are already done)."""
+    from tests.support.node import run_node
+
+    run_node("flow_state.mjs", live_site.redis_url)

@@ -4,14 +4,14 @@ and the dark theme, on a desk and on a phone."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
-import redis
 
 from dashboard.converters import QueueKeyConverter
 from tests.browser.conftest import LiveSite, run_worker
-from tests.support.node import INTEROP, run_node
+from tests.support.node import INTEROP
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,9 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @pytest.fixture(scope="module")
-def pages(live_site: LiveSite) -> dict[str, str]:
+def pages(live_site: LiveSite, node_flow: None) -> dict[str, str]:
     """The pages to check: failures from a real Node worker and a flow Node BullMQ built."""
     summary = run_worker(live_site.redis_url, QUEUE, "--produce", "6", "--fail-every", "2")
-    client = redis.Redis.from_url(live_site.redis_url)
-    try:
-        if not client.exists("bull:flow-top:root-1"):  # another module may have built it already
-            run_node("flow_state.mjs", live_site.redis_url)
-    finally:
-        client.close()
     failed = sorted(summary["failed"])[0]
     return {
         "overview": "/queues/",
@@ -48,7 +42,9 @@ def violations(page: Any) -> list[str]:
         """async (tags) => {
           const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
           return result.violations.map(v => `${v.id} (${v.impact}): ${v.nodes.length} x ` +
-            v.nodes.slice(0, 3).map(n => n.target.join(" ") + JSON.stringify(n.any.map(a => a.data))).join(" | "));
+            v.nodes.slice(0, 3)
+              .map(n => n.target.join(" ") + JSON.stringify(n.any.map(a => a.data)))
+              .join(" | "));
         }""",
         TAGS,
     )
@@ -82,3 +78,27 @@ def test_no_wcag_violations(
         )
     finally:
         context.close()
+
+
+def test_skip_link_named_landmarks_and_headings_in_order(
+    page: Any, live_site: LiveSite, pages: dict[str, str]
+) -> None:
+    for name, path in pages.items():
+        page.goto(live_site.url + path)
+        page.wait_for_load_state("networkidle")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.classList.contains('skip-link')"), name
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "bullmq-main", name
+        unnamed = page.evaluate(
+            "[...document.querySelectorAll('.bullmq-dashboard nav')]"
+            ".filter(n => !n.getAttribute('aria-label')).map(n => n.className)"
+        )
+        assert unnamed == [], name
+        levels = page.evaluate(
+            "[...document.querySelectorAll('.bullmq-dashboard #bullmq-main :is(h1,h2,h3,h4,h5,h6)')]"
+            ".filter(h => h.offsetParent !== null).map(h => Number(h.tagName[1]))"
+        )
+        assert levels and levels[0] == 1, (name, levels)
+        jumps = [(a, b) for a, b in pairwise(levels) if b > a + 1]
+        assert jumps == [], (name, levels)

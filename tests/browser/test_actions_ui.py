@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, LiveSite, run_worker
+from tests.browser.conftest import ARTIFACTS, LiveSite, confirm_in_page, run_worker
 
 pytestmark = pytest.mark.browser
 
@@ -45,8 +45,10 @@ def test_retry_and_remove_from_the_ui(page, live_site: LiveSite, failed_jobs: li
     page.locator('tr.job-row[data-job-id="s-2"] td.id a').click()
     page.wait_for_selector("#job-actions")
     page.locator("#job-actions button", has_text="Remove").click()
+    confirm_in_page(page)
     page.wait_for_url(re.compile(r"/queues/default/bull:browser-actions/$"))
-    assert page.confirmations and "Remove job s-2" in page.confirmations[-1]
+    said = page.confirmations[-1]
+    assert "browser-actions" in said and "failed job s-2" in said and "cannot be undone" in said
     assert count(page, "failed") == "1"
     assert page.dialogs == []
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, ROOT, LiveSite, wait_until_listed
+from tests.browser.conftest import ARTIFACTS, ROOT, LiveSite, confirm_in_page, wait_until_listed
 
 pytestmark = pytest.mark.browser
 QUEUE = "bull:browser-errors"
@@ -51,9 +51,10 @@ def test_overview_to_group_to_retry(page: Any, live_site: LiveSite, failures: di
     page.screenshot(path=str(ARTIFACTS / "error-groups.png"), full_page=True)
 
     group.locator("button", has_text="Retry all").click()
+    confirm_in_page(page)
     page.wait_for_selector(".toast-ok", state="visible")
     assert "3 retried, 0 skipped" in page.locator(".toast-ok").first.inner_text()
-    assert page.confirmations and "Retry the 3 failed jobs of this group?" in page.confirmations[-1]
+    assert "Queue browser-errors: retry the 3 failed jobs of this group" in page.confirmations[-1]
     # The groups are read again after the action: the TypeError group is gone, the timeouts remain.
     page.wait_for_function(
         """() => ![...document.querySelectorAll('tr.error-group')]

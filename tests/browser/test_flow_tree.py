@@ -7,13 +7,13 @@ import pytest
 
 from dashboard.converters import QueueKeyConverter
 from tests.browser.conftest import ARTIFACTS, LiveSite
-from tests.support.node import run_node
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_job_page_opens_the_whole_flow_with_the_job_highlighted(page, live_site: LiveSite) -> None:
-    run_node("flow_state.mjs", live_site.redis_url)
+def test_the_job_page_opens_the_whole_flow_with_the_job_highlighted(
+    page, live_site: LiveSite, node_flow: None
+) -> None:
     queue = QueueKeyConverter().to_url("{shard-b}:flow-mid")
     page.goto(f"{live_site.url}/queues/default/{queue}/job/?id=mid-1")
     page.click('a:text-is("View whole flow")')

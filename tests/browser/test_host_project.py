@@ -27,11 +27,11 @@ SOCKET_OPEN = """() => {
 
 @pytest.fixture
 def host_page(browser: Any, host_site: LiveSite) -> Iterator[Any]:
-    """A fresh Chromium page (nobody signed in); confirmations accepted, other dialogs recorded."""
+    """A fresh Chromium page (nobody signed in); browser dialogs recorded and dismissed."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.dialogs = []
-    page.on("dialog", lambda dialog: dialog.accept() if dialog.type == "confirm" else dialog.dismiss())
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     yield page
     context.close()
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 
-from tests.browser.conftest import ARTIFACTS, LiveSite, wait_until_listed
+from tests.browser.conftest import ARTIFACTS, LiveSite, confirm_in_page, wait_until_listed
 
 pytestmark = pytest.mark.browser
 
@@ -116,9 +116,10 @@ def test_path_trick_ids_retried_and_removed_by_clicks_change_only_their_job(
         assert page.locator("h1 .subtitle").inner_text() == f"#{target}"
         with page.expect_request(lambda r: r.method == "POST") as posted:
             page.locator("#job-actions button", has_text="Remove").click()
+            confirm_in_page(page)
         assert sent_id(posted.value.url, "remove") == target
         page.wait_for_url(f"{live_site.url}/queues/default/{KEY}/")
-        assert page.confirmations and f"Remove job {target}" in page.confirmations[-1]
+        assert f"job {target} with its logs" in page.confirmations[-1]
         assert page.dialogs == []
 
         assert not client.exists(f"{KEY}:{target}")

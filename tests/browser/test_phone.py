@@ -83,7 +83,8 @@ def test_failed_list_is_cards_with_thumb_sized_actions(
     assert sideways_overflow(phone) <= 1, phone.overflowing
     phone.screenshot(path=str(ARTIFACTS / "phone-failed.png"), full_page=True)
     card = f'tr.job-row[data-job-id="{failed_jobs[0]}"]'
-    for part in ("td.id a", "td.name", "time.rel", "td.reason"):
+    # Its age, and when it failed as text (relative · exact time: a phone has no hover).
+    for part in ("td.id a", "td.name", "td.created time.rel", "td.finished-at .stamp", "td.reason"):
         assert phone.locator(f"{card} {part}").is_visible(), part
         assert inside_screen(phone, f"{card} {part}"), part
     for hidden in ("td.attempts", "td.duration"):  # the card keeps to what triage needs
@@ -115,3 +116,23 @@ def test_the_triage_pages_read_without_sideways_scrolling(
     phone.wait_for_load_state("networkidle")
     assert sideways_overflow(phone) <= 1, phone.overflowing
     phone.screenshot(path=str(ARTIFACTS / f"phone-{page_path.split('/')[0]}.png"), full_page=True)
+
+
+def test_queue_actions_menu_and_confirm_dialog_fit_the_screen(
+    phone: Any, live_site: LiveSite, failed_jobs: list[str]
+) -> None:
+    phone.goto(f"{live_site.url}/queues/default/bull:{QUEUE}/?state=failed")
+    toggle = phone.locator("#queue-actions [data-actions-toggle]")
+    toggle.wait_for()
+    assert not phone.locator("#queue-actions-items").is_visible()  # the actions wait behind one button
+    toggle.click()
+    phone.locator("#queue-actions details.menu summary", has_text="Clean").click()
+    assert sideways_overflow(phone) <= 1, phone.overflowing
+    assert inside_screen(phone, "#queue-actions details.menu[open] form")
+    phone.locator("#queue-actions details.menu[open] button[type=submit]").click()
+    phone.wait_for_selector("dialog#bullmq-confirm[open] [data-confirm-ok]:not([disabled])")
+    assert sideways_overflow(phone) <= 1, phone.overflowing
+    assert inside_screen(phone, "dialog#bullmq-confirm")
+    phone.screenshot(path=str(ARTIFACTS / "phone-confirm.png"))
+    phone.locator("dialog#bullmq-confirm [data-confirm-cancel]").click()
+    assert phone.dialogs == []

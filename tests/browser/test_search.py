@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from queues.throwaway_redis import ThrowawayRedis
-from tests.browser.conftest import ARTIFACTS, LiveSite, daphne, require_chromium, run_worker
+from tests.browser.conftest import ARTIFACTS, LiveSite, confirm_in_page, daphne, require_chromium, run_worker
 from tests.support.site import prepare, site_env
 
 pytestmark = pytest.mark.browser
@@ -35,14 +35,15 @@ def search_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
 
 @pytest.fixture
 def search_page(browser: Any, search_site: LiveSite) -> Iterator[Any]:
-    """A logged-in page on the search site; confirmations accepted."""
+    """A logged-in page on the search site; browser dialogs recorded (the dashboard asks in its own)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.confirmations = []
+    page.dialogs = []
 
     def on_dialog(dialog: Any) -> None:
-        page.confirmations.append(dialog.message)
-        dialog.accept()
+        page.dialogs.append(dialog.message)
+        dialog.dismiss()
 
     page.on("dialog", on_dialog)
     page.goto(search_site.url + "/accounts/login/?next=/queues/")
@@ -78,9 +79,10 @@ def test_search_continue_and_retry_two(search_page: Any, search_site: LiveSite) 
     page.locator('tr.job-row[data-job-id="s-4"] input[name=ids]').check()
     assert page.locator("#bulk-form [data-selected-count]").inner_text() == "2 selected"
     page.locator("#bulk-form button", has_text="Retry").click()
+    confirm_in_page(page)
     page.wait_for_selector(".toast-ok", state="visible")
     assert "2 retried" in page.locator(".toast-ok").first.inner_text()
-    assert page.confirmations and "selected failed jobs" in page.confirmations[-1]
+    assert "retry 2 selected failed jobs" in page.confirmations[-1] and page.dialogs == []
     client = redis.Redis.from_url(search_site.redis_url)
     try:
         assert client.zscore(f"bull:{QUEUE}:failed", "s-6") is None

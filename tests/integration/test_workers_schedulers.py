@@ -200,7 +200,8 @@ async def test_remove_scheduler_needs_its_permission(
     client = AsyncClient()
     await client.aforce_login(staff_user)
     page = (await client.get(links.schedulers_url(TICKS))).content.decode()
-    assert "hx-post" in page and "hx-confirm" in page and "&quot;scheduler&quot;: &quot;pulse&quot;" in page
+    assert "hx-post" in page and "data-confirm=" in page
+    assert "&quot;scheduler&quot;: &quot;pulse&quot;" in page
     next_job = f"bull:ticks:repeat:pulse:{int(await redis_client.zscore('bull:ticks:repeat', 'pulse') or 0)}"
     assert await redis_client.exists(next_job)
 

@@ -176,7 +176,7 @@ async def test_a_node_path_trick_id_is_shown_retried_and_removed_alone(
     page = await admin.get(links.job_url(IDS, job_id))
     assert page.status_code == 200, page.content
     html = page.content.decode()
-    assert f'<span class="subtitle mono">#{escape(job_id)}</span>' in html
+    assert f'<span class="subtitle mono" id="job-id">#{escape(job_id)}</span>' in html
     assert escape(f"refused {job_id}") in html
     api = await admin.get(links.job_api_url(IDS, job_id))
     assert api.status_code == 200

@@ -131,5 +131,9 @@ async def test_failed_job_page_shows_every_attempts_trace(api: AsyncClient, node
     html = page.content.decode()
     assert page.status_code == 200
     assert len(node["jobs"][failed_id]["stacktrace"]) == 3
-    assert html.count('<li><pre class="trace">') == 3
+    # Node's three traces of the same failure are one trace shown once, with its three attempts.
+    traces = node["jobs"][failed_id]["stacktrace"]
+    assert len(set(traces)) == 1
+    assert html.count('<pre class="trace" id="trace-') == 1
+    assert "the same trace \u00d73" in html and "attempts 1, 2, 3" in html
     assert "SMTP timeout" in html

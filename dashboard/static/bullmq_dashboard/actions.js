@@ -37,7 +37,9 @@
   function ageToasts() {
     own("#bullmq-toasts .toast:not([hx-get])").forEach(function (toast) {
       if (!toast.dataset.bornAt) toast.dataset.bornAt = String(Date.now());
-      if (Date.now() - Number(toast.dataset.bornAt) > 8000) toast.remove();
+      // A toast that offers Undo stays longer: time to read it and change one's mind.
+      var life = toast.querySelector("[data-undo]") ? 30000 : 8000;
+      if (Date.now() - Number(toast.dataset.bornAt) > life) toast.remove();
     });
   }
   setInterval(ageToasts, 1000);

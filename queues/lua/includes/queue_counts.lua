@@ -1,0 +1,68 @@
+-- Inlined by queues/scripts.py after list_count (it uses isLegacyQueue and listCount): the job counts of
+-- one queue, as counts.lua returns them, for counts.lua and queue_page.lua.
+--
+-- Besides the counts: when the queue last failed a job and how many it failed in the hour before `now`
+-- (ms). The `failed` zset is scored by finishedOn, so both are O(log n): ZREVRANGE failed 0 0
+-- WITHSCORES and ZCOUNT failed <now - 1 h> +inf. Jobs removed on failure (removeOnFail) are not in it.
+--
+-- Returns { count or false, ... (one per state), paused, version, { suffix, type, ... },
+--           newest failed score or false, failed since now - 1 h or false }
+local HOUR_MS = 3600000
+
+local function nowMs(given)
+  local now = tonumber(given)
+  if now then
+    return now
+  end
+  local time = rcall("TIME")
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+local function queueCounts(p, now)
+  local problems = {}
+  local paused, version = "", ""
+  local ok, meta = pcall(rcall, "HMGET", p .. "meta", "paused", "version")
+  if ok then
+    paused, version = meta[1] or "", meta[2] or ""
+  else
+    problems[#problems + 1] = "meta"
+    problems[#problems + 1] = rcall("TYPE", p .. "meta")["ok"]
+  end
+  local legacy = isLegacyQueue(p, version)
+
+  local function count(command, suffix)
+    local counted, n = pcall(command, p .. suffix)
+    if counted then
+      return n
+    end
+    problems[#problems + 1] = suffix
+    problems[#problems + 1] = rcall("TYPE", p .. suffix)["ok"]
+    return false
+  end
+  local function llen(key) return listCount(key, legacy) end
+  local function alen(key) return rcall("LLEN", key) end
+  local function zcard(key) return rcall("ZCARD", key) end
+
+  local counts = {
+    count(llen, "wait"),
+    count(alen, "active"),
+    count(zcard, "prioritized"),
+    count(zcard, "delayed"),
+    count(zcard, "completed"),
+    count(zcard, "failed"),
+    count(zcard, "waiting-children"),
+    count(llen, "paused"),
+  }
+  counts[#counts + 1] = paused
+  counts[#counts + 1] = version
+  counts[#counts + 1] = problems
+  local lastFailedAt, failedLastHour = false, false
+  if counts[6] then -- the failed zset is a zset (or absent)
+    local failedKey = p .. "failed"
+    lastFailedAt = rcall("ZREVRANGE", failedKey, 0, 0, "WITHSCORES")[2] or false
+    failedLastHour = rcall("ZCOUNT", failedKey, string.format("%.0f", nowMs(now) - HOUR_MS), "+inf")
+  end
+  counts[#counts + 1] = lastFailedAt
+  counts[#counts + 1] = failedLastHour
+  return counts
+end
