@@ -148,14 +148,19 @@ def older_than(grace_ms: int) -> str:
     """ "older than 1 hour", "older than 7 days", … or "of any age" (grace 0), for a sentence."""
     if grace_ms <= 0:
         return gettext_lazy("of any age")
-    for unit_ms, singular, plural in (
-        (86_400_000, "older than %(count)s day", "older than %(count)s days"),
-        (3_600_000, "older than %(count)s hour", "older than %(count)s hours"),
-        (60_000, "older than %(count)s minute", "older than %(count)s minutes"),
-        (1_000, "older than %(count)s second", "older than %(count)s seconds"),
-    ):
-        if grace_ms % unit_ms == 0:
-            return ngettext_lazy(singular, plural, grace_ms // unit_ms)
+    # Each sentence written out, so that makemessages finds it.
+    if grace_ms % 86_400_000 == 0:
+        count = grace_ms // 86_400_000
+        return ngettext_lazy("older than %(count)s day", "older than %(count)s days", count)
+    if grace_ms % 3_600_000 == 0:
+        count = grace_ms // 3_600_000
+        return ngettext_lazy("older than %(count)s hour", "older than %(count)s hours", count)
+    if grace_ms % 60_000 == 0:
+        count = grace_ms // 60_000
+        return ngettext_lazy("older than %(count)s minute", "older than %(count)s minutes", count)
+    if grace_ms % 1_000 == 0:
+        count = grace_ms // 1_000
+        return ngettext_lazy("older than %(count)s second", "older than %(count)s seconds", count)
     return gettext_lazy("older than %(ms)s ms", ms=grace_ms)
 
 

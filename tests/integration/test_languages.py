@@ -54,13 +54,14 @@ async def test_a_german_host_gets_german_pages_and_job_content_as_stored(
     overview = (await admin_client.get(dashboard_url())).content.decode()
     assert 'class="bullmq-dashboard" lang="de"' in overview  # inside a host's base template too
     assert "Warteschlangen" in overview and "1 Warteschlange" in overview
-    assert ">fehlgeschlagen</th>" in overview and ">wartend</th>" in overview
+    assert ">fehlgeschlagen</a></th>" in overview and ">wartend</th>" in overview
     assert '"justNow": "gerade eben"' in overview  # the scripts' words
 
     queue = (await admin_client.get(links.queue_url(EMAIL) + "?state=failed")).content.decode()
     assert "2 Jobs im Zustand „fehlgeschlagen“" in queue
     assert ">Wiederholen</button>" in queue and "Alle fehlgeschlagenen wiederholen" in queue
-    assert "Job f1 entfernen?" in queue  # the confirm dialog of a row
+    # the confirm dialog of a row (the job id is filled in from data-confirm-job)
+    assert "Job {job} im Zustand „fehlgeschlagen“ mit seinen Logs entfernen." in queue
     assert f'<td class="name" title="{NAME}">{NAME}</td>' in queue
     assert REASON in queue
     assert "Retry" not in queue and "Remove job" not in queue
@@ -126,7 +127,7 @@ async def test_locale_middleware_picks_the_language_of_each_request(
     # The same rows, rendered once per language (rendered rows are kept per language).
     assert ">Wiederholen</button>" in german and ">Retry</button>" not in german
     assert ">Retry</button>" in english and "Wiederholen" not in english
-    assert "2 failed jobs" in english and "Job f1 entfernen?" not in english
+    assert "2 failed jobs" in english and "Job {job} im Zustand" not in english
     assert missing.status_code == 404
     assert "Kein Job &#x27;nope&#x27; in der Warteschlange bull:email." in missing.content.decode()
     assert "Nicht gefunden" in missing.content.decode()
