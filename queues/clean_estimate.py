@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from queues.messages import gettext_lazy, ngettext_lazy
 from queues.models import QueueRef
-from queues.parsing import integer, text
+from queues.parsing import integer, plain_text, text
 from queues.scripts import script
 from queues.states import state_name
 
@@ -69,7 +69,7 @@ class CleanEstimate:
             return gettext_lazy(
                 "The %(state)s key of %(queue)s is a %(type)s, not BullMQ's: nothing can be cleaned.",
                 state=state,
-                queue=self.queue.name,
+                queue=plain_text(self.queue.name),
                 type=self.wrong_type,
             )
         age = older_than(self.grace_ms)
@@ -82,7 +82,7 @@ class CleanEstimate:
                 " jobs finish while you read this).",
                 self.count,
                 state=state,
-                queue=self.queue.name,
+                queue=plain_text(self.queue.name),
                 age=age,
             )
         else:
@@ -93,7 +93,7 @@ class CleanEstimate:
                 " the ages of %(state)s jobs are checked one by one only when cleaning).",
                 self.count,
                 state=state,
-                queue=self.queue.name,
+                queue=plain_text(self.queue.name),
                 age=age,
             )
         if capped:
@@ -110,7 +110,7 @@ class CleanEstimate:
             return gettext_lazy(
                 "Removed 0 %(state)s jobs from %(queue)s: it has no %(state)s jobs.",
                 state=state,
-                queue=self.queue.name,
+                queue=plain_text(self.queue.name),
             )
         if self.grace_ms and (self.newer is None or self.newer >= self.total):
             if self.newer is None:
@@ -122,7 +122,7 @@ class CleanEstimate:
                     self.total,
                     state=state,
                     age=age,
-                    queue=self.queue.name,
+                    queue=plain_text(self.queue.name),
                 )
             return ngettext_lazy(
                 "Removed 0 %(state)s jobs %(age)s from %(queue)s: its %(count)s %(state)s job is newer.",
@@ -131,7 +131,7 @@ class CleanEstimate:
                 self.total,
                 state=state,
                 age=age,
-                queue=self.queue.name,
+                queue=plain_text(self.queue.name),
             )
         return ngettext_lazy(
             "Removed 0 %(state)s jobs from %(queue)s: BullMQ kept its %(count)s %(state)s job (the next run"
@@ -140,7 +140,7 @@ class CleanEstimate:
             " of job schedulers, or jobs workers hold).",
             self.total,
             state=state,
-            queue=self.queue.name,
+            queue=plain_text(self.queue.name),
         )
 
 

@@ -102,3 +102,30 @@ def first_line(value: str, limit: int = 300) -> str:
         if line.strip():
             return line.strip()[:limit]
     return ""
+
+
+# Characters that change how the text around them reads (line breaks, bidi overrides and isolates,
+# other controls) or hide in it (zero-width spaces and joiners, the BOM): in a confirm dialog or a
+# sentence, a name holding them could make "Remove job x?" say anything, or two ids look the same.
+_PLAIN = {
+    code: f"\\u{code:04x}"
+    for code in [
+        *range(0x00, 0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        0x061C,
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x206A),
+        0x2028,
+        0x2029,
+        0xFEFF,
+    ]
+}
+
+
+def plain_text(value: object, limit: int = 120) -> str:
+    """Text for a dialog, a label or a sentence: controls, bidi and zero-width marks shown as escapes,
+    cut to `limit` characters."""
+    text = str(value).translate(_PLAIN)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

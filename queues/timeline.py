@@ -29,7 +29,8 @@ class EventLimits:
     max_search: int = 2000
     max_matches: int = 100
     # Bytes copied inside Redis (entries are copied whole), and bytes returned of each value.
-    budget_bytes: int = 1024 * 1024
+    # The whole stream must fit this to be read (an entry cannot be measured before it is copied).
+    budget_bytes: int = 4 * 1024 * 1024
     value_bytes: int = 300
 
 

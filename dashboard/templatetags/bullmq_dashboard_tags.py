@@ -16,6 +16,7 @@ from django.utils.translation import gettext, pgettext
 
 from dashboard import links, queue_fragments, translation
 from queues.models import JobSummary, QueueCounts, QueueRef
+from queues.parsing import plain_text
 
 register = template.Library()
 
@@ -156,30 +157,10 @@ def queue_url(queue: QueueRef) -> str:
     return links.queue_url(queue)
 
 
-# Characters that change how the text around them reads (line breaks, bidi overrides and isolates,
-# other controls): in a confirm dialog, an id holding them could make "Remove job x?" say anything.
-_PLAIN = {
-    code: f"\\u{code:04x}"
-    for code in [
-        *range(0x00, 0x20),
-        0x7F,
-        *range(0x80, 0xA0),
-        0x061C,
-        0x200E,
-        0x200F,
-        *range(0x202A, 0x202F),
-        *range(0x2066, 0x206A),
-        0x2028,
-        0x2029,
-    ]
-}
-
-
 @register.filter
 def plain(value: object, limit: int = 120) -> str:
     """Text for a dialog or a label: controls and bidi marks shown as escapes, cut to `limit` characters."""
-    text = str(value).translate(_PLAIN)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return plain_text(value, limit)
 
 
 @register.filter

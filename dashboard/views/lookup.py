@@ -53,7 +53,7 @@ class LookupAnswer:
 def lookup_id(request: HttpRequest) -> str:
     """The id to look up: `?id=` (strict UTF-8, surrounding spaces dropped); 400 for one that names a
     queue's own keys in every queue or is too long to be a job id here."""
-    job_id = job_id_param(request).strip()
+    job_id = job_id_param(request)  # exact: " job7" and "job7" are two jobs
     if not job_id:
         raise BadRequest(gettext_lazy("Give the id of the job to open."))
     if len(job_id.encode("utf-8", "surrogatepass")) > MAX_NEW_ID_LENGTH:

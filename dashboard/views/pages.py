@@ -235,7 +235,7 @@ async def job_raw(request: HttpRequest, connection: str, queue_key: str) -> Http
 async def find_job(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
     """Jump to a job by its id (the id an on-call engineer found in a log line)."""
     queue = await registry.find_queue(connection, queue_key)
-    job_id = job_id_param(request).strip()
+    job_id = job_id_param(request)  # exact: " job7" and "job7" are two jobs
     if not job_id:
         raise BadRequest(gettext_lazy("Give the id of the job to open."))
     if await fetch_job_state(registry.client(connection), queue, job_id) in ("none", "not-a-job"):

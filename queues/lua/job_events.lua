@@ -3,9 +3,10 @@
   the newest `maxSearch` entries only (the stream may hold 10,000 or more).
 
   Entries are copied whole into this script (XREVRANGE cannot read part of one; BullMQ copies return
-  values and failed reasons into them), so the stream is read in one command only when the whole key
-  fits the budget (includes/bounded_copy.lua), else an entry at a time until the budget is spent: at
-  most `budget` bytes plus one entry are copied. What is returned is cut to `maxLen` bytes a value.
+  values and failed reasons into them, so one entry can be 64 MB), so the stream is read only when the
+  whole key fits the budget (MEMORY USAGE SAMPLES 0, includes/bounded_copy.lua); a larger stream is not
+  read at all (reading it an entry at a time would still copy one entry of any size). What is returned
+  is cut to `maxLen` bytes a value.
 
     KEYS[1]  the queue's events stream, `<prefix>:<name>:events`
     ARGV[1]  job id
@@ -43,25 +44,11 @@ local function cut(value)
 end
 
 local entries = {}
-local spent = 0
 local budgetSpent = 0
 if wholeKeyFits(key, budget) then
   entries = rcall("XREVRANGE", key, "+", "-", "COUNT", maxSearch)
 else
-  local before = "+"
-  while #entries < maxSearch do
-    if spent >= budget then
-      budgetSpent = 1
-      break
-    end
-    local one = rcall("XREVRANGE", key, before, "-", "COUNT", 1)
-    if #one == 0 then
-      break
-    end
-    entries[#entries + 1] = one[1]
-    spent = spent + entryBytes(one[1])
-    before = "(" .. one[1][1]
-  end
+  budgetSpent = 1
 end
 
 local matches = {}

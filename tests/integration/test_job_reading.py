@@ -121,6 +121,25 @@ async def test_the_timeline_says_the_window_when_the_stream_holds_more_than_is_s
     assert "No events of this job there." in html
 
 
+async def test_an_events_stream_larger_than_the_read_bound_is_not_read(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    """One failed job's 8 MB error message in the stream (BullMQ copies failedReason into the event):
+    reading the stream an entry at a time would still copy that entry whole, on every job page view."""
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "e1"})])
+    await redis_client.xadd(
+        "bull:email:events", {"event": "failed", "jobId": "other", "failedReason": "x" * 8_000_000}
+    )
+
+    def xrevranges(stats: dict[str, Any]) -> int:
+        return int(stats.get("cmdstat_xrevrange", {}).get("calls", 0))
+
+    before = xrevranges(await redis_client.info("commandstats"))
+    html = (await client.get(links.job_url(EMAIL, "e1"))).content.decode()
+    assert xrevranges(await redis_client.info("commandstats")) == before  # no entry copied, not even one
+    assert "is too large to read here, so the times of earlier attempts are not shown" in html
+
+
 async def test_the_latest_log_lines_and_the_log_filter_are_on_the_page(
     client: AsyncClient, redis_url: str
 ) -> None:
@@ -267,3 +286,10 @@ async def test_the_lookup_needs_a_login(anonymous_client: AsyncClient) -> None:
     page = await anonymous_client.get(links.lookup_url("e1"))
     api = await anonymous_client.get(links.lookup_api_url("e1"))
     assert page.status_code == 302 and api.status_code == 401
+
+
+async def test_the_id_is_looked_up_exactly_as_given(client: AsyncClient, redis_url: str) -> None:
+    """ " job7" and "job7" are two jobs: trimming the id would open the other one."""
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "job7"}), ("send", {}, {"jobId": " job7"})])
+    response = await client.get(links.lookup_url() + "?id=%20job7")
+    assert response.status_code == 302 and response["Location"] == links.job_url(EMAIL, " job7")

@@ -311,3 +311,11 @@ def test_a_logout_url_that_is_no_url_is_a_warning_and_no_button() -> None:
         assert logout_url("http://[x") is None
     with override_settings(LOGIN_URL="http://[x"):
         assert "bullmq_dashboard.W005" in {message.id for message in run_checks()}
+
+
+def test_plain_text_shows_bidi_controls_and_zero_width_marks_as_escapes() -> None:
+    from queues.parsing import plain_text
+
+    assert plain_text("pay\u202eevil") == "pay\\u202eevil"
+    assert plain_text("a\u200bb\ufeff") == "a\\u200bb\\ufeff"
+    assert plain_text("x" * 200, 10) == "x" * 9 + "…"
