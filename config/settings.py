@@ -176,6 +176,9 @@ BULLMQ_DASHBOARD = {
 if os.environ.get("DASHBOARD_SEARCH_MAX_SCAN"):
     # Jobs one search request reads at most (default 10,000).
     BULLMQ_DASHBOARD["SEARCH"] = {"MAX_SCAN": int(os.environ["DASHBOARD_SEARCH_MAX_SCAN"])}
+if os.environ.get("DASHBOARD_METRICS_TOKEN"):
+    # Bearer token for /queues/metrics (Prometheus scrapers); unset, only logged-in viewers read it.
+    BULLMQ_DASHBOARD["METRICS_TOKEN"] = os.environ["DASHBOARD_METRICS_TOKEN"]
 if os.environ.get("DASHBOARD_PREFIXES"):
     BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]
 

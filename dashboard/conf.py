@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
         "OVERVIEW_QUEUES": 3,
         "OVERVIEW_SCAN_LIMIT": 1000,
     },
+    # Bearer token that lets a Prometheus scraper read `<mount>/metrics` without logging in; None: only
+    # logged-in users who may view the dashboard read it.
+    "METRICS_TOKEN": None,
     # Dotted path of a callable (user, action, queue) -> bool deciding every view and action.
     "PERMISSION": "dashboard.permissions.default_permission",
     "READ_ONLY": False,

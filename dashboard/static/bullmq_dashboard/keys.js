@@ -10,7 +10,8 @@
  *
  * Keys typed into a field, or with Ctrl/Meta/Alt, are left alone; Escape leaves a search box. The
  * current row is remembered by its data-job-id across htmx swaps and live updates. After a swap the
- * operator asked for, focus goes to the swapped region when the swap took it away. Only the page's
+ * operator asked for (or a refresh) took the focused control away, the same control in the new content
+ * gets it back, else the swapped region does. Only the page's
  * .bullmq-dashboard element is read or changed, never a host page around it.
  */
 (function () {
@@ -168,6 +169,30 @@
   // Focus after an htmx swap the operator asked for (a tab, a page link, a form): when the swap took the
   // focused element away, focus goes to the swapped region, not back to <body>, so keyboard and screen
   // reader users stay where they were. Live pushes (the socket) never move focus.
+  // Where the focus was inside a region about to be swapped: the path of child positions from the
+  // region, so that the same control in the new content (a refresh re-renders the same markup) gets it back.
+  var focusPath = null;
+  doc.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    var active = doc.activeElement;
+    focusPath = null;
+    if (!target || !active || active === doc.body || !target.contains(active)) return;
+    var path = [];
+    for (var node = active; node && node !== target; node = node.parentElement) {
+      path.unshift(Array.prototype.indexOf.call(node.parentElement.children, node));
+    }
+    focusPath = { id: target.id, path: path, tag: active.tagName };
+  });
+
+  function refocus(region) {
+    if (!focusPath || (focusPath.id && region.id !== focusPath.id)) return false;
+    var node = region;
+    for (var i = 0; node && i < focusPath.path.length; i++) node = node.children[focusPath.path[i]];
+    if (!node || node.tagName !== focusPath.tag || typeof node.focus !== "function") return false;
+    node.focus({ preventScroll: true });
+    return doc.activeElement === node;
+  }
+
   doc.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.target;
     // An outerHTML swap replaced the target itself: its successor has the same id.
@@ -176,6 +201,7 @@
     if (!event.detail.requestConfig) return; // not a request of this page's own (a live push)
     var active = doc.activeElement;
     if (active && active !== doc.body && active.isConnected) return;
+    if (refocus(target)) return; // the same control in the new content
     if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
     target.focus({ preventScroll: true });
   });

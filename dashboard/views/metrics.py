@@ -1,0 +1,77 @@
+"""`<mount>/metrics`: the queues' counts in Prometheus's text exposition format.
+
+For a scraper with the bearer token of `METRICS_TOKEN` (every queue), or a logged-in user who may view
+the dashboard (the queues the permission callable lets them view, as on the overview). Anyone else
+gets a plain 401, never a redirect to the login page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET
+
+from dashboard import registry
+from dashboard.conf import get_config
+from dashboard.permissions import aaccess, avisible
+from dashboard.views.base import fault_response
+from queues.models import QueueRef
+from queues.prometheus import CONTENT_TYPE, QueueMetrics, exposition, fetch_metrics
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="bullmq-dashboard"'
+    return response
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
+@require_GET
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """Every queue's counts (at most OVERVIEW_MAX_QUEUES of them) as Prometheus metrics."""
+    given = _bearer(request)
+    if given is not None:
+        token = get_config().raw.get("METRICS_TOKEN")
+        if not token or not hmac.compare_digest(given.encode(), str(token).encode()):
+            return _text(401, gettext("Wrong metrics token."))
+        scope = None
+    else:
+        access = await aaccess(request, None)
+        if not access.user.is_authenticated:
+            return _text(401, gettext("Log in or send the metrics token."))
+        if not access.may_view:
+            return _text(403, gettext("You may not view the queue dashboard."))
+        scope = access.user
+    try:
+        queues = await registry.all_queues()
+        if scope is not None:
+            queues = await avisible(scope, queues)
+        limit = get_config().overview_max_queues
+        rows = await _fetch(queues[:limit])
+    except Exception as exc:  # the API's answer to a fault (4xx/5xx), as plain text
+        answer = fault_response(request, exc, api=True)
+        return _text(answer.status_code, json.loads(answer.content)["error"])
+    response = HttpResponse(exposition(rows, len(queues)), content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+async def _fetch(queues: list[QueueRef]) -> list[QueueMetrics]:
+    """One pipelined round trip per connection, connections in parallel; rows in the order given."""
+    by_alias: dict[str, list[QueueRef]] = {}
+    for queue in queues:
+        by_alias.setdefault(queue.connection, []).append(queue)
+    batches = await asyncio.gather(
+        *(fetch_metrics(registry.client(alias), members) for alias, members in by_alias.items())
+    )
+    by_queue = {row.counts.queue: row for batch in batches for row in batch}
+    return [by_queue[queue] for queue in queues]
