@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.test import override_settings
+from django.test import AsyncClient, override_settings
 
 from dashboard.registry import reset_directories
 from queues.throwaway_redis import ThrowawayRedis
+from tests.support.dashboard import close_dashboard, dashboard_settings
 from tests.support.node import run_node
 
 
@@ -46,4 +47,24 @@ def node_redis(node_state: NodeState) -> Iterator[NodeState]:
     with override_settings(BULLMQ_DASHBOARD={"CONNECTIONS": {"default": {"URL": node_state.url}}}):
         reset_directories()
         yield node_state
+    reset_directories()
+
+
+@pytest.fixture(scope="module")
+def node_flow() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A throwaway Redis holding the flow tests/interop/flow_state.mjs built, and what Node says of each
+    of its jobs."""
+    with ThrowawayRedis() as server:
+        yield server.url, run_node("flow_state.mjs", server.url)
+
+
+@pytest.fixture
+async def viewer(node_flow: tuple[str, dict[str, Any]], staff_user: Any) -> AsyncIterator[AsyncClient]:
+    """A logged-in staff user of the dashboard pointed at the Node-built flow's Redis."""
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(node_flow[0])):
+        reset_directories()
+        client = AsyncClient()
+        await client.aforce_login(staff_user)
+        yield client
+        await close_dashboard()
     reset_directories()

@@ -10,44 +10,21 @@ counts of Node's `job.getDependenciesCount()`.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import AsyncClient, override_settings
+from django.test import AsyncClient
 from redis.asyncio import Redis
 
 from dashboard import links
-from dashboard.registry import reset_directories
 from queues.models import QueueRef
-from queues.throwaway_redis import ThrowawayRedis
-from tests.support.dashboard import close_dashboard, dashboard_settings
-from tests.support.node import run_node
 
 pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
 
 TOP = QueueRef("default", "bull", "flow-top")
 MID = QueueRef("default", "{shard-b}", "flow-mid")
 QUEUES = {TOP.key: TOP, MID.key: MID}
-
-
-@pytest.fixture(scope="module")
-def node_flow() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A throwaway Redis holding the flow Node built, and what Node says of each of its jobs."""
-    with ThrowawayRedis() as server:
-        yield server.url, run_node("flow_state.mjs", server.url)
-
-
-@pytest.fixture
-async def viewer(node_flow: tuple[str, dict[str, Any]], staff_user: Any) -> AsyncIterator[AsyncClient]:
-    """A logged-in staff user of the dashboard pointed at the Node-built Redis."""
-    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(node_flow[0])):
-        reset_directories()
-        client = AsyncClient()
-        await client.aforce_login(staff_user)
-        yield client
-        await close_dashboard()
-    reset_directories()
 
 
 def flatten(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
