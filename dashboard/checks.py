@@ -17,6 +17,8 @@ Errors, the dashboard cannot work as configured:
 - bullmq_dashboard.E009 `BULLMQ_DASHBOARD` is not a dict, or holds a value of the wrong type (a number
   that is not one, `PAGE_SIZES` that is not a list of numbers, `LIVE` that is not a dict).
 - bullmq_dashboard.E010 `BASE_TEMPLATE` cannot be loaded (dashboard.template_checks).
+- bullmq_dashboard.E011 `ALERTS` cannot be read: not a dict, a rule with an unknown key or a value that
+  is no number, ratio or duration, or a `WEBHOOK_URL` that is not http(s) (dashboard.alerts).
 
 Warnings, something will not work the way the host expects:
 - bullmq_dashboard.W001 live updates on but `CHANNEL_LAYERS` has no "default" layer: every socket is
@@ -127,6 +129,7 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
                 id="bullmq_dashboard.E009",
             ),
         ]
+    errors.extend(check_alerts())
     if config.default_page_size not in config.page_sizes:
         errors.append(
             Error(
@@ -241,6 +244,23 @@ def check_name_lists(raw: dict[str, Any]) -> Iterable[CheckMessage]:
                 hint=f"Write a list: [{value!r}] (or split an environment variable: value.split(',')).",
                 id="bullmq_dashboard.W010",
             )
+
+
+def check_alerts() -> list[CheckMessage]:
+    """E011 for ALERTS settings the evaluation could not read."""
+    from dashboard.alerts import AlertSettingError, alert_settings
+
+    try:
+        alert_settings()
+    except AlertSettingError as exc:
+        return [
+            Error(
+                f"BULLMQ_DASHBOARD['ALERTS'] cannot be read: {exc}.",
+                hint="See docs/alerts.md for the rules' keys and values.",
+                id="bullmq_dashboard.E011",
+            )
+        ]
+    return []
 
 
 def check_known_keys(raw: dict[str, Any]) -> Iterable[CheckMessage]:

@@ -50,6 +50,11 @@ DEFAULTS: dict[str, Any] = {
     # Bearer token that lets a Prometheus scraper read `<mount>/metrics` without logging in; None: only
     # logged-in users who may view the dashboard read it.
     "METRICS_TOKEN": None,
+    # Alerts (dashboard/alerts.py, docs/alerts.md): RULES is a list of {"QUEUES": [patterns], "BACKLOG": n,
+    # "OLDEST_WAITING": "10m", "FAILURE_RATE": 0.2, "MIN_FINISHED": n, "WINDOW": "10m", "NO_WORKERS": "5m",
+    # "STALLED": n, "FOR": "1m"}; evaluated every INTERVAL in the web process, each transition audited
+    # and posted to WEBHOOK_URL (Slack-compatible JSON) when set.
+    "ALERTS": {"RULES": [], "INTERVAL": 30, "WEBHOOK_URL": None, "WEBHOOK_TIMEOUT": 5, "BASE_URL": ""},
     # Dotted path of a callable (user, action, queue) -> bool deciding every view and action.
     "PERMISSION": "dashboard.permissions.default_permission",
     "READ_ONLY": False,

@@ -49,3 +49,32 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         who = self.username or "anonymous"
         return f"{self.created:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.queue} {self.result}"
+
+
+class AlertState(models.Model):
+    """An alert of one queue and condition while it fires (dashboard/alerts.py): one row per alert,
+    created when it fires and deleted when it resolves, so that one process of many announces each
+    transition and every process shows the same banners."""
+
+    connection = models.CharField(_("connection"), max_length=100)
+    queue = models.CharField(_("queue"), max_length=500)
+    condition = models.CharField(_("condition"), max_length=40)
+    since = models.DateTimeField(_("since"))
+    value = models.FloatField(_("value"), default=0)
+    # In English, as the evaluation said it; pages translate the template kept in `params`.
+    message = models.TextField(_("message"), blank=True)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["since", "id"]
+        verbose_name = _("firing alert")
+        verbose_name_plural = _("firing alerts")
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "queue", "condition"], name="bullmq_one_alert_per_condition"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} {self.condition} since {self.since:%Y-%m-%d %H:%M:%S}"

@@ -1,4 +1,4 @@
-"""Prometheus text exposition of many queues' counts, read in one pipelined round trip.
+"""Prometheus text exposition of many queues' counts and signals (queues.signals: one pipelined read).
 
 The metric names, HELP and TYPE lines and label values of Node BullMQ's
 `Queue.exportPrometheusMetrics()` (bullmq_job_count, bullmq_job_completed_total,
@@ -11,16 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-
-from queues.counts import now_ms, parse_counts
-from queues.messages import gettext_lazy
 from queues.models import QueueCounts, QueueRef
-from queues.parsing import integer
-from queues.scripts import run_pipeline, script
+from queues.signals import QueueSignals
 
-PROMETHEUS = script("prometheus")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The states Node's getJobCounts() counts by default, in its order.
 NODE_STATES = ("active", "completed", "delayed", "failed", "prioritized", "waiting", "waiting-children")
@@ -28,44 +21,17 @@ NODE_STATES = ("active", "completed", "delayed", "failed", "prioritized", "waiti
 
 @dataclass(frozen=True)
 class QueueMetrics:
-    """A queue's counts and Node's completed / failed totals (None when unreadable)."""
+    """What the exposition writes of one queue: its signals (one consistent read), its worker
+    connections (None when CLIENT LIST was refused) and the conditions of its firing alerts."""
 
-    counts: QueueCounts
-    completed_total: int | None = None
-    failed_total: int | None = None
+    signals: QueueSignals
+    workers: int | None = None
+    firing: tuple[str, ...] = ()
 
-
-async def fetch_metrics(client: Redis, queues: list[QueueRef], now: int | None = None) -> list[QueueMetrics]:
-    """Each queue's counts and totals, in order: one EVALSHA per queue, all in one pipeline.
-
-    An error reply for one queue becomes that queue's `error`; only an unreachable Redis fails the call.
-    """
-    if not queues:
-        return []
-    at = now_ms() if now is None else now
-
-    def build(pipe: Pipeline) -> None:
-        for queue in queues:
-            PROMETHEUS.queue(pipe, [queue.key_prefix], [at])
-
-    replies = await run_pipeline(client, build, [PROMETHEUS], per_command_errors=True)
-    return [_parse(queue, reply) for queue, reply in zip(queues, replies, strict=True)]
-
-
-def _parse(queue: QueueRef, reply: object) -> QueueMetrics:
-    if isinstance(reply, Exception) or not isinstance(reply, list):
-        message = gettext_lazy("Redis answered with an error: %(error)s", error=str(reply))
-        return QueueMetrics(QueueCounts.failed(queue, message))
-    totals = reply[-1] if reply and isinstance(reply[-1], list) else []
-    completed, failed = [*totals, None, None][:2]
-    return QueueMetrics(parse_counts(queue, reply[:-1]), _total(completed), _total(failed))
-
-
-def _total(value: object) -> int | None:
-    # Node reads the field with parseInt(… || '0'): a number, possibly followed by anything.
-    if value in (None, False):
-        return None
-    return integer(value)
+    @property
+    def counts(self) -> QueueCounts:
+        """The queue's counts."""
+        return self.signals.counts
 
 
 def escape(value: str) -> str:
@@ -94,6 +60,10 @@ def _job_counts(row: QueueMetrics) -> Iterable[tuple[str, int | float]]:
     ]
 
 
+def _firing(row: QueueMetrics) -> Iterable[tuple[str, int | float]]:
+    return [(_labels(row.counts.queue, condition=condition), 1) for condition in row.firing]
+
+
 def _one(
     value: Callable[[QueueMetrics], int | float | None],
 ) -> Callable[[QueueMetrics], list[tuple[str, int | float]]]:
@@ -110,9 +80,14 @@ FAMILIES: tuple[Family, ...] = (
         "bullmq_job_completed_total",
         "counter",
         "Total number of completed jobs",
-        _one(lambda row: row.completed_total),
+        _one(lambda row: row.signals.completed_total),
     ),
-    ("bullmq_job_failed_total", "counter", "Total number of failed jobs", _one(lambda row: row.failed_total)),
+    (
+        "bullmq_job_failed_total",
+        "counter",
+        "Total number of failed jobs",
+        _one(lambda row: row.signals.failed_total),
+    ),
     (
         "bullmq_dashboard_queue_paused",
         "gauge",
@@ -136,6 +111,24 @@ FAMILIES: tuple[Family, ...] = (
         "gauge",
         "1 when some of the queue's keys could not be read (wrong type, error reply)",
         _one(lambda row: int(bool(row.counts.error or row.counts.broken_keys))),
+    ),
+    (
+        "bullmq_dashboard_oldest_waiting_seconds",
+        "gauge",
+        "Seconds the job next in line has waited (its timestamp + delay); absent when none waits",
+        _one(lambda row: row.signals.oldest_waiting_seconds),
+    ),
+    (
+        "bullmq_dashboard_workers",
+        "gauge",
+        "Worker connections of the queue (CLIENT LIST); absent when Redis refuses CLIENT LIST",
+        _one(lambda row: row.workers),
+    ),
+    (
+        "bullmq_dashboard_alert_firing",
+        "gauge",
+        "1 for each alert of the dashboard's ALERTS rules that fires, by condition",
+        _firing,
     ),
 )
 

@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dashboard import registry
+from dashboard import monitor, registry
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
@@ -68,6 +68,7 @@ def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[Vie
                 return error_response(request, 403, message, api=api)
             if url_queue is not None and not access.may_view_queue:
                 return error_response(request, 404, no_queue_here(url_queue.key), api=api)
+            monitor.ensure_started()
             try:
                 return await view(request, *args, **kwargs)
             except Exception as exc:  # known faults become a clear answer; others are raised again

@@ -10,17 +10,23 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from dataclasses import replace
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
-from dashboard import registry
+from dashboard import alerts, monitor, registry
 from dashboard.conf import get_config
 from dashboard.permissions import aaccess, avisible
 from dashboard.views.base import fault_response
 from queues.models import QueueRef
-from queues.prometheus import CONTENT_TYPE, QueueMetrics, exposition, fetch_metrics
+from queues.prometheus import CONTENT_TYPE, QueueMetrics, exposition
+from queues.signals import fetch_signals
+from queues.workers import fetch_workers
+
+# Worker connections one scrape lists per Redis at most (CLIENT LIST is parsed once for every queue).
+MAX_WORKERS = 100_000
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -38,6 +44,7 @@ def _bearer(request: HttpRequest) -> str | None:
 @require_GET
 async def metrics(request: HttpRequest) -> HttpResponse:
     """Every queue's counts (at most OVERVIEW_MAX_QUEUES of them) as Prometheus metrics."""
+    monitor.ensure_started()
     given = _bearer(request)
     if given is not None:
         token = get_config().raw.get("METRICS_TOKEN")
@@ -66,12 +73,23 @@ async def metrics(request: HttpRequest) -> HttpResponse:
 
 
 async def _fetch(queues: list[QueueRef]) -> list[QueueMetrics]:
-    """One pipelined round trip per connection, connections in parallel; rows in the order given."""
+    """Per connection one pipelined read of every queue's signals and one CLIENT LIST, connections in
+    parallel; the firing alerts from the database; rows in the order given."""
     by_alias: dict[str, list[QueueRef]] = {}
     for queue in queues:
         by_alias.setdefault(queue.connection, []).append(queue)
-    batches = await asyncio.gather(
-        *(fetch_metrics(registry.client(alias), members) for alias, members in by_alias.items())
+    batches, firing = await asyncio.gather(
+        asyncio.gather(*(_connection(alias, members) for alias, members in by_alias.items())),
+        alerts.firing_conditions(),
     )
     by_queue = {row.counts.queue: row for batch in batches for row in batch}
-    return [by_queue[queue] for queue in queues]
+    return [replace(by_queue[queue], firing=firing.get(queue, ())) for queue in queues]
+
+
+async def _connection(alias: str, queues: list[QueueRef]) -> list[QueueMetrics]:
+    client = registry.client(alias)
+    signals, report = await asyncio.gather(
+        fetch_signals(client, queues), fetch_workers(client, queues, held_jobs=False, max_workers=MAX_WORKERS)
+    )
+    unknown = bool(report.problem or report.capped)
+    return [QueueMetrics(row, None if unknown else len(report.of(row.queue).workers)) for row in signals]

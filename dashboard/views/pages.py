@@ -7,6 +7,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from dashboard import available, links, registry
+from dashboard.alerts import alert_context
 from dashboard.conf import get_config
 from dashboard.error_groups import overview_groups
 from dashboard.flow_tree import in_flow
@@ -69,6 +70,7 @@ async def overview(request: HttpRequest) -> HttpResponse:
         return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
     # The queues with most failures only, from the cache or their newest failures (bounded).
     context["top_errors"] = await overview_groups(rows)
+    context.update(await alert_context(queues))
     return page_response(request, "bullmq_dashboard/overview.html", context)
 
 
@@ -124,6 +126,7 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     }
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/queue_body.html", context)
+    context.update(await alert_context([queue], queue))
     return page_response(request, "bullmq_dashboard/queue.html", context)
 
 

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 import queues.prometheus as prometheus_module
+import queues.signals as signals_module
 from dashboard.registry import reset_directories
 from queues.models import QueueRef
 from tests.support.builders import add_jobs, pause, process
@@ -162,13 +163,13 @@ async def test_one_pipeline_bounded_by_overview_max_queues(
     for name in ("q1", "q2", "q3", "q4"):
         await add_jobs(redis_url, name, [("send", {}, {})])
     pipelines: list[int] = []
-    real = prometheus_module.run_pipeline
+    real = signals_module.run_pipeline
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         pipelines.append(1)
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(prometheus_module, "run_pipeline", counted)
+    monkeypatch.setattr(signals_module, "run_pipeline", counted)
     with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, OVERVIEW_MAX_QUEUES=3)):
         reset_directories()
         await client.get(metrics_url())  # discovers the queues, loads the script

@@ -1,0 +1,218 @@
+"""The process's monitor: a background task in the web process (no extra process to run) that reads the
+queues' signals every ALERTS["INTERVAL"] seconds and evaluates the alert rules.
+
+It starts with the first request to the dashboard (a page, the API, a socket or a Prometheus scrape)
+on an ASGI server, and only when some alert rule is set. Each tick costs one pipelined read per
+connection of the queues that rules cover (one EVALSHA each), plus one CLIENT LIST per connection when
+a rule checks for workers; the events tally of a queue reads only the events since the tick before.
+Several processes each evaluate; the database decides which announces a transition (dashboard.alerts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from dataclasses import dataclass, field
+
+from dashboard import alerts, registry
+from dashboard.conf import get_config
+from queues.alerts import AlertBook, EventWindow, Finding, Thresholds, findings, thresholds_for
+from queues.counts import now_ms
+from queues.live.reachability import REDIS_FAULTS
+from queues.models import QueueRef
+from queues.signals import QueueSignals, fetch_signals
+from queues.workers import fetch_workers
+
+logger = logging.getLogger("bullmq_dashboard.monitor")
+
+# Queues evaluated per tick at most (the first by connection, prefix and name).
+MAX_QUEUES = 10_000
+# Worker connections listed per connection for the no-workers check.
+MAX_WORKERS = 100_000
+
+
+@dataclass
+class Tick:
+    """What one evaluation read and decided."""
+
+    at_ms: int
+    evaluated: list[QueueRef] = field(default_factory=list)
+    signals: dict[QueueRef, QueueSignals] = field(default_factory=dict)
+    workers: dict[QueueRef, int | None] = field(default_factory=dict)
+    firing: list[Finding] = field(default_factory=list)
+    announced: list[alerts.Announcement] = field(default_factory=list)
+    # Connections that could not be read this tick, with the reason.
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Monitor:
+    """Evaluates the alert rules over the queues they cover, tick by tick."""
+
+    def __init__(self) -> None:
+        self.book = AlertBook()
+        self.windows: dict[QueueRef, EventWindow] = {}
+        self.workers_absent_since: dict[QueueRef, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self, now: int | None = None) -> Tick:
+        """Read, evaluate, store and announce once."""
+        settings = alerts.alert_settings()
+        at = now_ms() if now is None else now
+        result = Tick(at)
+        if not settings.enabled:
+            return result
+        covered: dict[QueueRef, Thresholds] = {}
+        for queue in (await self._list(result))[:MAX_QUEUES]:
+            thresholds = thresholds_for(queue, settings.rules)
+            if thresholds.any:
+                covered[queue] = thresholds
+        by_alias: dict[str, list[QueueRef]] = {}
+        for queue in covered:
+            by_alias.setdefault(queue.connection, []).append(queue)
+        reads = await asyncio.gather(
+            *(self._read(alias, members, covered, at) for alias, members in by_alias.items()),
+            return_exceptions=True,
+        )
+        for alias, read in zip(by_alias, reads, strict=True):
+            if isinstance(read, BaseException):
+                if not isinstance(read, REDIS_FAULTS):
+                    raise read
+                result.failed[alias] = str(read)
+                continue
+            signals, workers = read
+            result.signals.update(signals)
+            result.workers.update(workers)
+            result.evaluated.extend(signals)
+        found: list[Finding] = []
+        for queue in result.evaluated:
+            found.extend(self._findings(queue, covered[queue], result, at))
+        for_seconds = {queue: covered[queue].for_seconds for queue in result.evaluated}
+        self.book.update(result.evaluated, found, at, for_seconds)
+        result.firing = self.book.firing()
+        result.announced = await alerts.reconcile(result.evaluated, result.firing, at)
+        if result.announced:
+            await alerts.announce(settings, result.announced)
+        self._forget(set(covered))
+        return result
+
+    async def _list(self, result: Tick) -> list[QueueRef]:
+        """Every queue of the connections that answer; the others are noted in `result.failed`."""
+        aliases = list(get_config().connections)
+        lists = await asyncio.gather(
+            *(registry.directory(alias).get() for alias in aliases), return_exceptions=True
+        )
+        queues: list[QueueRef] = []
+        for alias, listed in zip(aliases, lists, strict=True):
+            if isinstance(listed, BaseException):
+                if not isinstance(listed, REDIS_FAULTS):
+                    raise listed
+                result.failed[alias] = str(listed)
+            else:
+                queues.extend(listed)
+        return queues
+
+    async def _read(
+        self, alias: str, queues: list[QueueRef], covered: dict[QueueRef, Thresholds], at: int
+    ) -> tuple[dict[QueueRef, QueueSignals], dict[QueueRef, int | None]]:
+        client = registry.client(alias)
+        after: dict[QueueRef, str] = {}
+        for queue in queues:
+            thresholds = covered[queue]
+            if not thresholds.wants_tally:
+                continue
+            window = self.windows.get(queue)
+            if window is None:
+                start = at - int(thresholds.window_seconds * 1000)
+                window = self.windows[queue] = EventWindow(f"{start}-0", start)
+            after[queue] = window.last_id
+        rows = await fetch_signals(client, queues, now=at, tally_after=after)
+        signals = {row.queue: row for row in rows}
+        for queue, row in signals.items():
+            window = self.windows.get(queue)
+            if window is not None and row.tally is not None:
+                keep_from = at - int(covered[queue].window_seconds * 1000)
+                window.add(row.tally.minutes, keep_from)
+                window.last_id = row.tally.last_id
+                window.behind = row.tally.capped
+        workers: dict[QueueRef, int | None] = {}
+        wanting = [queue for queue in queues if covered[queue].wants_workers]
+        if wanting:
+            report = await fetch_workers(client, wanting, held_jobs=False, max_workers=MAX_WORKERS)
+            for queue in wanting:
+                workers[queue] = None if report.problem or report.capped else len(report.of(queue).workers)
+        return signals, workers
+
+    def _findings(self, queue: QueueRef, thresholds: Thresholds, tick: Tick, at: int) -> list[Finding]:
+        count = tick.workers.get(queue)
+        if count == 0:
+            self.workers_absent_since.setdefault(queue, at)
+        else:
+            self.workers_absent_since.pop(queue, None)
+        return findings(
+            tick.signals[queue],
+            thresholds,
+            window=self.windows.get(queue),
+            workers=count,
+            workers_absent_since_ms=self.workers_absent_since.get(queue),
+        )
+
+    def _forget(self, covered: set[QueueRef]) -> None:
+        """Drop what is kept of queues no rule covers any more (renamed rules, removed queues)."""
+        for kept in (self.windows, self.workers_absent_since):
+            for queue in [queue for queue in kept if queue not in covered]:
+                del kept[queue]
+
+    async def run(self) -> None:
+        """Tick every INTERVAL seconds until cancelled; a tick that fails is logged and the next one tried."""
+        while True:
+            interval = alerts.DEFAULT_INTERVAL
+            try:
+                settings = alerts.alert_settings()
+                interval = settings.interval
+                if settings.enabled:
+                    await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except REDIS_FAULTS as exc:
+                logger.warning("alert evaluation could not read Redis: %s", exc)
+            except Exception:
+                logger.exception("alert evaluation failed")
+            await asyncio.sleep(interval)
+
+    def start(self) -> None:
+        """Run on the current event loop (once)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="bullmq-dashboard-monitor")
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+# One monitor per event loop: daphne runs one loop per process; tests run one loop per test.
+_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Monitor] = weakref.WeakKeyDictionary()
+
+
+def get_monitor() -> Monitor:
+    """The monitor of the running event loop."""
+    loop = asyncio.get_running_loop()
+    monitor = _monitors.get(loop)
+    if monitor is None:
+        monitor = _monitors[loop] = Monitor()
+    return monitor
+
+
+def ensure_started() -> None:
+    """Start the monitor of this process when an alert rule is set (called by requests; cheap)."""
+    try:
+        enabled = alerts.alert_settings().enabled
+    except alerts.AlertSettingError:
+        return  # the system check reports the setting
+    if enabled:
+        get_monitor().start()

@@ -1,0 +1,64 @@
+-- Inlined by queues/scripts.py after list_count (it uses isLegacyQueue's answer): when the job next in
+-- line started waiting. Defines rcall-using functions; the script defines `rcall` first.
+--
+-- The job next in line is the tail of `wait` (BullMQ pushes new jobs at the head and workers take from
+-- the tail) or, in a BullMQ < 5 queue, of `paused`, and the first member of `prioritized`; the older of
+-- them counts. Its waiting began at `timestamp + delay` of its hash (a delayed job waits from when it
+-- was due). Low-priority jobs behind the first prioritized one are not looked at: the zset's scores
+-- hold priority and order, not time, so finding the oldest would scan it.
+--
+-- Reading a tail copies that element, as a worker taking the job does; an id over 1 KB or fields over
+-- 32 bytes are not read further.
+local MAX_WAITING_ID = 1024
+
+local function waitingSince(p, jobId)
+  if not jobId or #jobId > MAX_WAITING_ID then
+    return false
+  end
+  local key = p .. jobId
+  local ok, sizes = pcall(function()
+    return { rcall("HSTRLEN", key, "timestamp"), rcall("HSTRLEN", key, "delay") }
+  end)
+  if not ok or sizes[1] == 0 or sizes[1] > 32 or sizes[2] > 32 then
+    return false
+  end
+  local fields = rcall("HMGET", key, "timestamp", "delay")
+  local timestamp = tonumber(fields[1])
+  if not timestamp then
+    return false
+  end
+  return timestamp + (tonumber(fields[2]) or 0)
+end
+
+local function listTail(key, legacy)
+  local ok, kind = pcall(rcall, "TYPE", key)
+  if not ok or kind["ok"] ~= "list" then
+    return false
+  end
+  local tail = rcall("LINDEX", key, -1)
+  if tail and legacy and string.sub(tail, 1, 2) == "0:" then
+    tail = rcall("LINDEX", key, -2)
+  end
+  return tail
+end
+
+local function oldestWaitingSince(p, legacy)
+  local oldest = false
+  local function consider(since)
+    if since and (not oldest or since < oldest) then
+      oldest = since
+    end
+  end
+  consider(waitingSince(p, listTail(p .. "wait", legacy)))
+  if legacy then
+    consider(waitingSince(p, listTail(p .. "paused", legacy)))
+  end
+  local ok, kind = pcall(rcall, "TYPE", p .. "prioritized")
+  if ok and kind["ok"] == "zset" then
+    consider(waitingSince(p, rcall("ZRANGE", p .. "prioritized", 0, 0)[1]))
+  end
+  if oldest then
+    return string.format("%.0f", oldest)
+  end
+  return false
+end
