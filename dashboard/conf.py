@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     # Bearer token that lets a Prometheus scraper read `<mount>/metrics` without logging in; None: only
     # logged-in users who may view the dashboard read it.
     "METRICS_TOKEN": None,
+    # The Prometheus scrape exports at most this many queues (one pipelined read of all of them).
+    "METRICS_MAX_QUEUES": 10_000,
     # Alerts (dashboard/alerts.py, docs/alerts.md): RULES is a list of {"QUEUES": [patterns], "BACKLOG": n,
     # "OLDEST_WAITING": "10m", "FAILURE_RATE": 0.2, "MIN_FINISHED": n, "WINDOW": "10m", "NO_WORKERS": "5m",
     # "STALLED": n, "FOR": "1m"}; evaluated every INTERVAL in the web process, each transition audited

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from queues.models import QueueCounts, QueueRef
 from queues.signals import QueueSignals
@@ -40,8 +41,17 @@ def escape(value: str) -> str:
 
 
 def _labels(queue: QueueRef, **extra: str) -> str:
-    pairs = {"queue": queue.name, **extra, "prefix": queue.prefix, "connection": queue.connection}
-    return ", ".join(f'{key}="{escape(value)}"' for key, value in pairs.items())
+    head, tail = _queue_labels(queue)
+    middle = "".join(f', {key}="{escape(value)}"' for key, value in extra.items())
+    return f"{head}{middle}{tail}"
+
+
+@lru_cache(maxsize=20_000)
+def _queue_labels(queue: QueueRef) -> tuple[str, str]:
+    # Escaped once per queue, not once per sample: a scrape of 5,000 queues writes 70,000 samples.
+    head = f'queue="{escape(queue.name)}"'
+    tail = f', prefix="{escape(queue.prefix)}", connection="{escape(queue.connection)}"'
+    return head, tail
 
 
 Family = tuple[str, str, str, Callable[[QueueMetrics], Iterable[tuple[str, int | float]]]]

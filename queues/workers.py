@@ -21,6 +21,7 @@ import base64
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -108,10 +109,12 @@ class WorkerReport:
 
     def of(self, queue: QueueRef) -> QueueWorkers:
         """The workers of one queue (none when it was not asked for)."""
-        for each in self.queues:
-            if each.queue == queue:
-                return each
-        return QueueWorkers(queue)
+        return self._by_queue.get(queue) or QueueWorkers(queue)
+
+    @cached_property
+    def _by_queue(self) -> dict[QueueRef, QueueWorkers]:
+        # A scrape asks for each of thousands of queues: a lookup, not a walk of the tuple each time.
+        return {each.queue: each for each in self.queues}
 
 
 @dataclass

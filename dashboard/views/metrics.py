@@ -43,7 +43,7 @@ def _bearer(request: HttpRequest) -> str | None:
 
 @require_GET
 async def metrics(request: HttpRequest) -> HttpResponse:
-    """Every queue's counts (at most OVERVIEW_MAX_QUEUES of them) as Prometheus metrics."""
+    """Every queue's counts and signals (at most METRICS_MAX_QUEUES of them) as Prometheus metrics."""
     monitor.ensure_started()
     given = _bearer(request)
     if given is not None:
@@ -62,7 +62,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         queues = await registry.all_queues()
         if scope is not None:
             queues = await avisible(scope, queues)
-        limit = get_config().overview_max_queues
+        limit = max(1, int(get_config().raw["METRICS_MAX_QUEUES"]))
         rows = await _fetch(queues[:limit])
     except Exception as exc:  # the API's answer to a fault (4xx/5xx), as plain text
         answer = fault_response(request, exc, api=True)

@@ -157,7 +157,7 @@ async def test_a_broken_queue_is_a_problem_not_a_failure(
     assert value(found, "bullmq_dashboard_queue_problem", **email) == 0
 
 
-async def test_one_pipeline_bounded_by_overview_max_queues(
+async def test_one_pipeline_bounded_by_metrics_max_queues(
     client: AsyncClient, redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("q1", "q2", "q3", "q4"):
@@ -170,7 +170,7 @@ async def test_one_pipeline_bounded_by_overview_max_queues(
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(signals_module, "run_pipeline", counted)
-    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, OVERVIEW_MAX_QUEUES=3)):
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, METRICS_MAX_QUEUES=3)):
         reset_directories()
         await client.get(metrics_url())  # discovers the queues, loads the script
         pipelines.clear()
