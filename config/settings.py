@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -179,6 +180,17 @@ if os.environ.get("DASHBOARD_SEARCH_MAX_SCAN"):
 if os.environ.get("DASHBOARD_METRICS_TOKEN"):
     # Bearer token for /queues/metrics (Prometheus scrapers); unset, only logged-in viewers read it.
     BULLMQ_DASHBOARD["METRICS_TOKEN"] = os.environ["DASHBOARD_METRICS_TOKEN"]
+if os.environ.get("DASHBOARD_ALERTS"):
+    # The ALERTS dict as JSON, e.g. {"RULES": [{"QUEUES": ["bull:*"], "BACKLOG": 1000}]} (docs/alerts.md);
+    # a malformed value is reported by `manage.py check` (E009/E011), not raised here.
+    try:
+        BULLMQ_DASHBOARD["ALERTS"] = json.loads(os.environ["DASHBOARD_ALERTS"])
+    except ValueError:
+        BULLMQ_DASHBOARD["ALERTS"] = os.environ["DASHBOARD_ALERTS"]
+if os.environ.get("DASHBOARD_ALERT_WEBHOOK_URL"):
+    alerts = BULLMQ_DASHBOARD.setdefault("ALERTS", {})
+    if isinstance(alerts, dict):
+        alerts["WEBHOOK_URL"] = os.environ["DASHBOARD_ALERT_WEBHOOK_URL"]
 if os.environ.get("DASHBOARD_PREFIXES"):
     BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]
 
