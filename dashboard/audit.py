@@ -4,14 +4,18 @@ line on the `bullmq_dashboard.audit` logger each.
 What is stored is bounded (ids, parameters, messages), so no request can make a row large. Refusals
 of anonymous requests (a bot posting to action URLs) never reach the table: they go to the log, at
 most a few lines a minute per address; a logged-in user's refusals are stored, a few a minute, and
-each user's actions are limited to ACTIONS_PER_MINUTE (one row each).
+each user's actions are limited to ACTIONS_PER_MINUTE (one row each). Actions taken at a terminal
+(`manage.py queues`) are written the same way, by a dashboard user named with `--user` or by the OS
+login (`cli:<login>`), and marked `via: cli` in their parameters.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
@@ -94,9 +98,55 @@ def _address(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+# The username of an entry made at a terminal without a dashboard user: `cli:<OS login>`. Django's
+# username validators allow no colon, so no dashboard user can be mistaken for it.
+TERMINAL_PREFIX = "cli:"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who an entry names: a dashboard user (of a web request or named at a terminal), an anonymous
+    request, or the OS account at a terminal."""
+
+    user: User | None
+    username: str
+    remote_addr: str | None = None
+    # Taken with `manage.py queues` rather than over HTTP: its entries say so (params `via: cli`).
+    terminal: bool = False
+
+    @property
+    def stored(self) -> bool:
+        """True when this actor's refusals are stored: a logged-in user, or anyone at a terminal."""
+        return self.terminal or self.user is not None
+
+
+def request_actor(request: HttpRequest, user: User | None) -> Actor:
+    """The actor of a web request: its user when logged in (else anonymous), and its address."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Actor(None, "", _address(request))
+    return Actor(user, user.get_username(), _address(request))
+
+
+def terminal_actor(user: User | None = None) -> Actor:
+    """The actor at a terminal: the dashboard user named with `--user`, else the OS login."""
+    if user is not None:
+        return Actor(user, user.get_username(), terminal=True)
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry and no $USER
+        login = "unknown"
+    return Actor(None, _cut(TERMINAL_PREFIX + login, 150), terminal=True)
+
+
+def _params(actor: Actor, params: dict[str, Any] | None) -> dict[str, Any]:
+    kept = bounded_params(params)
+    if actor.terminal:
+        kept["via"] = "cli"
+    return kept
+
+
 async def begin(
-    request: HttpRequest,
-    user: User,
+    actor: Actor,
     action: str,
     queue: QueueRef,
     *,
@@ -105,16 +155,16 @@ async def begin(
 ) -> AuditEntry:
     """Store an entry for a change about to start (result "started")."""
     return await AuditEntry.objects.acreate(
-        user_id=user.pk,
-        username=user.get_username(),
+        user_id=actor.user.pk if actor.user is not None else None,
+        username=actor.username,
         action=_cut(action, 40),
         connection=_cut(queue.connection, 100),
         queue=_cut(queue.key, 500),
         job_ids=bounded_ids(job_ids),
         result=AuditEntry.Result.STARTED,
         message="",
-        params=bounded_params(params),
-        remote_addr=_address(request),
+        params=_params(actor, params),
+        remote_addr=actor.remote_addr,
     )
 
 
@@ -141,39 +191,41 @@ async def complete(
 
 
 async def refused(
-    request: HttpRequest,
-    user: User | None,
+    actor: Actor,
     action: str,
     queue_label: str,
     connection: str,
     status: int,
     message: str,
 ) -> None:
-    """Record a refusal: stored for a logged-in user, logged for anonymous requests; rate-limited."""
-    authenticated = bool(getattr(user, "is_authenticated", False))
-    who = f"user:{getattr(user, 'pk', None)}" if authenticated else f"addr:{_address(request)}"
+    """Record a refusal: stored for a logged-in user or a terminal, logged for anonymous requests;
+    rate-limited."""
+    if actor.user is not None:
+        who = f"user:{actor.user.pk}"
+    else:
+        who = actor.username if actor.terminal else f"addr:{actor.remote_addr}"
     if not _refusals.allow(who):
         return
-    if not authenticated:
+    if not actor.stored:
         logger.info(
             "anonymous %s %s refused (%d) from %s: %s",
             _cut(action, 40),
             _cut(queue_label, 200) or "-",
             status,
-            _address(request) or "?",
+            actor.remote_addr or "?",
             message,
         )
         return
     entry = await AuditEntry.objects.acreate(
-        user_id=getattr(user, "pk", None),
-        username=user.get_username() if user is not None else "",  # authenticated: never None
+        user_id=actor.user.pk if actor.user is not None else None,
+        username=actor.username,
         action=_cut(action, 40),
         connection=_cut(connection, 100),
         queue=_cut(queue_label, 500),
         result=AuditEntry.Result.INVALID if status == 400 else AuditEntry.Result.REFUSED,
         message=_cut(message, MAX_MESSAGE),
-        params={"status": status},
-        remote_addr=_address(request),
+        params=_params(actor, {"status": status}),
+        remote_addr=actor.remote_addr,
     )
     _log(entry)
 

@@ -42,20 +42,13 @@ from dashboard.actions import (
 from dashboard.answers import Answer, Refusal, answer_for_error
 from dashboard.conf import get_config
 from dashboard.models import AuditEntry
-from dashboard.permissions import (
-    VIEW,
-    has_permission,
-    permission_depends_on_queue,
-    read_only,
-    read_only_reached,
-)
+from dashboard.permissions import VIEW, has_permission, read_only
+from dashboard.reach import check_reach
 from dashboard.registry import UnknownConnection, UnknownQueue
 from dashboard.translation import message_of, translated
 from dashboard.users import User
 from dashboard.views.base import BadRequest, job_id_param, queue_of_url
 from queues.actions import Conflict, Invalid, Outcome, Progress, QueueWriter, writer
-from queues.flows import FlowReach
-from queues.jobs import resolve_job_key
 from queues.messages import gettext_lazy
 from queues.models import NotAJob, QueueRef
 
@@ -247,7 +240,8 @@ async def _refused(
 ) -> HttpResponse:
     status = exc.status if isinstance(exc, Refusal) else 404 if isinstance(exc, NotAJob) else 400
     message = message_of(exc)
-    await audit.refused(request, user, action, queue_key, connection, status, str(message))
+    actor = audit.request_actor(request, user)
+    await audit.refused(actor, action, queue_key, connection, status, str(message))
     response = render(request, Answer(status, action, message))
     if status == 405:
         response["Allow"] = "POST"
@@ -264,8 +258,7 @@ async def _execute(request: HttpRequest, user: User, plan: Plan) -> HttpResponse
         # either no entry and no change, or an entry that the same task completes.
         try:
             entry = await audit.begin(
-                request,
-                user,
+                audit.request_actor(request, user),
                 plan.audit_action,
                 plan.queue,
                 job_ids=plan.job_ids,
@@ -315,52 +308,9 @@ async def _with_undo(request: HttpRequest, plan: Plan, answer: Answer) -> Answer
 
 
 async def _check_reach(plan: Plan, user: User) -> None:
-    """Refuse (403) an action whose BullMQ script would, through flow parents or children, change a
-    read-only queue or a queue where this user may not take the same action."""
-    config = get_config()
-    per_queue = permission_depends_on_queue()
-    if not config.read_only_queues and not per_queue:
-        return  # nothing the flow links could reach is protected differently from this queue
-    reach = FlowReach()
-    client = registry.client(plan.queue.connection)
-    for prepared in plan.prepared:
-        if prepared.reach is not None:
-            reach = reach.merged(await prepared.reach(client))
-    refusal = read_only_reached(reach)
-    if refusal is not None:
-        raise Refusal(403, refusal)
-    if not per_queue or not reach.job_keys:
-        return
-    known = await registry.directory(plan.queue.connection).get()
-    reached: set[QueueRef] = set()
-    for job_key in reach.job_keys:
-        resolved = resolve_job_key(known, job_key)
-        if resolved is None:
-            message = gettext_lazy(
-                "This would change %(job)s, a job of a queue the dashboard does not list.", job=job_key
-            )
-            raise Refusal(403, message)
-        reached.add(resolved[0])
-    denied = await _adenied(user, plan.spec.name, sorted(reached - {plan.queue}))
-    if denied:
-        message = gettext_lazy(
-            "This would change jobs in %(queues)s (flow parents or children), where you may not use"
-            " “%(action)s”.",
-            queues=", ".join(queue.key for queue in denied),
-            action=plan.spec.label,
-        )
-        raise Refusal(403, message)
-
-
-def _denied(user: User, action: str, queues: list[QueueRef]) -> list[QueueRef]:
-    return [
-        queue
-        for queue in queues
-        if not (has_permission(user, VIEW, queue) and has_permission(user, action, queue))
-    ]
-
-
-_adenied = sync_to_async(_denied)
+    """Refuse (403) an action whose script would change a read-only queue, or one where this user may
+    not take the same action, through flow parents or children (dashboard.reach)."""
+    await check_reach(plan.queue, plan.spec, plan.prepared, user)
 
 
 async def _work(plan: Plan, queue_writer: QueueWriter, progress: Progress) -> Outcome:
