@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError
+from django.urls import reverse
 
 from dashboard.audit import MAX_MESSAGE, bounded_params
 from dashboard.conf import DashboardConfig, get_config
+from dashboard.durations import duration_ms
 from dashboard.links import queue_url
 from dashboard.models import AlertState, AuditEntry
 from dashboard.translation import translated
@@ -48,8 +49,7 @@ RULE_KEYS: dict[str, tuple[str, str]] = {
     "WINDOW": ("window_seconds", "duration"),
     "FOR": ("for_seconds", "duration"),
 }
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
+ALERT_KEYS = frozenset({"RULES", "INTERVAL", "WEBHOOK_URL", "WEBHOOK_TIMEOUT", "BASE_URL", "EVALUATE"})
 
 
 class AlertSettingError(ValueError):
@@ -64,12 +64,12 @@ def duration_seconds(value: object) -> float:
         if value < 0:
             raise AlertSettingError(f"{value!r} is negative")
         return float(value)
-    found = DURATION.match(str(value))
-    if found is None:
+    try:
+        return duration_ms(str(value), bare_unit="s") / 1000
+    except ValueError as exc:
         raise AlertSettingError(
             f"{value!r} is not a duration (a number of seconds, or like 90s, 10m, 1h, 2d)"
-        )
-    return float(found[1]) * UNITS[found[2]]
+        ) from exc
 
 
 def _rule_value(name: str, kind: str, value: object) -> object:
@@ -120,6 +120,8 @@ class AlertSettings:
     webhook_timeout: float = 5.0
     # Prepended to queue links in webhook messages (the site's address, e.g. https://ops.example.com).
     base_url: str = ""
+    # False: this process shows the alerts (banners, metrics) but does not evaluate them.
+    evaluate: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -145,6 +147,9 @@ def _settings_of(config: DashboardConfig) -> AlertSettings:
     raw = config.raw.get("ALERTS") or {}
     if not isinstance(raw, dict):
         raise AlertSettingError("ALERTS must be a dict")
+    unknown = sorted(str(key) for key in set(raw) - ALERT_KEYS)
+    if unknown:
+        raise AlertSettingError(f"unknown keys {', '.join(unknown)} (known: {', '.join(sorted(ALERT_KEYS))})")
     rules = raw.get("RULES") or []
     if not isinstance(rules, list | tuple):
         raise AlertSettingError("ALERTS['RULES'] must be a list of rules")
@@ -159,6 +164,7 @@ def _settings_of(config: DashboardConfig) -> AlertSettings:
         webhook_url=str(webhook) if webhook else None,
         webhook_timeout=max(0.5, duration_seconds(raw.get("WEBHOOK_TIMEOUT", 5))),
         base_url=str(raw.get("BASE_URL") or "").rstrip("/"),
+        evaluate=bool(raw.get("EVALUATE", True)),
     )
 
 
@@ -207,15 +213,19 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def _reconcile(evaluated: list[QueueRef], firing: list[Finding], now_ms: int) -> list[Announcement]:
-    """Make the rows of the evaluated queues match what fires; returns the transitions won here."""
+AlertKey = tuple[str, str, str]
+
+
+def _reconcile(
+    evaluated: list[QueueRef], firing: list[Finding], now_ms: int
+) -> tuple[list[Announcement], frozenset[AlertKey]]:
+    """Make the rows of the evaluated queues match what fires; returns the transitions won here and
+    the alerts that fire now (of every queue)."""
     evaluated_keys = {(queue.connection, queue.key) for queue in evaluated}
     wanted = {(f.queue.connection, f.queue.key, str(f.condition)): f for f in firing}
-    rows = {
-        (row.connection, row.queue, row.condition): row
-        for row in AlertState.objects.all().iterator()
-        if (row.connection, row.queue) in evaluated_keys
-    }
+    every = {(row.connection, row.queue, row.condition): row for row in AlertState.objects.all().iterator()}
+    rows = {key: row for key, row in every.items() if (key[0], key[1]) in evaluated_keys}
+    firing_now = frozenset(key for key in every if key not in rows) | frozenset(wanted)
     won: list[Announcement] = []
     for key, finding in wanted.items():
         row = rows.get(key)
@@ -251,7 +261,7 @@ def _reconcile(evaluated: list[QueueRef], firing: list[Finding], now_ms: int) ->
         if deleted:
             queue = QueueRef.from_key(row.connection, row.queue)
             won.append(Announcement(queue, row.condition, False, row.since, row.value, row.message))
-    return won
+    return won, firing_now
 
 
 def _audit(announcement: Announcement, webhook: str) -> AuditEntry:
@@ -353,7 +363,9 @@ async def announce(settings: AlertSettings, won: Iterable[Announcement]) -> list
     return entries
 
 
-async def reconcile(evaluated: list[QueueRef], firing: list[Finding], now_ms: int) -> list[Announcement]:
+async def reconcile(
+    evaluated: list[QueueRef], firing: list[Finding], now_ms: int
+) -> tuple[list[Announcement], frozenset[AlertKey]]:
     """`_reconcile` in a thread (it uses the database)."""
     return await sync_to_async(_reconcile)(evaluated, firing, now_ms)
 
@@ -423,4 +435,17 @@ async def alert_context(viewable: list[QueueRef], queue: QueueRef | None = None)
         return {}
     banners, total = await firing_banners(viewable, queue)
     connections = {each.queue.connection for each in banners}
-    return {"alert_banners": banners, "alert_total": total, "show_connection": len(connections) > 1}
+    return {
+        "alert_banners": banners,
+        "alert_total": total,
+        "show_connection": len(connections) > 1,
+        # Where the banner is fetched again when the live socket says the firing alerts changed.
+        "alerts_url": alerts_url(queue),
+    }
+
+
+def alerts_url(queue: QueueRef | None) -> str:
+    """The banner's own URL: the overview's, or a queue page's."""
+    if queue is None:
+        return reverse("bullmq_dashboard:alerts")
+    return reverse("bullmq_dashboard:queue-alerts", args=[queue.connection, queue.key])

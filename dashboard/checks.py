@@ -19,6 +19,9 @@ Errors, the dashboard cannot work as configured:
 - bullmq_dashboard.E010 `BASE_TEMPLATE` cannot be loaded (dashboard.template_checks).
 - bullmq_dashboard.E011 `ALERTS` cannot be read: not a dict, a rule with an unknown key or a value that
   is no number, ratio or duration, or a `WEBHOOK_URL` that is not http(s) (dashboard.alerts).
+- bullmq_dashboard.E012 `KEY_PREFIX` is not a plain non-empty string (braces would move the throughput
+  samples out of their queue's cluster slot), or `THROUGHPUT` is not a dict of the numbers it takes
+  (dashboard.throughput).
 
 Warnings, something will not work the way the host expects:
 - bullmq_dashboard.W001 live updates on but `CHANNEL_LAYERS` has no "default" layer: every socket is
@@ -130,6 +133,7 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
             ),
         ]
     errors.extend(check_alerts())
+    errors.extend(check_throughput(raw))
     if config.default_page_size not in config.page_sizes:
         errors.append(
             Error(
@@ -263,12 +267,34 @@ def check_alerts() -> list[CheckMessage]:
     return []
 
 
+def check_throughput(raw: dict[str, Any]) -> list[CheckMessage]:
+    """E012 for KEY_PREFIX and THROUGHPUT settings the throughput charts could not use."""
+    from dashboard.throughput import ThroughputSettingError, parse_settings
+
+    try:
+        parse_settings(raw)
+    except ThroughputSettingError as exc:
+        return [
+            Error(
+                f"BULLMQ_DASHBOARD: {exc}.",
+                hint='Leave them out for the defaults: KEY_PREFIX "bullmq-dashboard", THROUGHPUT '
+                '{"SAMPLING": True, "MAX_SAMPLED_QUEUES": 200, "RECENT_JOBS": 200}.',
+                id="bullmq_dashboard.E012",
+            )
+        ]
+    return []
+
+
 def check_known_keys(raw: dict[str, Any]) -> Iterable[CheckMessage]:
-    """W007 for keys of BULLMQ_DASHBOARD and its LIVE dict that the dashboard does not read."""
+    """W007 for keys of BULLMQ_DASHBOARD and its LIVE and THROUGHPUT dicts that the dashboard does not
+    read."""
     yield from unknown_keys(raw, DEFAULTS, "BULLMQ_DASHBOARD")
     live = raw.get("LIVE")
     if isinstance(live, dict):
         yield from unknown_keys(live, DEFAULTS["LIVE"], "BULLMQ_DASHBOARD['LIVE']")
+    throughput = raw.get("THROUGHPUT")
+    if isinstance(throughput, dict):
+        yield from unknown_keys(throughput, DEFAULTS["THROUGHPUT"], "BULLMQ_DASHBOARD['THROUGHPUT']")
 
 
 def unknown_keys(given: dict[Any, Any], known: Iterable[str], where: str) -> Iterable[CheckMessage]:

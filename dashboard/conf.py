@@ -55,8 +55,24 @@ DEFAULTS: dict[str, Any] = {
     # Alerts (dashboard/alerts.py, docs/alerts.md): RULES is a list of {"QUEUES": [patterns], "BACKLOG": n,
     # "OLDEST_WAITING": "10m", "FAILURE_RATE": 0.2, "MIN_FINISHED": n, "WINDOW": "10m", "NO_WORKERS": "5m",
     # "STALLED": n, "FOR": "1m"}; evaluated every INTERVAL in the web process, each transition audited
-    # and posted to WEBHOOK_URL (Slack-compatible JSON) when set.
-    "ALERTS": {"RULES": [], "INTERVAL": 30, "WEBHOOK_URL": None, "WEBHOOK_TIMEOUT": 5, "BASE_URL": ""},
+    # and posted to WEBHOOK_URL (Slack-compatible JSON) when set; EVALUATE False in processes that
+    # should only show them.
+    "ALERTS": {
+        "RULES": [],
+        "INTERVAL": 30,
+        "WEBHOOK_URL": None,
+        "WEBHOOK_TIMEOUT": 5,
+        "BASE_URL": "",
+        "EVALUATE": True,
+    },
+    # The dashboard's own Redis keys (its throughput samples) start with `<KEY_PREFIX>:`; no braces, so
+    # that a queue prefix's {hash tag} keeps a queue's samples in its cluster slot (check E012).
+    "KEY_PREFIX": "bullmq-dashboard",
+    # Throughput charts (queues/throughput.py, dashboard/throughput.py): queues whose workers do not
+    # record BullMQ's metrics are sampled once a minute by the web process when SAMPLING is on (never
+    # with READ_ONLY), at most MAX_SAMPLED_QUEUES of them (a week of minutes is about 220 KB of Redis
+    # each); processing and wait time percentiles are over the newest RECENT_JOBS completed jobs.
+    "THROUGHPUT": {"SAMPLING": True, "MAX_SAMPLED_QUEUES": 200, "RECENT_JOBS": 200},
     # Dotted path of a callable (user, action, queue) -> bool deciding every view and action.
     "PERMISSION": "dashboard.permissions.default_permission",
     "READ_ONLY": False,

@@ -152,6 +152,17 @@ def schedulers_api_url(queue: QueueRef) -> str:
     return _reverse("bullmq_dashboard:api-schedulers", queue.connection, queue.key)
 
 
+def queue_metrics_url(queue: QueueRef, window: str | None = None) -> str:
+    """The queue's metrics page (throughput charts, waiting and processing times), `?window=`."""
+    url = _reverse("bullmq_dashboard:queue-metrics", queue.connection, queue.key)
+    return f"{url}?window={window}" if window else url
+
+
+def queue_metrics_api_url(queue: QueueRef) -> str:
+    """The queue's metrics JSON."""
+    return _reverse("bullmq_dashboard:api-queue-metrics", queue.connection, queue.key)
+
+
 def flow_url(queue: QueueRef, job_id: str) -> str:
     """The whole flow (tree from its root) of the job."""
     return _job_link("bullmq_dashboard:job-flow", queue)(job_id)

@@ -1,8 +1,9 @@
 """The process's monitor: a background task in the web process (no extra process to run) that reads the
-queues' signals every ALERTS["INTERVAL"] seconds and evaluates the alert rules.
+queues' signals every ALERTS["INTERVAL"] seconds and evaluates the alert rules, and records the
+throughput samples of queues whose workers keep no BullMQ metrics once a minute (dashboard.throughput).
 
 It starts with the first request to the dashboard (a page, the API, a socket or a Prometheus scrape)
-on an ASGI server, and only when some alert rule is set. Each tick costs one pipelined read per
+on an ASGI server, when some alert rule is set or sampling is on. Each tick costs one pipelined read per
 connection of the queues that rules cover (one EVALSHA each), plus one CLIENT LIST per connection when
 a rule checks for workers; the events tally of a queue reads only the events since the tick before.
 Several processes each evaluate; the database decides which announces a transition (dashboard.alerts).
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from dashboard import alerts, registry
-from dashboard.conf import get_config
+from dashboard import alerts, registry, throughput
+from dashboard.live.hub import get_hub
 from queues.alerts import AlertBook, EventWindow, Finding, Thresholds, findings, thresholds_for
 from queues.counts import now_ms
 from queues.live.reachability import REDIS_FAULTS
@@ -29,6 +32,8 @@ logger = logging.getLogger("bullmq_dashboard.monitor")
 
 # Queues evaluated per tick at most (the first by connection, prefix and name).
 MAX_QUEUES = 10_000
+# Seconds between throughput samples (each records the minutes completed since the one before).
+SAMPLE_INTERVAL = 60.0
 # Worker connections listed per connection for the no-workers check.
 MAX_WORKERS = 100_000
 
@@ -54,6 +59,7 @@ class Monitor:
         self.book = AlertBook()
         self.windows: dict[QueueRef, EventWindow] = {}
         self.workers_absent_since: dict[QueueRef, int] = {}
+        self._firing_now: frozenset[alerts.AlertKey] = frozenset()
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self, now: int | None = None) -> Tick:
@@ -91,26 +97,20 @@ class Monitor:
         for_seconds = {queue: covered[queue].for_seconds for queue in result.evaluated}
         self.book.update(result.evaluated, found, at, for_seconds)
         result.firing = self.book.firing()
-        result.announced = await alerts.reconcile(result.evaluated, result.firing, at)
+        result.announced, firing_now = await alerts.reconcile(result.evaluated, result.firing, at)
         if result.announced:
             await alerts.announce(settings, result.announced)
+        if firing_now != self._firing_now:
+            # Another process may have announced it: every process tells its own viewers.
+            self._firing_now = firing_now
+            await get_hub().nudge_alerts()
         self._forget(set(covered))
         return result
 
     async def _list(self, result: Tick) -> list[QueueRef]:
         """Every queue of the connections that answer; the others are noted in `result.failed`."""
-        aliases = list(get_config().connections)
-        lists = await asyncio.gather(
-            *(registry.directory(alias).get() for alias in aliases), return_exceptions=True
-        )
-        queues: list[QueueRef] = []
-        for alias, listed in zip(aliases, lists, strict=True):
-            if isinstance(listed, BaseException):
-                if not isinstance(listed, REDIS_FAULTS):
-                    raise listed
-                result.failed[alias] = str(listed)
-            else:
-                queues.extend(listed)
+        queues, failed = await registry.reachable_queues()
+        result.failed.update(failed)
         return queues
 
     async def _read(
@@ -165,26 +165,48 @@ class Monitor:
                 del kept[queue]
 
     async def run(self) -> None:
-        """Tick every INTERVAL seconds until cancelled; a tick that fails is logged and the next one tried."""
+        """Evaluate the alerts every ALERTS["INTERVAL"] and record throughput samples every minute,
+        until cancelled; a step that fails is logged and tried again at its next time."""
+        loop = asyncio.get_running_loop()
+        next_alerts = next_samples = loop.time()
         while True:
-            interval = alerts.DEFAULT_INTERVAL
-            try:
-                settings = alerts.alert_settings()
-                interval = settings.interval
-                if settings.enabled:
-                    await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except REDIS_FAULTS as exc:
-                logger.warning("alert evaluation could not read Redis: %s", exc)
-            except Exception:
-                logger.exception("alert evaluation failed")
-            await asyncio.sleep(interval)
+            now = loop.time()
+            if now >= next_alerts:
+                next_alerts = now + await self._alerts_step()
+            if now >= next_samples:
+                next_samples = now + SAMPLE_INTERVAL
+                await self._step("throughput sampling", throughput.sample_tick)
+            await asyncio.sleep(max(0.05, min(next_alerts, next_samples) - loop.time()))
+
+    async def _alerts_step(self) -> float:
+        """One evaluation when rules are set and this process evaluates; the seconds to the next."""
+        try:
+            settings = alerts.alert_settings()
+        except alerts.AlertSettingError:
+            return alerts.DEFAULT_INTERVAL  # the system check reports it
+        if settings.enabled and settings.evaluate:
+            await self._step("alert evaluation", self.tick)
+        return settings.interval
+
+    @staticmethod
+    async def _step(what: str, step: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except REDIS_FAULTS as exc:
+            logger.warning("%s could not read Redis: %s", what, exc)
+        except Exception:
+            logger.exception("%s failed", what)
 
     def start(self) -> None:
         """Run on the current event loop (once)."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="bullmq-dashboard-monitor")
+            # A context of its own, not the request's that started it: asgiref ties database calls
+            # made from a request's context to that request, and refuses them after it ended.
+            self._task = asyncio.get_running_loop().create_task(
+                self.run(), name="bullmq-dashboard-monitor", context=contextvars.Context()
+            )
 
     async def stop(self) -> None:
         """Cancel the task and wait for it."""
@@ -209,10 +231,12 @@ def get_monitor() -> Monitor:
 
 
 def ensure_started() -> None:
-    """Start the monitor of this process when an alert rule is set (called by requests; cheap)."""
+    """Start the monitor of this process when it has work: alert rules to evaluate, or throughput to
+    sample (called by requests; cheap)."""
     try:
-        enabled = alerts.alert_settings().enabled
+        settings = alerts.alert_settings()
+        evaluates = settings.enabled and settings.evaluate
     except alerts.AlertSettingError:
-        return  # the system check reports the setting
-    if enabled:
+        evaluates = False  # the system check reports the setting
+    if evaluates or throughput.sampling_on():
         get_monitor().start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.utils.safestring import SafeString
@@ -13,10 +13,12 @@ from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.row_cache import RowCache
+from dashboard.throughput import sparkline
 from queues.counts import fetch_counts
 from queues.events import EventWatcher
 from queues.models import QueueCounts, QueueRef
 from queues.states import STATES
+from queues.throughput import Throughput
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,14 @@ class QueueGroup:
     connection: str
     prefix: str
     rows: list[QueueCounts]
+    # Each row's last hour for its sparkline (dashboard.throughput.SPARKLINES); a row without one shows
+    # none.
+    sparks: dict[QueueRef, Throughput] = field(default_factory=dict)
 
     @property
     def html(self) -> list[SafeString]:
-        """The rows as HTML, re-rendered only for queues whose counts changed."""
-        return [row_html(row) for row in self.rows]
+        """The rows as HTML, re-rendered only for queues whose counts or sparkline changed."""
+        return [row_html(row, self.sparks.get(row.queue)) for row in self.rows]
 
 
 # How long a page view keeps the events watcher following the overview's queues without a socket.
@@ -39,8 +44,9 @@ LEASE_SECONDS = 60.0
 _ROWS = RowCache("bullmq_dashboard/partials/overview_row.html", size=5000)
 
 
-def row_html(row: QueueCounts) -> SafeString:
-    """One overview row, from the same partials the live updates push."""
+def row_html(row: QueueCounts, spark: Throughput | None = None) -> SafeString:
+    """One overview row, from the same partials the live updates push, with its sparkline when given."""
+    shown = sparkline(spark)
     key = (
         row.queue,
         tuple(row.counts.get(state, 0) for state in STATES),
@@ -48,8 +54,9 @@ def row_html(row: QueueCounts) -> SafeString:
         row.problem,
         row.last_failed_at,
         row.failed_last_hour,
+        shown,
     )
-    return _ROWS.render(key, {"row": row, "states": STATES})
+    return _ROWS.render(key, {"row": row, "states": STATES, "spark": shown})
 
 
 async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:
@@ -87,14 +94,17 @@ async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
     return [counts for batch in results for counts in batch]
 
 
-def group(rows: list[QueueCounts], keep_order: bool = False) -> list[QueueGroup]:
-    """Rows grouped by (connection, prefix), in name order (in the order given with `keep_order`)."""
+def group(
+    rows: list[QueueCounts], keep_order: bool = False, sparks: dict[QueueRef, Throughput] | None = None
+) -> list[QueueGroup]:
+    """Rows grouped by (connection, prefix), in name order (in the order given with `keep_order`), with
+    the sparklines of `sparks`."""
     if keep_order:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix))
     else:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix, row.queue.name))
     return [
-        QueueGroup(connection, prefix, list(members))
+        QueueGroup(connection, prefix, list(members), sparks or {})
         for (connection, prefix), members in groupby(
             ordered, key=lambda row: (row.queue.connection, row.queue.prefix)
         )

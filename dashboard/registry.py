@@ -8,6 +8,7 @@ from typing import Any
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from dashboard.conf import get_config
 from queues.connections import client_for
@@ -61,6 +62,23 @@ async def all_queues() -> list[QueueRef]:
     aliases = list(get_config().connections)
     lists = await asyncio.gather(*(directory(alias).get() for alias in aliases))
     return [queue for queues in lists for queue in queues]
+
+
+async def reachable_queues() -> tuple[list[QueueRef], dict[str, str]]:
+    """Every queue of the connections that answer, and why each other connection could not be listed
+    (for background work, where one down connection must not stop the others)."""
+    aliases = list(get_config().connections)
+    lists = await asyncio.gather(*(directory(alias).get() for alias in aliases), return_exceptions=True)
+    queues: list[QueueRef] = []
+    failed: dict[str, str] = {}
+    for alias, listed in zip(aliases, lists, strict=True):
+        if isinstance(listed, BaseException):
+            if not isinstance(listed, RedisError | OSError):
+                raise listed
+            failed[alias] = str(listed)
+        else:
+            queues.extend(listed)
+    return queues, failed
 
 
 async def find_queue(alias: str, key: str) -> QueueRef:

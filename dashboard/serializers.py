@@ -7,10 +7,13 @@ from typing import Any
 from dashboard import links
 from dashboard.flow_tree import ShownNode, ShownTree, in_flow
 from dashboard.translation import translated
+from queues.activity import Activity
 from queues.error_groups import ErrorGroups
 from queues.jobs import resolve_job_key
+from queues.latency import Percentiles
 from queues.models import ChildRef, JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
 from queues.schedulers import Scheduler, SchedulerPage
+from queues.throughput import RecordedMetrics
 from queues.workers import HeldJob, QueueWorkers, WorkerReport
 
 
@@ -42,6 +45,7 @@ def queue_detail_json(counts: QueueCounts, actions: dict[str, str]) -> dict[str,
         "search_url": links.search_api_url(counts.queue),
         "workers_url": links.workers_api_url(counts.queue),
         "schedulers_url": links.schedulers_api_url(counts.queue),
+        "metrics_url": links.queue_metrics_api_url(counts.queue),
         "error_groups_url": links.error_groups_api_url(counts.queue),
         "actions": actions,
     }
@@ -350,4 +354,66 @@ def error_groups_json(result: ErrorGroups, actions: dict[str, str]) -> dict[str,
         "bound": result.bound,
         "bound_hit": result.bound_hit,
         "problem": translated(result.problem) or None,
+    }
+
+
+def _recorded_json(recorded: RecordedMetrics | None) -> dict[str, Any] | None:
+    if recorded is None:
+        return None
+    return {
+        "count": recorded.count,
+        "prevTS": recorded.prev_ts,
+        "prevCount": recorded.prev_count,
+        "dataLength": recorded.length,
+        "dataStart": recorded.first_index,
+        # The list's points from dataStart on, newest first, as Node's getMetrics(type, start, end) has them.
+        "data": list(recorded.points),
+    }
+
+
+def _percentiles_json(found: Percentiles | None) -> dict[str, int] | None:
+    if found is None:
+        return None
+    return {"p50": found.p50, "p90": found.p90, "p99": found.p99, "jobs": found.count}
+
+
+def queue_metrics_json(activity: Activity, sampling_unavailable: str) -> dict[str, Any]:
+    """A queue's throughput over a window (buckets of `bucketMinutes`, null where nobody counted) and its
+    latency: the age of the job next in line and percentiles of the newest completed jobs (ms)."""
+    throughput, latency = activity.throughput, activity.latency
+    queue = throughput.queue
+    return {
+        "queue": queue.key,
+        "window": throughput.window.name,
+        "bucketMinutes": throughput.window.bucket_minutes,
+        "from": throughput.first_minute,
+        "to": throughput.last_minute + 60_000,
+        # "bullmq": the workers' own metrics; "sampled": the dashboard's samples; "none": no history yet.
+        "source": throughput.source,
+        "sampledSince": throughput.sampled_since,
+        "stale": throughput.stale,
+        "samplingUnavailable": translated(sampling_unavailable) or None,
+        "completed": throughput.completed_total,
+        "failed": throughput.failed_total,
+        "countedMinutes": throughput.counted_minutes,
+        "buckets": [
+            {
+                "start": bucket.start_ms,
+                "completed": bucket.completed,
+                "failed": bucket.failed,
+                "lowerBound": bucket.lower_bound,
+            }
+            for bucket in throughput.buckets
+        ],
+        "bullmq": {
+            "completed": _recorded_json(throughput.completed_metrics),
+            "failed": _recorded_json(throughput.failed_metrics),
+        },
+        "oldestWaitingSince": latency.oldest_waiting_since,
+        "oldestWaitingMs": latency.oldest_waiting_ms,
+        "recentJobs": latency.jobs_read,
+        "processingMs": _percentiles_json(latency.processing),
+        "waitMs": _percentiles_json(latency.waiting),
+        "problems": [translated(problem) for problem in (*throughput.problems, latency.problem) if problem],
+        "html_url": links.queue_metrics_url(queue, throughput.window.name),
     }

@@ -11,6 +11,7 @@ from django.urls import path
 from dashboard import converters  # noqa: F401 - registers the queue key converter
 from dashboard.views import (
     actions,
+    alert_banners,
     api,
     audit,
     clean_estimate,
@@ -18,6 +19,7 @@ from dashboard.views import (
     flows,
     metrics,
     pages,
+    queue_metrics,
     schedulers,
     search,
     workers,
@@ -49,6 +51,11 @@ urlpatterns = [
         name="api-schedulers",
     ),
     path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/metrics/",
+        queue_metrics.api_queue_metrics,
+        name="api-queue-metrics",
+    ),
+    path(
         "api/queues/<str:connection>/<bullmq_queue:queue_key>/errors/",
         error_groups.api_queue_errors,
         name="api-errors",
@@ -64,6 +71,7 @@ urlpatterns = [
     path("audit/", audit.audit_log, name="audit"),
     path("errors/", error_groups.all_errors, name="errors"),
     path("workers/", workers.all_workers, name="workers"),
+    path("alerts/", alert_banners.overview_alerts, name="alerts"),
     path("operations/<str:operation_id>/", actions.operation_status, name="operation"),
     path("<str:connection>/<bullmq_queue:queue_key>/", pages.queue_page, name="queue"),
     path("<str:connection>/<bullmq_queue:queue_key>/find/", pages.find_job, name="find-job"),
@@ -76,9 +84,17 @@ urlpatterns = [
     path("<str:connection>/<bullmq_queue:queue_key>/search/", search.search_page, name="search"),
     path("<str:connection>/<bullmq_queue:queue_key>/workers/", workers.queue_workers, name="queue-workers"),
     path(
+        "<str:connection>/<bullmq_queue:queue_key>/alerts/", alert_banners.queue_alerts, name="queue-alerts"
+    ),
+    path(
         "<str:connection>/<bullmq_queue:queue_key>/schedulers/",
         schedulers.queue_schedulers,
         name="queue-schedulers",
+    ),
+    path(
+        "<str:connection>/<bullmq_queue:queue_key>/metrics/",
+        queue_metrics.queue_metrics,
+        name="queue-metrics",
     ),
     path(
         "<str:connection>/<bullmq_queue:queue_key>/actions/<str:action>/",

@@ -46,17 +46,20 @@ for f in "${htmx_src}" "${ws_src}"; do
 done
 
 mkdir -p "${vendor_dir}"
+# scripts/update_uplot.sh owns the uPlot lines of VERSIONS.txt: keep them.
+uplot_lines="$(grep '^uPlot' "${vendor_dir}/VERSIONS.txt" 2>/dev/null || true)"
 install -m 0644 "${htmx_src}" "${vendor_dir}/htmx.min.js"
 install -m 0644 "${ws_src}" "${vendor_dir}/htmx-ext-ws.min.js"
 
 cat > "${vendor_dir}/VERSIONS.txt" <<EOF
 Vendored front-end files (served as they are, no build step).
-Regenerate with scripts/update_htmx.sh; change the pinned versions there.
+Regenerate with scripts/update_htmx.sh and scripts/update_uplot.sh; change the pinned versions there.
 
 htmx.min.js         npm package ${HTMX_PACKAGE}@${HTMX_VERSION}   (file dist/htmx.min.js)   sha256 $(sha256sum "${vendor_dir}/htmx.min.js" | cut -d' ' -f1)
 htmx-ext-ws.min.js  npm package ${WS_PACKAGE}@${WS_VERSION}   (file dist/$(basename "${ws_src}"))   sha256 $(sha256sum "${vendor_dir}/htmx-ext-ws.min.js" | cut -d' ' -f1)
 
-Both are BSD Zero Clause License (0BSD).
+htmx and its extension are BSD Zero Clause License (0BSD).
+${uplot_lines}
 EOF
 
 echo "vendored ${HTMX_PACKAGE}@${HTMX_VERSION} and ${WS_PACKAGE}@${WS_VERSION} into ${vendor_dir#"${repo_root}"/}"

@@ -277,6 +277,24 @@ class LiveHub:
             return None
         return {"type": "live.queue", "html": "".join(fragments.tab_counts(row).values()), "arrivals": {}}
 
+    async def nudge_alerts(self) -> None:
+        """Tell the overview and queue pages of this process that the firing alerts changed; each page
+        fetches its own banner (filtered by its user's permission)."""
+        layer = get_channel_layer()
+        if layer is None or not self._views:
+            return
+        html = f'<span id="bullmq-alerts-nudge" hidden data-changed="{time.time_ns()}"></span>'
+        names = {groups.overview_group()} | {
+            groups.queue_group(view.queue)
+            for view in self._views.values()
+            if view.kind is ViewKind.QUEUE and view.queue is not None
+        }
+        for language in sorted(self._languages()):
+            for name in sorted(names):
+                await layer.group_send(
+                    groups.in_language(name, language), {"type": "live.html", "html": html}
+                )
+
     async def _status(self, alias: str, up: bool) -> None:
         """Tell every viewer when a Redis connection goes away or comes back."""
         if up:

@@ -4,30 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bullmq_dashboard', '0003_remove_scheduler_permission'),
+        ("bullmq_dashboard", "0003_remove_scheduler_permission"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertState',
+            name="AlertState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connection', models.CharField(max_length=100, verbose_name='connection')),
-                ('queue', models.CharField(max_length=500, verbose_name='queue')),
-                ('condition', models.CharField(max_length=40, verbose_name='condition')),
-                ('since', models.DateTimeField(verbose_name='since')),
-                ('value', models.FloatField(default=0, verbose_name='value')),
-                ('message', models.TextField(blank=True, verbose_name='message')),
-                ('params', models.JSONField(blank=True, default=dict, verbose_name='parameters')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("connection", models.CharField(max_length=100, verbose_name="connection")),
+                ("queue", models.CharField(max_length=500, verbose_name="queue")),
+                ("condition", models.CharField(max_length=40, verbose_name="condition")),
+                ("since", models.DateTimeField(verbose_name="since")),
+                ("value", models.FloatField(default=0, verbose_name="value")),
+                ("message", models.TextField(blank=True, verbose_name="message")),
+                ("params", models.JSONField(blank=True, default=dict, verbose_name="parameters")),
             ],
             options={
-                'verbose_name': 'firing alert',
-                'verbose_name_plural': 'firing alerts',
-                'ordering': ['since', 'id'],
-                'default_permissions': ('view',),
-                'constraints': [models.UniqueConstraint(fields=('connection', 'queue', 'condition'), name='bullmq_one_alert_per_condition')],
+                "verbose_name": "firing alert",
+                "verbose_name_plural": "firing alerts",
+                "ordering": ["since", "id"],
+                "default_permissions": ("view",),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("connection", "queue", "condition"), name="bullmq_one_alert_per_condition"
+                    )
+                ],
             },
         ),
     ]

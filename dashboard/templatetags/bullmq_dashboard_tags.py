@@ -245,6 +245,12 @@ def schedulers_url(queue: QueueRef) -> str:
     return links.schedulers_url(queue)
 
 
+@register.simple_tag
+def queue_metrics_url(queue: QueueRef, window: str | None = None) -> str:
+    """The queue's metrics page URL, for a window (hour, day, week) when given."""
+    return links.queue_metrics_url(queue, window)
+
+
 @register.filter
 def seconds(value: int | None) -> str:
     """Seconds (CLIENT LIST's age and idle) as `duration` shows milliseconds."""

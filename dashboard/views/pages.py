@@ -15,6 +15,7 @@ from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, totals
 from dashboard.overview_order import parse_order
 from dashboard.permissions import avisible
+from dashboard.throughput import SPARKLINES
 from dashboard.views.base import (
     BadRequest,
     NotFound,
@@ -57,8 +58,10 @@ async def overview(request: HttpRequest) -> HttpResponse:
     rows = await all_counts(queues[:limit])
     # Sorted and filtered among the queues read (at most OVERVIEW_MAX_QUEUES), within each group.
     shown = order.apply(rows)
+    # The rows' last hours, read at most once a minute per queue (one pipeline per connection).
+    sparks = await SPARKLINES.get([row.queue for row in shown])
     context = {
-        "groups": group(shown, keep_order=bool(order.column)),
+        "groups": group(shown, keep_order=bool(order.column), sparks=sparks),
         "totals": totals(rows),
         "queue_count": len(queues),
         "shown_count": len(rows),

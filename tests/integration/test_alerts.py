@@ -14,6 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import AsyncClient, override_settings
+from django.urls import reverse
 from redis.asyncio import Redis
 
 from dashboard.alerts import slack_escape, webhook_payload
@@ -65,7 +66,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 def alerting(redis_url: str, rules: list[dict[str, Any]], **extra: Any) -> Any:
-    alerts = {"RULES": rules, "INTERVAL": 1, **extra}
+    # The tests tick their own monitors; page views must not start the process's own.
+    alerts = {"RULES": rules, "INTERVAL": 1, "EVALUATE": False, **extra}
     return override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, ALERTS=alerts))
 
 
@@ -281,9 +283,68 @@ async def test_a_down_connection_keeps_its_alerts(redis_url: str, transactional_
         {"RULES": [{"BACKLGO": 1}]},
         {"RULES": [{"FOR": "soon"}]},
         {"WEBHOOK_URL": "file:///etc/passwd", "RULES": []},
+        {"RULES": [], "WEBHOOK": "https://hooks.example.com/x"},
     ],
 )
 def test_unreadable_alert_settings_are_reported(alerts: Any, redis_server: str) -> None:
     settings = dashboard_settings(redis_server, ALERTS=alerts)
     with override_settings(BULLMQ_DASHBOARD=settings), pytest.raises(SystemCheckError, match="E011"):
         call_command("check")
+
+
+async def test_banners_show_only_the_queues_a_user_may_view(client: AsyncClient, redis_url: str) -> None:
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    await add_jobs(redis_url, "secret", [("send", {}, {})])
+    settings = dashboard_settings(
+        redis_url,
+        ALERTS={"RULES": [{"BACKLOG": 1}], "EVALUATE": False},
+        PERMISSION="tests.integration.test_security.only_email",
+    )
+    with override_settings(BULLMQ_DASHBOARD=settings):
+        reset_directories()
+        assert len((await Monitor().tick()).announced) == 2
+        overview = (await client.get(dashboard_url())).content.decode()
+        assert 'data-alerts="1"' in overview and "bull:secret" not in overview
+        fetched = (await client.get(reverse("bullmq_dashboard:alerts"))).content.decode()
+        assert 'id="bullmq-alerts"' in fetched and "bull:email" in fetched and "bull:secret" not in fetched
+        hidden = await client.get(reverse("bullmq_dashboard:queue-alerts", args=["default", "bull:secret"]))
+        assert hidden.status_code == 404 and "1 jobs waiting" not in hidden.content.decode()
+        scrape = (await client.get(reverse("bullmq_dashboard:metrics"))).content.decode()
+        assert 'queue="secret"' not in scrape
+
+
+async def test_no_rules_no_banner_element_and_no_monitor(client: AsyncClient, redis_url: str) -> None:
+    from dashboard.monitor import get_monitor
+
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    page = (await client.get(dashboard_url())).content.decode()
+    assert 'id="bullmq-alerts"' not in page
+    assert get_monitor()._task is None
+
+
+async def test_a_page_view_starts_the_monitor_which_samples_throughput(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    import asyncio
+
+    from dashboard.monitor import get_monitor
+    from dashboard.throughput import sampling_on
+
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+
+    async def work(job: Any, token: str) -> None:
+        return None
+
+    await process(redis_url, "email", work, until=1)
+    settings = dashboard_settings(redis_url, THROUGHPUT={"SAMPLING": True})
+    with override_settings(BULLMQ_DASHBOARD=settings):
+        reset_directories()
+        assert (await client.get(dashboard_url())).status_code == 200
+        for _ in range(100):
+            if await redis_client.exists("bullmq-dashboard:samples:bull:email"):
+                break
+            await asyncio.sleep(0.05)
+        assert await redis_client.type("bullmq-dashboard:samples:bull:email") == b"stream"
+        assert get_monitor()._task is not None and not get_monitor()._task.done()
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY=True)):
+        assert not sampling_on()

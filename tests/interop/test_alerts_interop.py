@@ -34,7 +34,9 @@ async def test_a_killed_worker_s_jobs_stall_and_the_alerts_fire(client: AsyncCli
     node = await run_node_async("stalled_jobs.mjs", redis_url, "stq", "3")
     assert node["stalled"] == ["s-0", "s-1", "s-2"]
     rules = [{"QUEUES": ["bull:stq"], "STALLED": 3, "NO_WORKERS": 0, "OLDEST_WAITING": "0s", "WINDOW": "10m"}]
-    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, ALERTS={"RULES": rules})):
+    with override_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(redis_url, ALERTS={"RULES": rules, "EVALUATE": False})
+    ):
         reset_directories()
         tick = await Monitor().tick()
         queue = QueueRef("default", "bull", "stq")
@@ -57,7 +59,9 @@ async def test_the_failure_rate_of_a_node_worker(redis_url: str, transactional_d
     rules: list[dict[str, Any]] = [
         {"QUEUES": ["bull:pay"], "FAILURE_RATE": 0.5, "MIN_FINISHED": 10, "WINDOW": "1h"}
     ]
-    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, ALERTS={"RULES": rules})):
+    with override_settings(
+        BULLMQ_DASHBOARD=dashboard_settings(redis_url, ALERTS={"RULES": rules, "EVALUATE": False})
+    ):
         reset_directories()
         tick = await Monitor().tick()
     assert [(f.condition, f.value) for f in tick.firing] == [("failure_rate", 0.5)]

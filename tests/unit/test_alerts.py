@@ -92,7 +92,10 @@ def test_window_merges_a_minute_read_in_two_ticks_and_drops_old_minutes() -> Non
 def test_no_workers_after_the_threshold_and_unknown_when_not_listed() -> None:
     thresholds = Thresholds(no_workers_seconds=300)
     row = signals(read_at=1_000_000)
-    assert findings(row, thresholds, workers=0, workers_absent_since_ms=700_000)[0].condition is Condition.NO_WORKERS
+    assert (
+        findings(row, thresholds, workers=0, workers_absent_since_ms=700_000)[0].condition
+        is Condition.NO_WORKERS
+    )
     assert findings(row, thresholds, workers=0, workers_absent_since_ms=700_001) == []
     assert findings(row, thresholds, workers=None, workers_absent_since_ms=0) == []
     assert findings(row, thresholds, workers=2, workers_absent_since_ms=0) == []
@@ -132,7 +135,15 @@ def test_a_condition_that_stops_holding_before_for_never_fires() -> None:
 
 @pytest.mark.parametrize(
     ("given", "seconds"),
-    [(90, 90.0), ("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1h", 3600.0), ("2d", 172800.0), ("500ms", 0.5)],
+    [
+        (90, 90.0),
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("10m", 600.0),
+        ("1h", 3600.0),
+        ("2d", 172800.0),
+        ("500ms", 0.5),
+    ],
 )
 def test_durations(given: object, seconds: float) -> None:
     from dashboard.alerts import duration_seconds

@@ -9,7 +9,7 @@ import pytest
 from django.core.management.base import CommandError
 from rich.console import Console, RenderableType
 
-from dashboard.terminal.durations import duration_ms
+from dashboard.durations import duration_ms
 from dashboard.terminal.queue_names import QueueName, parse_queue_name, resolve
 from dashboard.terminal.rates import rates
 from dashboard.terminal.reading import ActiveJobs, ConnectionRead, Snapshot
@@ -34,13 +34,21 @@ def counts(queue: QueueRef, completed: int, failed: int, active: int = 0) -> Que
 
 @pytest.mark.parametrize(
     ("text", "ms"),
-    [("30s", 30_000), ("10m", 600_000), ("1h", 3_600_000), ("2d", 172_800_000), ("250ms", 250), ("500", 500)],
+    [
+        ("30s", 30_000),
+        ("10m", 600_000),
+        ("1h", 3_600_000),
+        ("1.5h", 5_400_000),
+        ("2d", 172_800_000),
+        ("250ms", 250),
+        ("500", 500),
+    ],
 )
 def test_durations(text: str, ms: int) -> None:
     assert duration_ms(text) == ms
 
 
-@pytest.mark.parametrize("text", ["", "-1h", "1.5h", "1w", "h", "1 hour", "10mss"])
+@pytest.mark.parametrize("text", ["", "-1h", "1.h", "1w", "h", "1 hour", "10mss"])
 def test_what_is_no_duration(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         duration_ms(text)

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from dashboard import registry, serializers
 from dashboard.conf import get_config
-from dashboard.terminal.durations import duration_ms
+from dashboard.durations import duration_ms
 from dashboard.terminal.queue_actions import SUBCOMMANDS, Request, execute, plan
 from dashboard.terminal.reading import Selection, Snapshot, read_snapshot
 from dashboard.terminal.rendering import overview

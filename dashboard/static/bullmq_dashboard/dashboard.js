@@ -375,6 +375,15 @@
     }, BANNER_DELAY_MS);
   });
 
+  // The live socket says the set of firing alerts changed: fetch this page's banner again (what each
+  // page may show depends on its user, so the push itself carries no alert).
+  doc.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || target.id !== "bullmq-alerts-nudge" || !window.htmx) return;
+    var banner = ownFirst("#bullmq-alerts");
+    if (banner) window.htmx.trigger(banner, "bullmq-alerts-changed");
+  });
+
   // Follow the logs only while the last log page is shown.
   doc.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail && event.detail.target;
