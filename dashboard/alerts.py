@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import urllib.request
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError, transaction
 from django.urls import reverse
 
 from dashboard.audit import MAX_MESSAGE, bounded_params
@@ -29,9 +29,10 @@ from dashboard.durations import duration_ms
 from dashboard.links import queue_url
 from dashboard.models import AlertState, AuditEntry
 from dashboard.translation import translated
-from queues.alerts import Condition, Finding, Rule
+from queues.alerts import Finding, Rule
 from queues.messages import Message
 from queues.models import QueueRef
+from queues.parsing import plain_text
 
 logger = logging.getLogger("bullmq_dashboard.alerts")
 
@@ -49,6 +50,19 @@ RULE_KEYS: dict[str, tuple[str, str]] = {
     "WINDOW": ("window_seconds", "duration"),
     "FOR": ("for_seconds", "duration"),
 }
+# Bounds of the values (E011 beyond them): durations, the window (the events stream BullMQ keeps holds
+# about 10,000 events, rarely a week of them), counts, the evaluation interval and webhook timeout.
+MAX_DURATION = 30 * 86_400.0
+MAX_WINDOW = 7 * 86_400.0
+MAX_COUNT = 10**12
+MAX_INTERVAL = 3_600.0
+MAX_WEBHOOK_TIMEOUT = 60.0
+# A transition not announced this long after it was claimed is claimed again (its process stopped).
+OUTBOX_AFTER = timedelta(minutes=5)
+# Transitions posted one by one per evaluation; the rest go in one summary post (all are audited).
+MAX_ANNOUNCEMENTS = 20
+# Webhook posts in flight at once.
+WEBHOOK_CONCURRENCY = 4
 ALERT_KEYS = frozenset({"RULES", "INTERVAL", "WEBHOOK_URL", "WEBHOOK_TIMEOUT", "BASE_URL", "EVALUATE"})
 
 
@@ -56,37 +70,41 @@ class AlertSettingError(ValueError):
     """A value of `ALERTS` that cannot be read (the system check reports it; evaluation skips it)."""
 
 
-def duration_seconds(value: object) -> float:
-    """Seconds from a number (seconds) or text like "90s", "10m", "1h", "2d"."""
+def duration_seconds(value: object, *, most: float = MAX_DURATION) -> float:
+    """Seconds from a number (seconds) or text like "90s", "10m", "1h", "2d": finite, 0 to `most`."""
     if isinstance(value, bool):
         raise AlertSettingError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
-        if value < 0:
-            raise AlertSettingError(f"{value!r} is negative")
-        return float(value)
-    try:
-        return duration_ms(str(value), bare_unit="s") / 1000
-    except ValueError as exc:
-        raise AlertSettingError(
-            f"{value!r} is not a duration (a number of seconds, or like 90s, 10m, 1h, 2d)"
-        ) from exc
+        seconds = float(value)
+    else:
+        try:
+            seconds = duration_ms(str(value), bare_unit="s") / 1000
+        except ValueError as exc:
+            raise AlertSettingError(
+                f"{value!r} is not a duration (a number of seconds, or like 90s, 10m, 1h, 2d)"
+            ) from exc
+    if not math.isfinite(seconds) or not 0 <= seconds <= most:
+        raise AlertSettingError(f"{value!r} must be a duration from 0 to {most:g} seconds")
+    return seconds
 
 
 def _rule_value(name: str, kind: str, value: object) -> object:
     if kind == "duration":
-        return duration_seconds(value)
+        return duration_seconds(value, most=MAX_WINDOW if name == "WINDOW" else MAX_DURATION)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise AlertSettingError(f"{name} must be a number, not {value!r}")
     try:
         number = float(value)
     except ValueError:
         raise AlertSettingError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise AlertSettingError(f"{name} must be a finite number, not {value!r}")
     if kind == "ratio":
         if not 0 <= number <= 1:
             raise AlertSettingError(f"{name} must be between 0 and 1 (0.2 is 20 %), not {value!r}")
         return number
-    if number < 0 or number != int(number):
-        raise AlertSettingError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    if not 0 <= number <= MAX_COUNT or number != int(number):
+        raise AlertSettingError(f"{name} must be a whole number from 0 to {MAX_COUNT:,}, not {value!r}")
     return int(number)
 
 
@@ -122,6 +140,8 @@ class AlertSettings:
     base_url: str = ""
     # False: this process shows the alerts (banners, metrics) but does not evaluate them.
     evaluate: bool = True
+    # Why rules were left out (check E011 reports them).
+    problems: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -135,7 +155,13 @@ def alert_settings() -> AlertSettings:
     read = _read.get(id(config))
     if read is None or read[0] is not config:
         _read.clear()
-        read = _read[id(config)] = (config, _settings_of(config))
+        try:
+            settings = _settings_of(config)
+        except AlertSettingError:
+            raise
+        except Exception as exc:  # any value that cannot be read is a setting error, never a 500
+            raise AlertSettingError(f"{type(exc).__name__}: {exc}") from exc
+        read = _read[id(config)] = (config, settings)
     return read[1]
 
 
@@ -153,16 +179,27 @@ def _settings_of(config: DashboardConfig) -> AlertSettings:
     rules = raw.get("RULES") or []
     if not isinstance(rules, list | tuple):
         raise AlertSettingError("ALERTS['RULES'] must be a list of rules")
+    # A rule that cannot be read is left out (and reported by E011); the others are evaluated.
+    parsed: list[Rule | str] = []
+    for rule in rules:
+        try:
+            parsed.append(parse_rule(rule))
+        except AlertSettingError as exc:
+            parsed.append(str(exc))
+            logger.error("ALERTS: a rule is left out: %s", exc)
     webhook = raw.get("WEBHOOK_URL") or None
     if webhook is not None:
         parts = urlsplit(str(webhook))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise AlertSettingError("ALERTS['WEBHOOK_URL'] must be an http:// or https:// URL")
     return AlertSettings(
-        rules=tuple(parse_rule(rule) for rule in rules),
-        interval=max(1.0, duration_seconds(raw.get("INTERVAL", DEFAULT_INTERVAL))),
+        rules=tuple(rule for rule in parsed if isinstance(rule, Rule)),
+        problems=tuple(
+            f"rule {index + 1}: {rule}" for index, rule in enumerate(parsed) if isinstance(rule, str)
+        ),
+        interval=max(1.0, duration_seconds(raw.get("INTERVAL", DEFAULT_INTERVAL), most=MAX_INTERVAL)),
         webhook_url=str(webhook) if webhook else None,
-        webhook_timeout=max(0.5, duration_seconds(raw.get("WEBHOOK_TIMEOUT", 5))),
+        webhook_timeout=max(0.5, duration_seconds(raw.get("WEBHOOK_TIMEOUT", 5), most=MAX_WEBHOOK_TIMEOUT)),
         base_url=str(raw.get("BASE_URL") or "").rstrip("/"),
         evaluate=bool(raw.get("EVALUATE", True)),
     )
@@ -199,7 +236,8 @@ def shown_message(row: AlertState) -> str:
 
 @dataclass(frozen=True)
 class Announcement:
-    """A transition this process won: the alert fired or resolved."""
+    """A transition this process claimed: the alert fired or resolved; `row` is its AlertState row,
+    finished once the transition was audited and posted."""
 
     queue: QueueRef
     condition: str
@@ -207,6 +245,7 @@ class Announcement:
     since: datetime
     value: float
     message: str
+    row: int = 0
 
 
 def _at(ms: int) -> datetime:
@@ -216,57 +255,113 @@ def _at(ms: int) -> datetime:
 AlertKey = tuple[str, str, str]
 
 
-def _reconcile(
-    evaluated: list[QueueRef], firing: list[Finding], now_ms: int
-) -> tuple[list[Announcement], frozenset[AlertKey]]:
-    """Make the rows of the evaluated queues match what fires; returns the transitions won here and
-    the alerts that fire now (of every queue)."""
-    evaluated_keys = {(queue.connection, queue.key) for queue in evaluated}
-    wanted = {(f.queue.connection, f.queue.key, str(f.condition)): f for f in firing}
-    every = {(row.connection, row.queue, row.condition): row for row in AlertState.objects.all().iterator()}
-    rows = {key: row for key, row in every.items() if (key[0], key[1]) in evaluated_keys}
-    firing_now = frozenset(key for key in every if key not in rows) | frozenset(wanted)
-    won: list[Announcement] = []
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation read: the queues evaluated, the alerts that fire among them, the
+    connections that answered and the queues the rules cover there."""
+
+    evaluated: list[QueueRef]
+    firing: list[Finding]
+    answered: frozenset[str]
+    covered: frozenset[QueueRef]
+    now_ms: int
+
+
+def _announcement(row: AlertState, firing: bool) -> Announcement:
+    queue = QueueRef.from_key(row.connection, row.queue)
+    return Announcement(queue, row.condition, firing, row.since, row.value, row.message, row.pk)
+
+
+def _stale(row: AlertState, evaluation: Evaluation, configured: set[str]) -> bool:
+    """True for a firing row that should not fire: its queue was evaluated without it, or its
+    connection answered and no rule covers the queue there any more (rule removed, queue gone), or
+    its connection is no longer configured."""
+    if row.connection not in configured:
+        return True
+    try:
+        queue = QueueRef.from_key(row.connection, row.queue)
+    except ValueError:
+        return True
+    return queue in set(evaluation.evaluated) or (
+        row.connection in evaluation.answered and queue not in evaluation.covered
+    )
+
+
+def _reconcile(evaluation: Evaluation) -> tuple[list[Announcement], frozenset[AlertKey]]:
+    """Make the rows match what fires; returns the transitions claimed here (several processes may
+    evaluate: the one whose insert or update takes effect claims it) and the alerts that fire now."""
+    now = _at(evaluation.now_ms)
+    wanted = {(f.queue.connection, f.queue.key, str(f.condition)): f for f in evaluation.firing}
+    every = {
+        (row.connection, row.queue, row.condition): row
+        for row in AlertState.objects.filter(resolved__isnull=True).iterator()
+    }
+    configured = set(get_config().connections)
+    claimed: list[Announcement] = []
     for key, finding in wanted.items():
-        row = rows.get(key)
+        row = every.get(key)
+        message = str(finding.message)[:MAX_MESSAGE]
         if row is not None:
-            if row.value != finding.value or row.message != str(finding.message)[:MAX_MESSAGE]:
+            if row.value != finding.value or row.message != message:
                 AlertState.objects.filter(pk=row.pk).update(
-                    value=finding.value,
-                    message=str(finding.message)[:MAX_MESSAGE],
-                    params=_message_params(finding.message),
+                    value=finding.value, message=message, params=_message_params(finding.message)
                 )
             continue
         try:
-            AlertState.objects.create(
-                connection=finding.queue.connection,
-                queue=finding.queue.key,
-                condition=str(finding.condition),
-                since=_at(now_ms),
-                value=finding.value,
-                message=str(finding.message)[:MAX_MESSAGE],
-                params=_message_params(finding.message),
-            )
+            with transaction.atomic():
+                row = AlertState.objects.create(
+                    connection=finding.queue.connection,
+                    queue=finding.queue.key,
+                    condition=str(finding.condition),
+                    since=now,
+                    value=finding.value,
+                    message=message,
+                    params=_message_params(finding.message),
+                    claimed=now,
+                )
         except IntegrityError:
             continue  # another process fired it first and announces it
-        won.append(
-            Announcement(
-                finding.queue, str(finding.condition), True, _at(now_ms), finding.value, str(finding.message)
-            )
-        )
-    for key, row in rows.items():
-        if key in wanted:
+        except DatabaseError as exc:  # one row the database refuses must not stop the others
+            logger.warning("alert of %s not stored: %s", plain_text(finding.queue.key[:200]), exc)
             continue
-        deleted, _ = AlertState.objects.filter(pk=row.pk).delete()
-        if deleted:
-            queue = QueueRef.from_key(row.connection, row.queue)
-            won.append(Announcement(queue, row.condition, False, row.since, row.value, row.message))
-    return won, firing_now
+        claimed.append(_announcement(row, True))
+    firing_now = set(wanted)
+    for key, row in every.items():
+        if key in wanted or not _stale(row, evaluation, configured):
+            if key not in wanted:
+                firing_now.add(key)
+            continue
+        if AlertState.objects.filter(pk=row.pk, resolved__isnull=True).update(
+            resolved=now, announced=False, claimed=now
+        ):
+            claimed.append(_announcement(row, False))
+    claimed.extend(_unannounced(now))
+    return claimed, frozenset(firing_now)
+
+
+def _unannounced(now: datetime) -> list[Announcement]:
+    """Transitions whose process stopped before it announced them (a restart mid-way), claimed again
+    after OUTBOX_AFTER."""
+    found = []
+    stuck = AlertState.objects.filter(announced=False, claimed__lt=now - OUTBOX_AFTER)
+    for row in stuck.order_by("claimed")[:MAX_ANNOUNCEMENTS]:
+        if AlertState.objects.filter(pk=row.pk, claimed=row.claimed).update(claimed=now):
+            found.append(_announcement(row, row.resolved is None))
+    return found
+
+
+def _finish(announcement: Announcement) -> None:
+    """An announced transition: a fired alert's row is kept (it fires), a resolved one's deleted."""
+    rows = AlertState.objects.filter(pk=announcement.row)
+    if announcement.firing:
+        rows.update(announced=True)
+    else:
+        rows.delete()
 
 
 def _audit(announcement: Announcement, webhook: str) -> AuditEntry:
     verb = "fired" if announcement.firing else "resolved"
-    return AuditEntry.objects.create(
+    entry = AuditEntry.objects.create(
         user=None,
         username="alerts",
         action=f"alert_{verb}"[:40],
@@ -283,14 +378,18 @@ def _audit(announcement: Announcement, webhook: str) -> AuditEntry:
             }
         ),
     )
+    _finish(announcement)
+    return entry
 
 
 # ---- the webhook ----
 
 
 def slack_escape(text: str) -> str:
-    """Text for Slack's mrkdwn: &, < and > escaped, so a queue name cannot mention @channel or link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for Slack's mrkdwn: control characters (a newline would start a forged line), bidi and
+    zero-width marks shown as escapes; &, < and > escaped, so a queue name cannot mention @channel or
+    make a link."""
+    return plain_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def webhook_payload(announcement: Announcement, link: str) -> dict[str, Any]:
@@ -319,6 +418,17 @@ def webhook_payload(announcement: Announcement, link: str) -> dict[str, Any]:
     }
 
 
+def summary_payload(announcements: list[Announcement]) -> dict[str, Any]:
+    """One post for the transitions beyond MAX_ANNOUNCEMENTS of one evaluation (an alert storm)."""
+    fired = sum(1 for each in announcements if each.firing)
+    resolved = len(announcements) - fired
+    text = (
+        f":rotating_light: and {len(announcements)} more alert transitions "
+        f"({fired} fired, {resolved} resolved); see the dashboard's audit log"
+    )
+    return {"text": text, "alerts": {"more": len(announcements), "fired": fired, "resolved": resolved}}
+
+
 def post_webhook(url: str, payload: dict[str, Any], timeout: float) -> str:
     """POST the payload as JSON; returns what happened, in words for the audit entry (never raises)."""
     body = json.dumps(payload).encode()
@@ -342,32 +452,43 @@ def _link(settings: AlertSettings, queue: QueueRef) -> str:
     return settings.base_url + queue_url(queue)
 
 
-async def announce(settings: AlertSettings, won: Iterable[Announcement]) -> list[AuditEntry]:
-    """Call the webhook (when set) and audit each transition; returns the audit entries."""
-    entries = []
-    for announcement in won:
+async def announce(settings: AlertSettings, claimed: list[Announcement]) -> list[AuditEntry]:
+    """Post each transition to the webhook (when set; at most MAX_ANNOUNCEMENTS one by one, a few at a
+    time, the rest in one summary) and audit each; returns the audit entries."""
+    posts = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
+
+    async def one(announcement: Announcement, post: bool) -> AuditEntry:
         webhook = "not configured"
-        if settings.webhook_url:
+        if settings.webhook_url and post:
             payload = webhook_payload(announcement, _link(settings, announcement.queue))
-            webhook = await asyncio.to_thread(
-                post_webhook, settings.webhook_url, payload, settings.webhook_timeout
-            )
-        entries.append(await sync_to_async(_audit)(announcement, webhook))
+            async with posts:
+                webhook = await asyncio.to_thread(
+                    post_webhook, settings.webhook_url, payload, settings.webhook_timeout
+                )
+        elif settings.webhook_url:
+            webhook = "in the summary post"
         logger.info(
             "alert %s %s %s: %s",
             "fired" if announcement.firing else "resolved",
-            announcement.queue.key,
+            plain_text(announcement.queue.key[:200]),
             announcement.condition,
-            announcement.message,
+            plain_text(announcement.message[:500]),
         )
+        return await sync_to_async(_audit)(announcement, webhook)
+
+    one_by_one, rest = claimed[:MAX_ANNOUNCEMENTS], claimed[MAX_ANNOUNCEMENTS:]
+    entries = list(await asyncio.gather(*(one(each, True) for each in one_by_one)))
+    if rest and settings.webhook_url:
+        await asyncio.to_thread(
+            post_webhook, settings.webhook_url, summary_payload(rest), settings.webhook_timeout
+        )
+    entries.extend([await one(each, False) for each in rest])
     return entries
 
 
-async def reconcile(
-    evaluated: list[QueueRef], firing: list[Finding], now_ms: int
-) -> tuple[list[Announcement], frozenset[AlertKey]]:
+async def reconcile(evaluation: Evaluation) -> tuple[list[Announcement], frozenset[AlertKey]]:
     """`_reconcile` in a thread (it uses the database)."""
-    return await sync_to_async(_reconcile)(evaluated, firing, now_ms)
+    return await sync_to_async(_reconcile)(evaluation)
 
 
 # ---- banners ----
@@ -383,21 +504,24 @@ class Banner:
     message: str
 
 
-def _banners(queues: set[QueueRef] | None, visible: set[tuple[str, str]] | None) -> tuple[list[Banner], int]:
-    rows = AlertState.objects.all()
+def _banners(queue: QueueRef | None, visible: set[tuple[str, str]]) -> tuple[list[Banner], int]:
+    rows = AlertState.objects.filter(resolved__isnull=True)
+    if queue is not None:
+        rows = rows.filter(connection=queue.connection, queue=queue.key)
     banners: list[Banner] = []
     total = 0
-    for row in rows.iterator():
-        key = (row.connection, row.queue)
-        if visible is not None and key not in visible:
-            continue
-        prefix, _, name = row.queue.rpartition(":")
-        queue = QueueRef(row.connection, prefix, name)
-        if queues is not None and queue not in queues:
+    # Tuples first (cheap), whole rows only for the banners listed.
+    for pk, connection, key in (
+        rows.order_by("since", "id").values_list("pk", "connection", "queue").iterator()
+    ):
+        if (connection, key) not in visible:
             continue
         total += 1
         if len(banners) < MAX_BANNERS:
-            banners.append(Banner(queue, row.condition, row.since, shown_message(row)))
+            row = AlertState.objects.get(pk=pk)
+            banners.append(
+                Banner(QueueRef.from_key(connection, key), row.condition, row.since, shown_message(row))
+            )
     return banners, total
 
 
@@ -405,33 +529,39 @@ async def firing_banners(viewable: list[QueueRef], queue: QueueRef | None = None
     """The firing alerts of the queues a user may view (of one queue, on its page), at most MAX_BANNERS,
     and how many fire in all."""
     visible = {(each.connection, each.key) for each in viewable}
-    return await sync_to_async(_banners)({queue} if queue else None, visible)
-
-
-CONDITION_NAMES = {condition.value: condition for condition in Condition}
+    return await sync_to_async(_banners)(queue, visible)
 
 
 def _firing_conditions() -> dict[QueueRef, tuple[str, ...]]:
     found: dict[QueueRef, list[str]] = {}
-    for connection, queue_key, condition in AlertState.objects.values_list(
-        "connection", "queue", "condition"
-    ):
-        prefix, _, name = queue_key.rpartition(":")
-        found.setdefault(QueueRef(connection, prefix, name), []).append(condition)
+    rows = AlertState.objects.filter(resolved__isnull=True)
+    for connection, queue_key, condition in rows.values_list("connection", "queue", "condition").iterator():
+        try:
+            queue = QueueRef.from_key(connection, queue_key)
+        except ValueError:
+            continue
+        found.setdefault(queue, []).append(condition)
     return {queue: tuple(sorted(conditions)) for queue, conditions in found.items()}
 
 
 async def firing_conditions() -> dict[QueueRef, tuple[str, ...]]:
-    """The conditions that fire, by queue (for the Prometheus exposition)."""
+    """The conditions that fire, by queue (for the Prometheus exposition); none while no rule is set."""
+    if not alerts_enabled():
+        return {}
     return await sync_to_async(_firing_conditions)()
+
+
+def alerts_enabled() -> bool:
+    """True when rules are set and readable (an unreadable setting is reported by check E011)."""
+    try:
+        return alert_settings().enabled
+    except AlertSettingError:
+        return False
 
 
 async def alert_context(viewable: list[QueueRef], queue: QueueRef | None = None) -> dict[str, Any]:
     """The template context of partials/alert_banners.html for a page (nothing when no rule is set)."""
-    try:
-        if not alert_settings().enabled:
-            return {}
-    except AlertSettingError:
+    if not alerts_enabled():
         return {}
     banners, total = await firing_banners(viewable, queue)
     connections = {each.queue.connection for each in banners}

@@ -255,16 +255,17 @@ def check_alerts() -> list[CheckMessage]:
     from dashboard.alerts import AlertSettingError, alert_settings
 
     try:
-        alert_settings()
+        problems = list(alert_settings().problems)
     except AlertSettingError as exc:
-        return [
-            Error(
-                f"BULLMQ_DASHBOARD['ALERTS'] cannot be read: {exc}.",
-                hint="See docs/alerts.md for the rules' keys and values.",
-                id="bullmq_dashboard.E011",
-            )
-        ]
-    return []
+        problems = [str(exc)]
+    return [
+        Error(
+            f"BULLMQ_DASHBOARD['ALERTS'] cannot be read: {problem}.",
+            hint="See docs/alerts.md for the rules' keys and values.",
+            id="bullmq_dashboard.E011",
+        )
+        for problem in problems
+    ]
 
 
 def check_throughput(raw: dict[str, Any]) -> list[CheckMessage]:

@@ -138,6 +138,7 @@ class DashboardConfig:
     connections: dict[str, ConnectionSettings]
     discovery_interval: float
     overview_max_queues: int
+    metrics_max_queues: int
     page_sizes: tuple[int, ...]
     default_page_size: int
     max_page_size: int
@@ -179,6 +180,7 @@ def get_config() -> DashboardConfig:
         connections=connections,
         discovery_interval=float(raw["DISCOVERY_INTERVAL"]),
         overview_max_queues=max(1, int(raw["OVERVIEW_MAX_QUEUES"])),
+        metrics_max_queues=max(1, int(raw["METRICS_MAX_QUEUES"])),
         page_sizes=page_sizes,
         default_page_size=int(raw["DEFAULT_PAGE_SIZE"]),
         max_page_size=max(1, int(raw["MAX_PAGE_SIZE"])),

@@ -53,8 +53,8 @@ class AuditEntry(models.Model):
 
 class AlertState(models.Model):
     """An alert of one queue and condition while it fires (dashboard/alerts.py): one row per alert,
-    created when it fires and deleted when it resolves, so that one process of many announces each
-    transition and every process shows the same banners."""
+    created when it fires and deleted once its resolution is announced, so that one process of many
+    announces each transition and every process shows the same banners."""
 
     connection = models.CharField(_("connection"), max_length=100)
     queue = models.CharField(_("queue"), max_length=500)
@@ -64,6 +64,12 @@ class AlertState(models.Model):
     # In English, as the evaluation said it; pages translate the template kept in `params`.
     message = models.TextField(_("message"), blank=True)
     params = models.JSONField(_("parameters"), default=dict, blank=True)
+    # The transition's announcement (audit entry, webhook): done, and when a process claimed it (a
+    # process that stops mid-way leaves it to be claimed again).
+    announced = models.BooleanField(_("announced"), default=False)
+    claimed = models.DateTimeField(_("claimed"), null=True, blank=True)
+    # Set when the alert stopped firing; the row is deleted once that is announced.
+    resolved = models.DateTimeField(_("resolved"), null=True, blank=True)
 
     class Meta:
         ordering = ["since", "id"]

@@ -20,18 +20,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from dashboard import alerts, registry, throughput
+from dashboard.conf import get_config
 from dashboard.live.hub import get_hub
-from queues.alerts import AlertBook, EventWindow, Finding, Thresholds, findings, thresholds_for
+from queues.alerts import AlertBook, EventWindow, Finding, Rule, Thresholds, findings, thresholds_for
 from queues.counts import now_ms
 from queues.live.reachability import REDIS_FAULTS
 from queues.models import QueueRef
+from queues.parsing import plain_text
 from queues.signals import QueueSignals, fetch_signals
 from queues.workers import fetch_workers
 
 logger = logging.getLogger("bullmq_dashboard.monitor")
 
-# Queues evaluated per tick at most (the first by connection, prefix and name).
+# Queues evaluated per tick at most (the first covered ones by connection, prefix and name).
 MAX_QUEUES = 10_000
+# Longer queue keys and aliases are not evaluated: no AlertState row can hold them.
+MAX_KEY = 500
+MAX_ALIAS = 100
 # Seconds between throughput samples (each records the minutes completed since the one before).
 SAMPLE_INTERVAL = 60.0
 # Worker connections listed per connection for the no-workers check.
@@ -69,11 +74,7 @@ class Monitor:
         result = Tick(at)
         if not settings.enabled:
             return result
-        covered: dict[QueueRef, Thresholds] = {}
-        for queue in (await self._list(result))[:MAX_QUEUES]:
-            thresholds = thresholds_for(queue, settings.rules)
-            if thresholds.any:
-                covered[queue] = thresholds
+        covered = self._covered(await self._list(result), settings.rules)
         by_alias: dict[str, list[QueueRef]] = {}
         for queue in covered:
             by_alias.setdefault(queue.connection, []).append(queue)
@@ -90,22 +91,45 @@ class Monitor:
             signals, workers = read
             result.signals.update(signals)
             result.workers.update(workers)
-            result.evaluated.extend(signals)
+            # A queue whose read failed (an error reply, a BUSY Redis) keeps its alerts as they were,
+            # as a connection that cannot be read does: nothing known is not "nothing holds".
+            result.evaluated.extend(queue for queue, row in signals.items() if not row.counts.error)
         found: list[Finding] = []
         for queue in result.evaluated:
             found.extend(self._findings(queue, covered[queue], result, at))
         for_seconds = {queue: covered[queue].for_seconds for queue in result.evaluated}
         self.book.update(result.evaluated, found, at, for_seconds)
-        result.firing = self.book.firing()
-        result.announced, firing_now = await alerts.reconcile(result.evaluated, result.firing, at)
+        evaluated = set(result.evaluated)
+        result.firing = [finding for finding in self.book.firing() if finding.queue in evaluated]
+        answered = frozenset(alias for alias in get_config().connections if alias not in result.failed)
+        evaluation = alerts.Evaluation(result.evaluated, result.firing, answered, frozenset(covered), at)
+        result.announced, firing_now = await alerts.reconcile(evaluation)
         if result.announced:
             await alerts.announce(settings, result.announced)
         if firing_now != self._firing_now:
             # Another process may have announced it: every process tells its own viewers.
             self._firing_now = firing_now
             await get_hub().nudge_alerts()
-        self._forget(set(covered))
+        self._forget(set(covered), set(result.failed))
         return result
+
+    @staticmethod
+    def _covered(listed: list[QueueRef], rules: tuple[Rule, ...]) -> dict[QueueRef, Thresholds]:
+        """The queues some rule covers, with their thresholds: at most MAX_QUEUES of them, chosen among
+        the covered ones (queues no rule names cannot push those out)."""
+        covered: dict[QueueRef, Thresholds] = {}
+        for queue in listed:
+            if len(queue.key) > MAX_KEY or len(queue.connection) > MAX_ALIAS:
+                continue  # no row can hold its name; such a name is no production queue's
+            thresholds = thresholds_for(queue, rules)
+            if thresholds.any:
+                covered[queue] = thresholds
+                if len(covered) >= MAX_QUEUES:
+                    logger.warning(
+                        "alerts: rules cover more than %d queues; the others are not evaluated", MAX_QUEUES
+                    )
+                    break
+        return covered
 
     async def _list(self, result: Tick) -> list[QueueRef]:
         """Every queue of the connections that answer; the others are noted in `result.failed`."""
@@ -124,18 +148,28 @@ class Monitor:
                 continue
             window = self.windows.get(queue)
             if window is None:
-                start = at - int(thresholds.window_seconds * 1000)
-                window = self.windows[queue] = EventWindow(f"{start}-0", start)
+                window = self.windows[queue] = self._new_window(at, thresholds)
             after[queue] = window.last_id
         rows = await fetch_signals(client, queues, now=at, tally_after=after)
         signals = {row.queue: row for row in rows}
         for queue, row in signals.items():
             window = self.windows.get(queue)
-            if window is not None and row.tally is not None:
-                keep_from = at - int(covered[queue].window_seconds * 1000)
-                window.add(row.tally.minutes, keep_from)
-                window.last_id = row.tally.last_id
-                window.behind = row.tally.capped
+            if window is None or queue not in after:
+                continue
+            if row.tally is None or row.tally.future:
+                # The stream cannot be counted (another type, an error, ids ahead of the clock that a
+                # job author wrote): start again from the window's beginning next time, and judge
+                # nothing from it now.
+                if not window.unreadable:
+                    logger.warning("alerts: %s", plain_text(row.tally_problem or "events not counted")[:500])
+                self.windows[queue] = self._new_window(at, covered[queue])
+                self.windows[queue].unreadable = True
+                continue
+            keep_from = at - int(covered[queue].window_seconds * 1000)
+            window.add(row.tally.minutes, keep_from)
+            window.last_id = row.tally.last_id
+            window.behind = row.tally.capped
+            window.unreadable = False
         workers: dict[QueueRef, int | None] = {}
         wanting = [queue for queue in queues if covered[queue].wants_workers]
         if wanting:
@@ -144,25 +178,37 @@ class Monitor:
                 workers[queue] = None if report.problem or report.capped else len(report.of(queue).workers)
         return signals, workers
 
+    @staticmethod
+    def _new_window(at: int, thresholds: Thresholds) -> EventWindow:
+        start = max(0, at - int(thresholds.window_seconds * 1000))
+        return EventWindow(f"{start}-0", start)
+
     def _findings(self, queue: QueueRef, thresholds: Thresholds, tick: Tick, at: int) -> list[Finding]:
         count = tick.workers.get(queue)
         if count == 0:
             self.workers_absent_since.setdefault(queue, at)
         else:
             self.workers_absent_since.pop(queue, None)
+        window = self.windows.get(queue)
         return findings(
             tick.signals[queue],
             thresholds,
-            window=self.windows.get(queue),
+            window=None if window is None or window.unreadable else window,
             workers=count,
             workers_absent_since_ms=self.workers_absent_since.get(queue),
         )
 
-    def _forget(self, covered: set[QueueRef]) -> None:
-        """Drop what is kept of queues no rule covers any more (renamed rules, removed queues)."""
+    def _forget(self, covered: set[QueueRef], failed: set[str]) -> None:
+        """Drop what is kept of queues no rule covers any more (rules changed, queues removed); a
+        connection that could not be listed keeps its queues' state for when it answers again."""
+
+        def gone(queue: QueueRef) -> bool:
+            return queue not in covered and queue.connection not in failed
+
         for kept in (self.windows, self.workers_absent_since):
-            for queue in [queue for queue in kept if queue not in covered]:
+            for queue in [queue for queue in kept if gone(queue)]:
                 del kept[queue]
+        self.book.forget(gone)
 
     async def run(self) -> None:
         """Evaluate the alerts every ALERTS["INTERVAL"] and record throughput samples every minute,

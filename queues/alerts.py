@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -138,6 +138,8 @@ class EventWindow:
     minutes: deque[MinuteTally] = field(default_factory=deque)
     # True while a capped read left events to count (the window lags behind the stream).
     behind: bool = False
+    # True when the stream could not be counted at the last read (nothing is judged from it).
+    unreadable: bool = False
 
     def add(self, tallies: Iterable[MinuteTally], keep_from_ms: int) -> None:
         """Merge one read's minutes and drop those before `keep_from_ms`."""
@@ -256,6 +258,11 @@ class AlertBook:
 
     def __init__(self) -> None:
         self._tracked: dict[tuple[QueueRef, Condition], _Tracked] = {}
+
+    def forget(self, gone: Callable[[QueueRef], bool]) -> None:
+        """Drop the conditions of queues that are `gone` (no longer covered or listed)."""
+        for key in [key for key in self._tracked if gone(key[0])]:
+            del self._tracked[key]
 
     def firing(self) -> list[Finding]:
         """The findings of the alerts that fire now."""

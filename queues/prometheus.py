@@ -143,9 +143,17 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def exposition(rows: list[QueueMetrics], total_queues: int) -> str:
-    """The text exposition of these queues (one family per metric, every queue's samples in it)."""
+def exposition(rows: list[QueueMetrics], total_queues: int, up: dict[str, bool] | None = None) -> str:
+    """The text exposition of these queues (one family per metric, every queue's samples in it), and
+    whether each connection could be read (`up`, by alias)."""
     lines = [f"# bullmq_dashboard: {len(rows)} of {total_queues} queues"]
+    if up is not None:
+        lines.append("# HELP bullmq_dashboard_connection_up 1 when the connection's queues could be read")
+        lines.append("# TYPE bullmq_dashboard_connection_up gauge")
+        lines.extend(
+            f'bullmq_dashboard_connection_up{{connection="{escape(alias)}"}} {int(ok)}'
+            for alias, ok in sorted(up.items())
+        )
     for name, kind, help_text, samples in FAMILIES:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")

@@ -46,6 +46,14 @@ class EventTally:
     # True when the entry or byte cap stopped the read: there is more to count on the next tick.
     capped: bool = False
     minutes: tuple[MinuteTally, ...] = ()
+    # "future" when the stream holds ids over a minute ahead of the clock (written by hand: nothing is
+    # counted), "error: ..." when Redis refused the read; "" otherwise.
+    problem: str = ""
+
+    @property
+    def future(self) -> bool:
+        """True when the stream holds ids ahead of the clock, so nothing was counted."""
+        return self.problem == "future"
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,19 @@ def parse_signals(queue: QueueRef, reply: object, read_at: int, *, tally_asked: 
         tally_problem = gettext_lazy(
             "%(key)s is not a stream; its events cannot be counted.", key=queue.key_prefix + "events"
         )
+    elif parsed_tally is not None and parsed_tally.future:
+        tally_problem = gettext_lazy(
+            "%(key)s holds entries with ids ahead of the clock (not written by BullMQ); its events "
+            "are not counted until they are past.",
+            key=queue.key_prefix + "events",
+        )
+    elif parsed_tally is not None and parsed_tally.problem:
+        tally_problem = gettext_lazy(
+            "The events of %(key)s cannot be counted: %(error)s",
+            key=queue.key_prefix + "events",
+            error=parsed_tally.problem.removeprefix("error: "),
+        )
+        parsed_tally = None
     return QueueSignals(
         parse_counts(queue, counts_reply),
         read_at,
@@ -133,7 +154,8 @@ def parse_tally(reply: list[object]) -> EventTally:
     """An EventTally from the tally part of signals.lua's reply."""
     last_id = text(reply[0]) if reply else ""
     capped = bool(integer(reply[1])) if len(reply) > 1 else False
-    rows = reply[2:]
+    problem = text(reply[2]) if len(reply) > 2 else ""
+    rows = reply[3:]
     minutes = tuple(
         MinuteTally(
             integer(rows[index]) or 0,
@@ -143,7 +165,7 @@ def parse_tally(reply: list[object]) -> EventTally:
         )
         for index in range(0, len(rows) - 3, 4)
     )
-    return EventTally(last_id, capped, minutes)
+    return EventTally(last_id, capped, minutes, problem)
 
 
 def _total(value: object) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 from dataclasses import replace
 
 from django.http import HttpRequest, HttpResponse
@@ -20,11 +21,13 @@ from dashboard import alerts, monitor, registry
 from dashboard.conf import get_config
 from dashboard.permissions import aaccess, avisible
 from dashboard.views.base import fault_response
+from queues.live.reachability import REDIS_FAULTS
 from queues.models import QueueRef
 from queues.prometheus import CONTENT_TYPE, QueueMetrics, exposition
 from queues.signals import fetch_signals
 from queues.workers import fetch_workers
 
+logger = logging.getLogger("bullmq_dashboard.metrics")
 # Worker connections one scrape lists per Redis at most (CLIENT LIST is parsed once for every queue).
 MAX_WORKERS = 100_000
 
@@ -58,32 +61,52 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         if not access.may_view:
             return _text(403, gettext("You may not view the queue dashboard."))
         scope = access.user
+    config = get_config()
     try:
-        queues = await registry.all_queues()
+        queues, down = await registry.reachable_queues()
+        if down and len(down) == len(config.connections):
+            # Nothing to export: the scrape fails, so that Prometheus's `up` says so.
+            return _text(
+                503, gettext("Redis is unreachable: %(error)s") % {"error": "; ".join(down.values())}
+            )
         if scope is not None:
             queues = await avisible(scope, queues)
-        limit = max(1, int(get_config().raw["METRICS_MAX_QUEUES"]))
-        rows = await _fetch(queues[:limit])
+        rows, unread = await _fetch(queues[: config.metrics_max_queues])
     except Exception as exc:  # the API's answer to a fault (4xx/5xx), as plain text
         answer = fault_response(request, exc, api=True)
         return _text(answer.status_code, json.loads(answer.content)["error"])
-    response = HttpResponse(exposition(rows, len(queues)), content_type=CONTENT_TYPE)
+    # One connection that cannot be read leaves its queues out; the others are exported.
+    up = {alias: alias not in down and alias not in unread for alias in config.connections}
+    response = HttpResponse(exposition(rows, len(queues), up), content_type=CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response
 
 
-async def _fetch(queues: list[QueueRef]) -> list[QueueMetrics]:
+async def _fetch(queues: list[QueueRef]) -> tuple[list[QueueMetrics], set[str]]:
     """Per connection one pipelined read of every queue's signals and one CLIENT LIST, connections in
-    parallel; the firing alerts from the database; rows in the order given."""
+    parallel; the firing alerts from the database. The rows of the connections that answered, in the
+    order given, and the connections that did not."""
     by_alias: dict[str, list[QueueRef]] = {}
     for queue in queues:
         by_alias.setdefault(queue.connection, []).append(queue)
     batches, firing = await asyncio.gather(
-        asyncio.gather(*(_connection(alias, members) for alias, members in by_alias.items())),
+        asyncio.gather(
+            *(_connection(alias, members) for alias, members in by_alias.items()), return_exceptions=True
+        ),
         alerts.firing_conditions(),
     )
-    by_queue = {row.counts.queue: row for batch in batches for row in batch}
-    return [replace(by_queue[queue], firing=firing.get(queue, ())) for queue in queues]
+    by_queue: dict[QueueRef, QueueMetrics] = {}
+    unread: set[str] = set()
+    for alias, batch in zip(by_alias, batches, strict=True):
+        if isinstance(batch, BaseException):
+            if not isinstance(batch, REDIS_FAULTS):
+                raise batch
+            logger.warning("metrics of connection %s not read: %s", alias, batch)
+            unread.add(alias)
+            continue
+        by_queue.update((row.counts.queue, row) for row in batch)
+    rows = [replace(by_queue[queue], firing=firing.get(queue, ())) for queue in queues if queue in by_queue]
+    return rows, unread
 
 
 async def _connection(alias: str, queues: list[QueueRef]) -> list[QueueMetrics]:

@@ -7,9 +7,26 @@
 -- was due). Low-priority jobs behind the first prioritized one are not looked at: the zset's scores
 -- hold priority and order, not time, so finding the oldest would scan it.
 --
--- Reading a tail copies that element, as a worker taking the job does; an id over 1 KB or fields over
--- 32 bytes are not read further.
+-- Redis cannot measure one element before copying it, and a job author can make an id as long as
+-- they like. The element is read only when the whole key is small (MAX_WHOLE_KEY) or its elements
+-- are small on average (MAX_AVERAGE_BYTES): MEMORY USAGE of the list (SAMPLES 0: its nodes, about a
+-- hundred elements each) or of the zset (SAMPLES 1: the first member, the very one read, times the
+-- count). Otherwise, or without the MEMORY command for a key that is not compactly encoded, the age
+-- is unknown. A huge id can still hide among enough short ones in a list; its copy is then bounded
+-- by MAX_AVERAGE_BYTES times the list's length, and a worker taking that job copies it too. An id
+-- over 1 KB or fields over 32 bytes are not read further.
 local MAX_WAITING_ID = 1024
+local MAX_WHOLE_KEY = 1024 * 1024
+local MAX_AVERAGE_BYTES = 256
+
+local function smallEnough(key, count, samples)
+  local sized, bytes = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", samples)
+  if sized and bytes then
+    return bytes <= MAX_WHOLE_KEY or bytes <= count * MAX_AVERAGE_BYTES
+  end
+  local encoded, encoding = pcall(rcall, "OBJECT", "ENCODING", key)
+  return encoded and (encoding == "listpack" or encoding == "ziplist")
+end
 
 local function waitingSince(p, jobId)
   if not jobId or #jobId > MAX_WAITING_ID then
@@ -35,6 +52,10 @@ local function listTail(key, legacy)
   if not ok or kind["ok"] ~= "list" then
     return false
   end
+  local count = rcall("LLEN", key)
+  if count == 0 or not smallEnough(key, count, 0) then
+    return false
+  end
   local tail = rcall("LINDEX", key, -1)
   if tail and legacy and string.sub(tail, 1, 2) == "0:" then
     tail = rcall("LINDEX", key, -2)
@@ -53,9 +74,13 @@ local function oldestWaitingSince(p, legacy)
   if legacy then
     consider(waitingSince(p, listTail(p .. "paused", legacy)))
   end
-  local ok, kind = pcall(rcall, "TYPE", p .. "prioritized")
+  local prioritized = p .. "prioritized"
+  local ok, kind = pcall(rcall, "TYPE", prioritized)
   if ok and kind["ok"] == "zset" then
-    consider(waitingSince(p, rcall("ZRANGE", p .. "prioritized", 0, 0)[1]))
+    local count = rcall("ZCARD", prioritized)
+    if count > 0 and smallEnough(prioritized, count, 1) then
+      consider(waitingSince(p, rcall("ZRANGE", prioritized, 0, 0)[1]))
+    end
   end
   if oldest then
     return string.format("%.0f", oldest)
