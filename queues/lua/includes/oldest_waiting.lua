@@ -12,17 +12,18 @@
 -- are small on average (MAX_AVERAGE_BYTES): MEMORY USAGE of the list (SAMPLES 0: its nodes, about a
 -- hundred elements each) or of the zset (SAMPLES 1: the first member, the very one read, times the
 -- count). Otherwise, or without the MEMORY command for a key that is not compactly encoded, the age
--- is unknown. A huge id can still hide among enough short ones in a list; its copy is then bounded
--- by MAX_AVERAGE_BYTES times the list's length, and a worker taking that job copies it too. An id
--- over 1 KB or fields over 32 bytes are not read further.
+-- is unknown, and so it is for keys over MAX_KEY_BYTES (a million short ids fit). A huge id can still
+-- hide among enough short ones in a list; its copy is then bounded by MAX_KEY_BYTES, and a worker
+-- taking that job copies it too. An id over 1 KB or fields over 32 bytes are not read further.
 local MAX_WAITING_ID = 1024
 local MAX_WHOLE_KEY = 1024 * 1024
 local MAX_AVERAGE_BYTES = 256
+local MAX_KEY_BYTES = 64 * 1024 * 1024
 
 local function smallEnough(key, count, samples)
   local sized, bytes = pcall(rcall, "MEMORY", "USAGE", key, "SAMPLES", samples)
   if sized and bytes then
-    return bytes <= MAX_WHOLE_KEY or bytes <= count * MAX_AVERAGE_BYTES
+    return bytes <= MAX_WHOLE_KEY or (bytes <= count * MAX_AVERAGE_BYTES and bytes <= MAX_KEY_BYTES)
   end
   local encoded, encoding = pcall(rcall, "OBJECT", "ENCODING", key)
   return encoded and (encoding == "listpack" or encoding == "ziplist")
