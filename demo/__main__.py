@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -119,12 +120,32 @@ def port_from_environment() -> int:
     return port
 
 
+DEMO_ALERTS = {
+    "INTERVAL": 15,
+    "RULES": [
+        {
+            "QUEUES": ["*"],
+            "BACKLOG": 2000,
+            "OLDEST_WAITING": "10m",
+            "STALLED": 1,
+            "WINDOW": "10m",
+            "FOR": "1m",
+        },
+        {"QUEUES": ["*:webhooks"], "FAILURE_RATE": 0.2, "MIN_FINISHED": 20},
+        {"QUEUES": ["*:email", "*:billing"], "NO_WORKERS": "2m"},
+    ],
+}
+
+
 def site_environment(redis_url: str, scratch: Path) -> dict[str, str]:
     """Environment of manage.py and daphne: the chosen Redis, DEBUG on, the demo's database."""
     env = dict(os.environ)
     env.update(REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_DEBUG="1")
     env.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'demo.sqlite3'}")
     env.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    # Alert rules like the seeds' deployments keep (backlog, latency, failure rate of the webhooks, stalls,
+    # workers gone): the banners, the audit log and the scrape show them firing and resolving.
+    env.setdefault("DASHBOARD_ALERTS", json.dumps(DEMO_ALERTS))
     return env
 
 

@@ -239,7 +239,7 @@ def test_escape_closes_menus_and_dialogs(
         page.keyboard.press("Escape")  # the Obliterate menu
         page.keyboard.press("Escape")
         expect(page.locator("#queue-actions-items")).to_be_hidden()
-        expect(page.locator("#queue-actions [data-actions-toggle]")).to_be_focused()
+        expect(page.locator("#queue-actions [data-actions-toggle]")).to_be_focused(timeout=15000)
 
 
 def test_phone_queue_page_starts_with_the_list(

@@ -149,3 +149,12 @@ def test_durations(given: object, seconds: float) -> None:
     from dashboard.alerts import duration_seconds
 
     assert duration_seconds(given) == seconds
+
+
+def test_the_demo_s_alert_rules_are_readable() -> None:
+    from dashboard.alerts import parse_rule
+    from demo.__main__ import DEMO_ALERTS
+
+    rules = [parse_rule(rule) for rule in DEMO_ALERTS["RULES"]]
+    webhooks = thresholds_for(QueueRef("default", "bull", "webhooks"), rules)
+    assert webhooks.failure_rate == 0.2 and webhooks.backlog == 2000 and webhooks.for_seconds == 60
