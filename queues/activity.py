@@ -1,5 +1,5 @@
 """A queue's metrics page in one round trip: throughput over a window (queues/throughput.py) and how long
-its jobs wait and run (queues/latency.py)."""
+its jobs wait and run (queues/latency.py), several script calls of each in one pipeline."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from queues.models import QueueRef
 from queues.scripts import run_pipeline
 from queues.throughput import (
     THROUGHPUT,
+    THROUGHPUT_SAMPLES,
     Throughput,
     Window,
-    parse_throughput,
+    lacks_evalsha_ro,
+    parse_replies,
     queue_throughput,
+    uses_evalsha_ro,
     window_bounds,
 )
 
@@ -34,19 +37,25 @@ async def fetch_activity(
     queue: QueueRef,
     window: Window,
     now_ms: int,
-    key_prefix: str,
+    key_prefix: str | None,
     recent_jobs: int = RECENT_JOBS,
 ) -> Activity:
     """The queue's throughput over `window` and its latency at `now_ms`, in one pipeline; an error reply
-    becomes the problem of its part, only an unreachable Redis raises."""
+    becomes the problem of its part, only an unreachable Redis raises. Without a key prefix the
+    dashboard's samples are not read."""
     bounds = window_bounds(window, now_ms)
+    sizes: list[int] = []
 
     def build(pipe: Pipeline) -> None:
-        queue_throughput(pipe, queue, bounds, key_prefix)
+        sizes[:] = [queue_throughput(pipe, queue, window, bounds, key_prefix, uses_evalsha_ro(client))]
         queue_latency(pipe, queue, recent_jobs)
 
-    throughput, latency = await run_pipeline(client, build, [THROUGHPUT, LATENCY], per_command_errors=True)
+    scripts = [THROUGHPUT, THROUGHPUT_SAMPLES, LATENCY]
+    replies = await run_pipeline(client, build, scripts, per_command_errors=True)
+    if lacks_evalsha_ro(client, replies):
+        replies = await run_pipeline(client, build, scripts, per_command_errors=True)
+    throughput, latency = replies[: sizes[0]], replies[sizes[0] :]
     return Activity(
-        parse_throughput(queue, window, *bounds, throughput),
-        parse_latency(queue, now_ms, latency),
+        parse_replies(queue, window, bounds, throughput, key_prefix),
+        parse_latency(queue, now_ms, *latency),
     )

@@ -28,6 +28,9 @@ class ConnectionSettings:
     prefixes: tuple[str, ...] = ()
     # An explicit list of `<prefix>:<name>` replaces discovery altogether.
     queues: tuple[str, ...] = ()
+    # The dashboard's own key prefix (its throughput samples): a queue whose prefix is it or lies under
+    # it is no queue of the dashboard's (its job keys could be sample keys).
+    reserved_prefix: str = ""
     socket_timeout: float = 5.0
     connect_timeout: float = 2.0
     max_connections: int = 20

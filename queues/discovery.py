@@ -68,10 +68,18 @@ def is_bullmq_meta(fields: object) -> bool:
 
 
 def in_scope(settings: ConnectionSettings, queue: QueueRef) -> bool:
-    """True when the connection's settings let the dashboard show this queue (prefixes, queue list)."""
+    """True when the connection's settings let the dashboard show this queue (prefixes, queue list), and
+    the queue is not under the dashboard's own key prefix."""
+    if settings.reserved_prefix and within(queue.prefix, settings.reserved_prefix):
+        return False
     if settings.queues:
         return queue.key in settings.queues
     return not settings.prefixes or queue.prefix in settings.prefixes
+
+
+def within(prefix: str, outer: str) -> bool:
+    """True when key prefix `prefix` is `outer` or lies under it (`outer:…`)."""
+    return prefix == outer or prefix.startswith(f"{outer}:")
 
 
 def _glob_escape(value: str) -> str:
@@ -91,7 +99,7 @@ class Directory:
     async def get(self) -> list[QueueRef]:
         """The queue list; only the first call (or an explicit refresh) waits for a SCAN."""
         if self.settings.queues:
-            return self.settings.explicit_queues()
+            return [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
         if self.queues is None:
             await self.refresh()
         elif time.monotonic() - self.scanned_at > self.interval:

@@ -22,10 +22,12 @@ from queues.parsing import integer, text
 from queues.scripts import run_pipeline, script
 
 LATENCY = script("latency")
-# Completed jobs read for the percentiles by default, at most MAX_RECENT_JOBS, and the bytes of their
-# ids copied at most (job ids are chosen by job authors).
+# Completed jobs read for the percentiles by default, at most MAX_RECENT_JOBS, JOBS_PER_CALL of them a
+# script call (a call holds Redis while it runs: docs/security.md has what 10,000 in one took), and the
+# bytes of their ids one call copies at most (job ids are chosen by job authors).
 RECENT_JOBS = 200
 MAX_RECENT_JOBS = 10_000
+JOBS_PER_CALL = 500
 ID_BUDGET = 256 * 1024
 PERCENTILES = (50, 90, 99)
 
@@ -79,9 +81,15 @@ class Latency:
         return max(0, self.read_at - self.oldest_waiting_since)
 
 
-def queue_latency(pipe: Pipeline, queue: QueueRef, recent_jobs: int) -> None:
-    """Add one queue's latency read to a pipeline (see parse_latency)."""
-    LATENCY.queue(pipe, [queue.key_prefix], [max(0, min(recent_jobs, MAX_RECENT_JOBS)), ID_BUDGET])
+def queue_latency(pipe: Pipeline, queue: QueueRef, recent_jobs: int) -> int:
+    """Add one queue's latency read to a pipeline: one call per JOBS_PER_CALL jobs, the first one also
+    reading the job next in line; returns how many (parse their replies with parse_latency)."""
+    wanted = max(0, min(recent_jobs, MAX_RECENT_JOBS))
+    calls = max(1, -(-wanted // JOBS_PER_CALL))
+    for call in range(calls):
+        size = max(0, min(JOBS_PER_CALL, wanted - call * JOBS_PER_CALL))
+        LATENCY.queue(pipe, [queue.key_prefix], [size, ID_BUDGET, call * JOBS_PER_CALL, int(call == 0)])
+    return calls
 
 
 async def fetch_latency(
@@ -90,33 +98,46 @@ async def fetch_latency(
     """Each queue's latency, in order, in one pipeline; an error reply becomes that queue's problem."""
     if not queues:
         return []
+    sizes: list[int] = []
 
     def build(pipe: Pipeline) -> None:
-        for queue in queues:
-            queue_latency(pipe, queue, recent_jobs)
+        sizes[:] = [queue_latency(pipe, queue, recent_jobs) for queue in queues]
 
     replies = await run_pipeline(client, build, [LATENCY], per_command_errors=True)
-    return [parse_latency(queue, now_ms, reply) for queue, reply in zip(queues, replies, strict=True)]
+    found: list[Latency] = []
+    at = 0
+    for queue, size in zip(queues, sizes, strict=True):
+        found.append(parse_latency(queue, now_ms, *replies[at : at + size]))
+        at += size
+    return found
 
 
-def parse_latency(queue: QueueRef, now_ms: int, reply: object) -> Latency:
-    """A Latency from one reply of latency.lua (an exception: the queue's problem)."""
-    if isinstance(reply, BaseException) or not isinstance(reply, list) or len(reply) < 4:
-        return Latency(
-            queue, now_ms, problem=gettext_lazy("Redis answered with an error: %(error)s", error=str(reply))
-        )
-    since, read, flat, kind = reply[:4]
+def parse_latency(queue: QueueRef, now_ms: int, reply: object, *more: object) -> Latency:
+    """A Latency from the replies of latency.lua's calls (queue_latency), the first one with the job next
+    in line; an exception in place of a reply is the queue's problem."""
+    replies: list[list[object]] = []
+    for one in (reply, *more):
+        if isinstance(one, BaseException) or not isinstance(one, list) or len(one) < 4:
+            return Latency(
+                queue, now_ms, problem=gettext_lazy("Redis answered with an error: %(error)s", error=str(one))
+            )
+        replies.append(one)
+    since, kind = replies[0][0], replies[0][3]
     processing: list[int] = []
     waiting: list[int] = []
-    fields = flat if isinstance(flat, list) else []
-    for at in range(0, len(fields) - 3, 4):
-        timestamp, delay, processed_on, finished_on = (integer(value) for value in fields[at : at + 4])
-        if processed_on is None:
-            continue
-        if finished_on is not None:
-            processing.append(max(0, finished_on - processed_on))
-        if timestamp is not None:
-            waiting.append(max(0, processed_on - timestamp - (delay or 0)))
+    read = 0
+    for one in replies:
+        read += integer(one[1]) or 0
+        flat = one[2]
+        fields = flat if isinstance(flat, list) else []
+        for at in range(0, len(fields) - 3, 4):
+            timestamp, delay, processed_on, finished_on = (integer(value) for value in fields[at : at + 4])
+            if processed_on is None:
+                continue
+            if finished_on is not None:
+                processing.append(max(0, finished_on - processed_on))
+            if timestamp is not None:
+                waiting.append(max(0, processed_on - timestamp - (delay or 0)))
     problem = ""
     if kind not in (None, False):
         problem = gettext_lazy(
@@ -128,7 +149,7 @@ def parse_latency(queue: QueueRef, now_ms: int, reply: object) -> Latency:
         queue,
         now_ms,
         oldest_waiting_since=integer(since),
-        jobs_read=integer(read) or 0,
+        jobs_read=read,
         processing=percentiles(processing),
         waiting=percentiles(waiting),
         problem=problem,

@@ -29,11 +29,17 @@ Minutes are whole minutes of the clock (and never one that has not ended by Redi
 several web processes sampling the same queue count the same minutes: one that finds a minute recorded
 by another writes nothing, and one that loses the race has its XADD refused (an id already there).
 
-Writes: one pipeline per connection per tick (XADD per new minute, PEXPIRE per queue). When
-Redis refuses writes (NOPERM from an ACL, READONLY from a replica, OOM under maxmemory) nothing is
-retried; the refusal is kept per connection for the charts to say "sampling unavailable"
-(sampling_refusal). The dashboard's READ_ONLY setting is the caller's to honour: it must not call
-record_samples at all then.
+A sample entry more than a minute ahead of Redis's clock (a Redis whose clock was set back, or someone
+else's write) would stop a queue's sampling until that time, silently: a stream takes no id below its
+newest, even after XDEL. The key (the dashboard's own) is then deleted, with its history, and the
+minutes due are written again.
+
+Writes: one pipeline per connection per tick (XADD per new minute, PEXPIRE per queue written, and per
+key found without an expiry). When Redis refuses a write (NOPERM from an ACL, READONLY from a
+replica, OOM under maxmemory, NOREPLICAS under min-replicas-to-write, MISCONF after a failed save:
+any error other than a minute another process recorded first) nothing is retried; the refusal is
+kept per connection for the charts to say "sampling unavailable" (sampling_refusal). The dashboard's
+READ_ONLY setting is the caller's to honour: it must not call record_samples at all then.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.typing import EncodableT, FieldT
 
 from queues.messages import gettext_lazy
@@ -67,11 +73,15 @@ SETTLE_MS = 2_000
 # What one tick reads of one queue's events stream at most.
 EVENT_ENTRIES = 10_000
 EVENT_BYTES = 4 * 1024 * 1024
+# A stream over EVENT_BYTES is read an entry at a time only when its entries take at most this on
+# average (one entry, copied before its size is known, is then at most the whole stream's size);
+# otherwise its minutes are counted from the finished sets, as lower bounds.
+EVENT_AVERAGE_BYTES = 1024
 COMPLETED_LOWER_BOUND = 1
 FAILED_LOWER_BOUND = 2
 # Error replies that mean "this Redis takes no writes from the dashboard" (redis-py raises its own
-# classes for them; inside a script's error the code is the first word).
-REFUSALS = ("NOPERM", "READONLY", "OOM")
+# classes for some of them; inside a script's error the code is the first word).
+REFUSALS = ("NOPERM", "READONLY", "OOM", "NOREPLICAS", "MISCONF")
 
 
 def sample_key(key_prefix: str, queue: QueueRef) -> str:
@@ -156,8 +166,9 @@ def newest_recordable_minute(now_ms: int) -> int:
 
 
 def samples_of(reply: object) -> list[Sample]:
-    """The minutes one sample_counts.lua reply of kind "count" gives, each exact or a lower bound."""
-    if not isinstance(reply, list) or len(reply) < 3 or text(reply[0]) != "count":
+    """The minutes one sample_counts.lua reply of kind "count" (or "future") gives, each exact or a
+    lower bound."""
+    if not isinstance(reply, list) or len(reply) < 3 or text(reply[0]) not in ("count", "future"):
         return []
     covered = integer(reply[1]) == 1
     cut_at = integer(reply[2])
@@ -177,65 +188,132 @@ def samples_of(reply: object) -> list[Sample]:
     return samples
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What one tick's read (sample_counts.lua) found for one queue."""
+
+    queue: QueueRef
+    key: str
+    # "live" (its workers record BullMQ's metrics), "done" (nothing new), "count" (minutes to write),
+    # "future" (minutes to write after deleting the key: it holds entries ahead of the clock),
+    # "wrongtype" (the sample key is not a stream), "taken" (the sample key would be a key of the queue
+    # `owner`) or "failed" (an error reply).
+    kind: str
+    samples: tuple[Sample, ...] = ()
+    # The sample key has an expiry (known for "done" only; the others are given one when written).
+    expires: bool = True
+    owner: str = ""
+
+    @property
+    def sampled(self) -> bool:
+        """The dashboard samples this queue (it counts toward THROUGHPUT["MAX_SAMPLED_QUEUES"])."""
+        return self.kind in ("done", "count", "future")
+
+    @property
+    def writes(self) -> bool:
+        """Writing this tally changes Redis."""
+        return bool(self.samples) or self.kind == "future" or (self.kind == "done" and not self.expires)
+
+    @classmethod
+    def of(cls, queue: QueueRef, key: str, reply: object) -> Tally:
+        """A queue's tally from its sample_counts.lua reply (or error)."""
+        if isinstance(reply, BaseException) or not isinstance(reply, list) or not reply:
+            return cls(queue, key, "failed")
+        kind = text(reply[0])
+        if kind == "done":
+            return cls(queue, key, kind, expires=len(reply) < 2 or integer(reply[1]) != -1)
+        if kind in ("count", "future"):
+            return cls(queue, key, kind, tuple(samples_of(reply)))
+        if kind == "taken":
+            return cls(queue, key, kind, owner=text(reply[1]) if len(reply) > 1 else "")
+        return cls(queue, key, kind if kind in ("live", "wrongtype") else "failed")
+
+
 def _is_refusal(error: BaseException) -> bool:
     if isinstance(error, NoPermissionError | ReadOnlyError | OutOfMemoryError):
         return True
     return isinstance(error, ResponseError) and str(error).split(" ", 1)[0] in REFUSALS
 
 
-async def record_samples(client: Redis, queues: list[QueueRef], now_ms: int, key_prefix: str) -> None:
-    """Record the whole minutes each queue finished since its last sample (one tick of the sampler).
-
-    All `queues` must live on `client`'s connection. One pipelined read (sample_counts.lua per queue),
-    then one pipeline of writes for the queues with new minutes. A queue whose read fails (a key of the
-    wrong type) is skipped alone; a refused write is remembered (sampling_refusal), not raised. Raises
-    only when Redis cannot be reached.
-    """
+async def count_samples(
+    client: Redis, queues: list[QueueRef], now_ms: int, key_prefix: str
+) -> list[Tally] | None:
+    """What each queue finished since its last sample, in order: one pipelined read (sample_counts.lua
+    per queue). A queue whose read fails (a key of the wrong type) is a "failed" or "wrongtype" tally
+    alone; None when Redis refused the dashboard (remembered: sampling_refusal). Raises only when
+    Redis cannot be reached."""
     if not queues:
-        return
+        return []
     newest = newest_recordable_minute(now_ms)
     keys = [sample_key(key_prefix, queue) for queue in queues]
-    connections = {queue.connection for queue in queues}
 
     def read(pipe: Pipeline) -> None:
         for queue, key in zip(queues, keys, strict=True):
-            SAMPLE_COUNTS.queue(
-                pipe, [queue.key_prefix, key], [newest, CATCH_UP_MINUTES, EVENT_ENTRIES, EVENT_BYTES]
-            )
+            args = [newest, CATCH_UP_MINUTES, EVENT_ENTRIES, EVENT_BYTES, EVENT_AVERAGE_BYTES]
+            SAMPLE_COUNTS.queue(pipe, [queue.key_prefix, key], args)
 
     replies = await run_pipeline(client, read, [SAMPLE_COUNTS], per_command_errors=True)
-    due: list[tuple[str, list[Sample]]] = []
+    tallies: list[Tally] = []
     for queue, key, reply in zip(queues, keys, replies, strict=True):
         if isinstance(reply, BaseException):
             if _is_refusal(reply):
-                _refuse(connections, str(reply), now_ms)
-                return
+                _refuse({member.connection for member in queues}, str(reply), now_ms)
+                return None
             logger.warning("samples of %s not counted: %s", queue.key, reply)
-            continue
-        samples = samples_of(reply)
-        if samples:
-            due.append((key, samples))
+        tallies.append(Tally.of(queue, key, reply))
+    return tallies
+
+
+async def write_samples(client: Redis, tallies: list[Tally], now_ms: int) -> None:
+    """Write what count_samples found (all on `client`'s connection), in one pipeline: the new minutes
+    (XADD, the stream capped at SAMPLE_MINUTES) and the key's expiry, after deleting a key that held
+    entries ahead of the clock. Any refused write other than a minute another process recorded first
+    is remembered (sampling_refusal), never raised or retried."""
+    due = [tally for tally in tallies if tally.writes]
     if not due:
         return
+    connections = {tally.queue.connection for tally in due}
     pipe = client.pipeline(transaction=False)
-    for key, samples in due:
-        for sample in samples:
-            pipe.xadd(key, sample.fields, id=sample.entry_id, maxlen=SAMPLE_MINUTES, approximate=False)
-        pipe.pexpire(key, WEEK_MS)
+    for tally in due:
+        if tally.kind == "future":
+            pipe.delete(tally.key)
+        for sample in tally.samples:
+            pipe.xadd(tally.key, sample.fields, id=sample.entry_id, maxlen=SAMPLE_MINUTES, approximate=False)
+        pipe.pexpire(tally.key, WEEK_MS)
     results = await pipe.execute(raise_on_error=False)
-    # An id already there: another process recorded the minute first.
-    errors = [error for error in results if isinstance(error, RedisError) and not _taken(error)]
-    refusal = next((error for error in errors if _is_refusal(error)), None)
+    # An id already there: another process recorded the minute first. Any other error (NOPERM, READONLY,
+    # OOM, NOREPLICAS, MISCONF, a key someone turned into another type) means nothing is being recorded.
+    refusal = next((error for error in results if isinstance(error, Exception) and not _taken(error)), None)
     if refusal is not None:
         _refuse(connections, str(refusal), now_ms)
         return
-    for error in errors:
-        logger.warning("samples not written: %s", error)
+    for tally in due:
+        if tally.kind == "future":
+            logger.warning("%s held samples ahead of Redis's clock: deleted, sampling goes on", tally.key)
     for connection in connections:
         _refusals.pop(connection, None)
 
 
-def _taken(error: RedisError) -> bool:
+async def record_samples(
+    client: Redis, queues: list[QueueRef], now_ms: int, key_prefix: str, limit: int | None = None
+) -> list[Tally]:
+    """Record the whole minutes each queue finished since its last sample (one tick of the sampler).
+
+    All `queues` must live on `client`'s connection. One pipelined read (count_samples), then one
+    pipeline of writes (write_samples) for at most `limit` of the queues the dashboard samples (queues
+    whose workers record BullMQ's metrics are read and passed over). Returns the tallies of the queues
+    read ([] when Redis refused); raises only when Redis cannot be reached. The dashboard's READ_ONLY
+    setting is the caller's to honour: it must not call this at all then.
+    """
+    tallies = await count_samples(client, queues, now_ms, key_prefix)
+    if tallies is None:
+        return []
+    sampled = [tally for tally in tallies if tally.sampled]
+    await write_samples(client, sampled if limit is None else sampled[:limit], now_ms)
+    return tallies
+
+
+def _taken(error: Exception) -> bool:
     return "equal or smaller than the target stream top item" in str(error)
 
 

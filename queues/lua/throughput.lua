@@ -1,58 +1,60 @@
 --[[
-  Read-only: what one queue finished per minute over a window of whole minutes, from BullMQ's metrics
-  keys and from the dashboard's own samples (queues/sampling.py), for queues.throughput to choose from.
+  Read-only: what one queue finished per minute over a part of a window of whole minutes, from BullMQ's
+  metrics keys, for queues.throughput. The dashboard's own samples are read by another script
+  (throughput_samples.lua) in the same pipeline: Redis refuses a script as a whole when the user may
+  not read one of its KEYS, and a Redis user allowed the queues' keys only (an ACL of `~bull:*`) must
+  still see BullMQ's metrics.
 
   BullMQ's metrics, written in moveToFinished by workers that run with `metrics: {maxDataPoints}`
   (collectMetrics.lua): the hash `metrics:<type>` holds `count` (jobs finished so far), `prevTS` (ms
   of the job that began the minute now counting) and `prevCount` (`count` before that minute), and
   the list `metrics:<type>:data` one point a minute, newest first: element i holds the jobs finished
-  in minute floor(prevTS / 60000) - 1 - i. Only the elements of the window are read (Node's
-  getMetrics reads LRANGE start..end the same way), each checked for length: a list someone else
-  wrote may hold megabytes in one element (see includes/bounded_copy.lua).
+  in minute floor(prevTS / 60000) - 1 - i. Only the elements of the part are read (Node's getMetrics
+  reads LRANGE start..end the same way), each checked for length.
 
-  Live: every finished job went into the metrics (includes/metrics_live.lua); the samples are read
-  when the metrics are not live.
+  Bounds: a data list is read with LRANGE only when the whole list takes at most ARGV[3] bytes
+  (MEMORY USAGE … SAMPLES 0 walks its nodes, not its elements; BullMQ's own list of a week of points
+  takes about 20-100 KB), else not at all ("too large": one element of a list someone else wrote may
+  hold megabytes, and LRANGE or LINDEX copies it whole before its length is known). When MEMORY is
+  refused (an ACL without +memory, a managed Redis), elements are read one at a time until ARGV[5]
+  bytes are copied or an element is longer than ARGV[4]: what is copied is then at most that budget
+  plus one element. queues.throughput splits a window into parts of at most 360 minutes, one call
+  each, so that no call copies more than 360 points of a list.
+
+  Live: every finished job went into the metrics (includes/metrics_live.lua).
 
     KEYS[1]  queue key prefix, `<prefix>:<name>:`
-    KEYS[2]  the dashboard's sample key of the queue, `<key prefix>:samples:<prefix>:<name>`
-    ARGV[1]  first minute of the window (ms since the epoch, a multiple of 60000)
-    ARGV[2]  last minute of the window (ms, included)
-    ARGV[3]  bytes one list or zset read may copy
+    ARGV[1]  first minute of the part (ms since the epoch, a multiple of 60000)
+    ARGV[2]  last minute of the part (ms, included)
+    ARGV[3]  bytes a data list may take in memory to be read
     ARGV[4]  longest element kept (bytes); longer ones are returned as false
-    ARGV[5]  "1": read the samples even when the metrics are live
+    ARGV[5]  bytes copied one element at a time when MEMORY is refused
 
   Returns {
-    { count, prevTS, prevCount, first index, list length, { elements } } or false, for completed,
+    { count, prevTS, prevCount, first index, list length, { elements }, elements of the part not read }
+      or false, for completed,
     the same for failed,
     live (1 or 0),
-    { sample entries in the window } or false (not read), the minute (ms) of the oldest sample or false,
     { key, problem, ... }   keys that are not of the type expected, or too large to read
   }
   A field of a metrics hash over 32 bytes reads as false.
 ]]
 local rcall = redis.call
 local p = KEYS[1]
-local sampleKey = KEYS[2]
 local firstMinute = tonumber(ARGV[1])
 local lastMinute = tonumber(ARGV[2])
-local budget = tonumber(ARGV[3])
+local cap = tonumber(ARGV[3])
 local maxEach = tonumber(ARGV[4])
-local alwaysSamples = ARGV[5] == "1"
+local budget = tonumber(ARGV[5])
 local MINUTE = 60000
--- LINDEX one element at a time (a list too large to read at once) at most this many times.
-local MAX_STEPS = 1000
 
 -- @include bounded_copy
 -- @include metrics_live
 
 local problems = {}
 
-local function typeOf(key)
-  return rcall("TYPE", key)["ok"]
-end
-
 local function expect(key, wanted)
-  local kind = typeOf(key)
+  local kind = rcall("TYPE", key)["ok"]
   if kind == "none" then
     return false
   end
@@ -71,21 +73,31 @@ local function shortField(key, field)
   return rcall("HGET", key, field) or false
 end
 
--- Elements first..last of a list, each longer than maxEach replaced by false.
+-- Elements first..last (all within the list) of a list, each longer than maxEach replaced by false,
+-- and how many of them were not read.
 local function listRange(key, first, last)
   local items = {}
-  if wholeKeyFits(key, budget) then
+  local bytes = keyBytes(key)
+  if bytes then
+    if bytes > cap then
+      problems[#problems + 1] = key
+      problems[#problems + 1] = "too large"
+      return items, last - first + 1
+    end
     items = rcall("LRANGE", key, first, last)
   else
     local spent = 0
-    for index = first, math.min(last, first + MAX_STEPS - 1) do
+    for index = first, last do
+      if spent >= budget then
+        break
+      end
       local item = rcall("LINDEX", key, index)
       if not item then
         break
       end
       items[#items + 1] = item
       spent = spent + #item
-      if spent >= budget then
+      if #item > maxEach then
         break
       end
     end
@@ -95,7 +107,7 @@ local function listRange(key, first, last)
       items[i] = false
     end
   end
-  return items
+  return items, last - first + 1 - #items
 end
 
 local function minuteOf(ms)
@@ -108,7 +120,7 @@ local function metrics(kind)
     return false
   end
   local prevTS = shortField(key, "prevTS")
-  local reply = { shortField(key, "count"), prevTS, shortField(key, "prevCount"), 0, 0, {} }
+  local reply = { shortField(key, "count"), prevTS, shortField(key, "prevCount"), 0, 0, {}, 0 }
   local dataKey = key .. ":data"
   local stamp = tonumber(prevTS)
   if not stamp or not expect(dataKey, "list") then
@@ -121,50 +133,11 @@ local function metrics(kind)
   reply[4] = first
   reply[5] = length
   if last >= first then
-    reply[6] = listRange(dataKey, first, last)
+    reply[6], reply[7] = listRange(dataKey, first, last)
   end
   return reply
 end
 
 local completed = metrics("completed")
 local failed = metrics("failed")
-local live = metricsLive(p)
-
-local function ms(value)
-  return string.format("%.0f", value)
-end
-
--- An entry of the sampler's: every field and value short (the stream is the dashboard's, but anyone
--- can write to a key).
-local function shortEntry(entry)
-  if #entry[1] > maxEach then
-    return false
-  end
-  for _, value in ipairs(entry[2]) do
-    if #value > maxEach then
-      return false
-    end
-  end
-  return true
-end
-
-local samples, sampledSince = false, false
-if (live == 0 or alwaysSamples) and expect(sampleKey, "stream") then
-  if wholeKeyFits(sampleKey, budget) then
-    samples = {}
-    local entries = rcall("XRANGE", sampleKey, ms(firstMinute), ms(lastMinute + MINUTE - 1),
-      "COUNT", (lastMinute - firstMinute) / MINUTE + 1)
-    for _, entry in ipairs(entries) do
-      if shortEntry(entry) then
-        samples[#samples + 1] = entry
-      end
-    end
-    local oldest = rcall("XRANGE", sampleKey, "-", "+", "COUNT", 1)[1]
-    sampledSince = oldest and string.match(oldest[1], "^(%d+)") or false
-  else
-    problems[#problems + 1] = sampleKey
-    problems[#problems + 1] = "too large"
-  end
-end
-
-return { completed, failed, live, samples, sampledSince, problems }
+return { completed, failed, metricsLive(p), problems }

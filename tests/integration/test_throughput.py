@@ -124,7 +124,21 @@ async def test_only_the_points_of_the_window_are_read(redis_client: Redis) -> No
     assert len(week.buckets) == 168 and week.completed_total == sum(range(10080))
 
 
-async def test_hostile_points_are_length_checked_and_the_read_stays_bounded(redis_client: Redis) -> None:
+@pytest.fixture
+def no_memory_url(redis_url: str) -> Iterator[str]:
+    """A Redis user that may do anything but MEMORY (an ACL without +memory, a managed Redis)."""
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command("ACL", "SETUSER", "nomem", "on", ">pw", "~*", "+@all", "-memory")
+    try:
+        yield redis_url.replace("redis://", "redis://nomem:pw@")
+    finally:
+        admin.execute_command("ACL", "DELUSER", "nomem")
+        admin.close()
+
+
+async def test_hostile_points_are_length_checked_and_the_read_stays_bounded(
+    redis_client: Redis, no_memory_url: str
+) -> None:
     now = now_ms()
     last = last_minute(now)
     await make_queue(redis_client, METRICS)
@@ -134,14 +148,25 @@ async def test_hostile_points_are_length_checked_and_the_read_stays_bounded(redi
     started = time.monotonic()
     (found,) = await fetch_throughput(redis_client, [METRICS], HOUR, now, PREFIX)
     assert time.monotonic() - started < 2
+    # The list takes over READ_BUDGET in memory: BullMQ's is a few KB, so it is not read at all.
+    assert found.completed_metrics is not None and found.completed_metrics.points == ()
+    assert f"{data} is too large to read for a chart." in found.problems
+    assert values(found, "completed")[last] is None
+
+    # Without MEMORY, one element at a time: the first 5 MB element ends the read (it is no point),
+    # so what follows is not read, and that is said; the long one and the word are no points.
+    reader = Redis.from_url(no_memory_url)
+    try:
+        (found,) = await fetch_throughput(reader, [METRICS], HOUR, now, PREFIX)
+    finally:
+        await reader.aclose()
     assert found.completed_metrics is not None
-    # Read one element at a time (the list does not fit the budget): the first 5 MB element spends
-    # it, so what follows is not read; the long one and the word are no points.
     assert found.completed_metrics.points == (3, None, None)
     completed = values(found, "completed")
     assert completed[last] == 3 and completed[last - MINUTE_MS] is None
     assert completed[last - 4 * MINUTE_MS] is None
     assert any("not numbers" in problem for problem in found.problems)
+    assert any(f"2 points of {data} were not read" in problem for problem in found.problems)
 
 
 async def test_keys_of_the_wrong_type_and_missing_fields_are_reported_not_raised(redis_client: Redis) -> None:
@@ -275,13 +300,27 @@ async def test_a_tick_counts_at_most_its_entries_and_bytes(
     minute = next(bucket for bucket in capped.buckets if bucket.start_ms == start)
     assert (minute.completed, minute.lower_bound) == (3, True)
 
-    # A failed event with a 5 MB reason: the stream does not fit the budget, it is read an entry at a
-    # time, and the reading stops once the budget is spent.
+    # Small entries over the byte budget: read an entry at a time until the budget is spent.
+    small = QueueRef("default", "bull", "many-events")
+    await make_queue(redis_client, small)
+    for seq in range(40):
+        await add_event(redis_client, small, start + 1000, "completed", seq)
+    monkeypatch.setattr(sampling, "EVENT_ENTRIES", 10_000)
+    monkeypatch.setattr(sampling, "EVENT_BYTES", 400)
+    await record_samples(redis_client, [small], start + MINUTE_MS + 5_000, PREFIX)
+    (stepwise,) = await fetch_throughput(redis_client, [small], HOUR, start + MINUTE_MS + 5_000, PREFIX)
+    minute = next(bucket for bucket in stepwise.buckets if bucket.start_ms == start)
+    assert minute.completed is not None and 0 < minute.completed < 40 and minute.lower_bound
+    monkeypatch.setattr(sampling, "EVENT_BYTES", 4 * 1024 * 1024)
+
+    # A failed event with a 5 MB reason: the stream does not fit the budget, and its entries are large
+    # on average, so it is not read at all (an entry is copied whole before its size is known); the
+    # minute is counted from the finished sets, as a lower bound.
     other = QueueRef("default", "bull", "huge-events")
     await make_queue(redis_client, other)
     await add_event(redis_client, other, start + 1000, "failed", 0, failedReason=FIVE_MB)
     await add_event(redis_client, other, start + 2000, "completed", 0)
-    monkeypatch.setattr(sampling, "EVENT_ENTRIES", 10_000)
+    await redis_client.zadd(f"{other.key_prefix}failed", {"job-1": start + 1000})
     started = time.monotonic()
     await record_samples(redis_client, [other], start + MINUTE_MS + 5_000, PREFIX)
     assert time.monotonic() - started < 2

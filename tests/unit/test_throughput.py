@@ -8,7 +8,14 @@ from django.test import override_settings
 from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError, ResponseError
 
 from dashboard.checks import check_dashboard_settings
-from dashboard.throughput import ThroughputSettingError, parse_settings, spark_values, sparkline
+from dashboard.throughput import (
+    ThroughputSettingError,
+    parse_settings,
+    sampling_on,
+    spark_values,
+    sparkline,
+    throughput_settings,
+)
 from queues import sampling
 from queues.latency import parse_latency, percentile, percentiles
 from queues.models import QueueRef
@@ -56,20 +63,26 @@ def test_recorded_points_are_placed_before_the_minute_still_counting() -> None:
 
 
 def reply(
-    completed: object = False,
-    failed: object = False,
-    live: int = 1,
-    samples: object = False,
-    since: object = False,
-    problems: object = None,
+    completed: object = False, failed: object = False, live: int = 1, problems: object = None
 ) -> list[object]:
-    return [completed, failed, live, samples, since, problems or []]
+    """A reply of throughput.lua (one part of a window)."""
+    return [completed, failed, live, problems or []]
+
+
+def samples_reply(
+    *buckets: tuple[int, int, int, int],
+    problem: object = False,
+    since: object = False,
+    unread: object = False,
+) -> list[object]:
+    """A reply of throughput_samples.lua: per bucket completed, failed, minutes counted, lower bound."""
+    return [problem, since, unread, *(str(value).encode() for bucket in buckets for value in bucket)]
 
 
 def test_parse_chooses_bullmq_metrics_fills_a_missing_type_and_reports_bad_points() -> None:
     first, last = T0 - 4 * M, T0 - M
     completed = [b"9", str(T0 - 2 * M + 5).encode(), b"7", 0, 3, [b"1", b"x", False]]
-    found = parse_throughput(QUEUE, WINDOWS["hour"], first, last, reply(completed))
+    found = parse_throughput(QUEUE, WINDOWS["hour"], first, last, [reply(completed)])
     assert found.source == BULLMQ and not found.stale
     by_minute = {bucket.start_ms: (bucket.completed, bucket.failed) for bucket in found.buckets}
     # Element 0 is T0 - 3 minutes; the counting minute T0 - 2 holds 9 - 7; then nothing finished.
@@ -82,38 +95,54 @@ def test_parse_chooses_bullmq_metrics_fills_a_missing_type_and_reports_bad_point
 def test_parse_prefers_samples_when_metrics_miss_jobs_and_says_no_history_without_any() -> None:
     first, last = T0 - 2 * M, T0 - M
     completed = [b"3", str(T0 - 10 * M).encode(), b"1", 0, 0, []]
-    entry = [f"{T0 - M}-0".encode(), [b"c", b"4", b"f", b"1", b"b", b"3"]]
-    found = parse_throughput(
-        QUEUE, WINDOWS["hour"], first, last, reply(completed, live=0, samples=[entry], since=str(T0 - M))
-    )
+    # The samples as throughput_samples.lua sums them: the second minute holds 4 and 1, "at least".
+    sampled = samples_reply((0, 0, 0, 0), (4, 1, 1, 1), since=str(T0 - M).encode())
+    found = parse_throughput(QUEUE, WINDOWS["hour"], first, last, [reply(completed, live=0)], [sampled], "p")
     assert found.source == SAMPLED and found.stale and found.sampled_since == T0 - M
     assert [(b.completed, b.failed, b.lower_bound) for b in found.buckets] == [
         (None, None, False),
         (4, 1, True),
     ]
-    assert found.lower_bound
-    stale_only = parse_throughput(QUEUE, WINDOWS["hour"], first, last, reply(completed, live=0))
+    assert found.lower_bound and found.counted_minutes == 1
+    stale_only = parse_throughput(QUEUE, WINDOWS["hour"], first, last, [reply(completed, live=0)])
     assert stale_only.source == BULLMQ and stale_only.stale
-    nothing = parse_throughput(QUEUE, WINDOWS["hour"], first, last, reply(live=0, samples=[]))
+    none = samples_reply((0, 0, 0, 0), (0, 0, 0, 0))
+    nothing = parse_throughput(QUEUE, WINDOWS["hour"], first, last, [reply(live=0)], [none], "p")
     assert nothing.source == NO_HISTORY and not nothing.has_history and nothing.buckets == ()
-    broken = parse_throughput(QUEUE, WINDOWS["hour"], first, last, ResponseError("WRONGTYPE"))
+    broken = parse_throughput(QUEUE, WINDOWS["hour"], first, last, [ResponseError("WRONGTYPE")])
     assert broken.source == NO_HISTORY and "WRONGTYPE" in broken.problems[0]
 
 
+def test_a_refused_sample_read_loses_only_the_sampled_part() -> None:
+    first, last = T0 - 2 * M, T0 - M
+    completed = [b"3", str(T0 - M).encode(), b"1", 0, 0, []]
+    refused = NoPermissionError("this user has no permissions to access one of the keys")
+    live = parse_throughput(QUEUE, WINDOWS["hour"], first, last, [reply(completed)], [refused], "ops")
+    assert live.source == BULLMQ and live.problems == ()  # the samples were not needed
+    stale = parse_throughput(
+        QUEUE, WINDOWS["hour"], first, last, [reply(completed, live=0)], [refused], "ops"
+    )
+    assert stale.source == BULLMQ and stale.stale
+    assert stale.problems[0].startswith("Sampling is unavailable: the Redis user may not read ops:*")
+
+
 def test_parse_names_keys_of_the_wrong_type() -> None:
-    problems = [
-        b"bull:q:metrics:completed",
-        b"list",
-        b"bullmq-dashboard:samples:bull:q",
-        b"hash",
-        b"x",
-        b"too large",
-    ]
-    found = parse_throughput(QUEUE, WINDOWS["hour"], T0, T0, reply(problems=problems, live=0))
+    problems = [b"bull:q:metrics:completed", b"list", b"x", b"too large"]
+    samples = [samples_reply((0, 0, 0, 0), problem=b"hash")]
+    found = parse_throughput(
+        QUEUE, WINDOWS["hour"], T0, T0, [reply(problems=problems, live=0)], samples, "bullmq-dashboard"
+    )
     assert found.problems == (
         "bull:q:metrics:completed is a list, not what BullMQ keeps there",
-        "bullmq-dashboard:samples:bull:q is a hash, not the dashboard's samples",
         "x is too large to read for a chart.",
+        "bullmq-dashboard:samples:bull:q is a hash, not the dashboard's samples",
+    )
+    # Minutes a read left out are said, never shown as minutes nobody counted alone.
+    unread = [samples_reply((0, 0, 0, 0), unread=str(T0).encode())]
+    cut = parse_throughput(QUEUE, WINDOWS["hour"], T0, T0, [reply(live=0)], unread, "bullmq-dashboard")
+    assert cut.problems == (
+        "1 minute of bullmq-dashboard:samples:bull:q was not read: the read budget was spent, or an entry "
+        "was too long to be a sample.",
     )
 
 
@@ -230,7 +259,7 @@ def test_sparkline_values_keep_gaps() -> None:
     assert spark_values([1, None, 0, 12]) == "1,,0,12"
     assert sparkline(None) is None
     found = parse_throughput(
-        QUEUE, WINDOWS["hour"], T0, T0 + M, reply([b"3", str(T0 + 2 * M).encode(), b"3", 0, 1, [b"2"]])
+        QUEUE, WINDOWS["hour"], T0, T0 + M, [reply([b"3", str(T0 + 2 * M).encode(), b"3", 0, 1, [b"2"]])]
     )
     shown = sparkline(found)
     # Element 0 is the minute before prevTS's (T0 + 1); T0 would be element 1, which was not read.
@@ -245,11 +274,36 @@ def test_settings_are_checked() -> None:
         {"KEY_PREFIX": "ops", "THROUGHPUT": []},
         {"KEY_PREFIX": "ops", "THROUGHPUT": {"RECENT_JOBS": "many"}},
         {"KEY_PREFIX": "ops", "THROUGHPUT": {"RECENT_JOBS": 0}},
+        {"KEY_PREFIX": "ops", "THROUGHPUT": {"RECENT_JOBS": 10_001}},
+        {"KEY_PREFIX": "ops", "THROUGHPUT": {"MAX_SAMPLED_QUEUES": "all"}},
+        {"KEY_PREFIX": "ops", "THROUGHPUT": {"MAX_SAMPLED_QUEUES": True}},
+        # From an environment variable: "false" is a true value, so only a real bool is taken.
+        {"KEY_PREFIX": "ops", "THROUGHPUT": {"SAMPLING": "false"}},
+        {"KEY_PREFIX": "ops", "THROUGHPUT": {"SAMPLING": 0}},
+        # KEY_PREFIX overlapping a configured queue prefix: equal, holding it, or under it.
+        {"KEY_PREFIX": "bull", "THROUGHPUT": {}, "CONNECTIONS": {"a": {"URL": "x", "PREFIXES": ["bull"]}}},
+        {
+            "KEY_PREFIX": "ops",
+            "THROUGHPUT": {},
+            "CONNECTIONS": {"a": {"URL": "x", "PREFIXES": "ops:samples"}},
+        },
+        {"KEY_PREFIX": "ops:dash", "THROUGHPUT": {}, "CONNECTIONS": {"a": {"URL": "x", "QUEUES": ["ops:q"]}}},
     ):
         with pytest.raises(ThroughputSettingError):
             parse_settings(bad)
+    fine = {"URL": "x", "PREFIXES": ["bull", "opsx"], "QUEUES": ["{ops}:q"]}
+    assert parse_settings({"KEY_PREFIX": "ops", "THROUGHPUT": {}, "CONNECTIONS": {"a": fine}}).sampling
     with override_settings(BULLMQ_DASHBOARD={"KEY_PREFIX": "{slot}"}):
         assert "bullmq_dashboard.E012" in {message.id for message in check_dashboard_settings()}
+    with override_settings(BULLMQ_DASHBOARD={"THROUGHPUT": {"SAMPLING": "false"}}):
+        assert "bullmq_dashboard.E012" in {message.id for message in check_dashboard_settings()}
+        # Settings that do not parse sample nothing; BullMQ's metrics are still read.
+        unusable = throughput_settings()
+        assert not unusable.sampling and not sampling_on() and unusable.key_prefix == "bullmq-dashboard"
+        assert "SAMPLING" in unusable.problem
+    with override_settings(BULLMQ_DASHBOARD={"KEY_PREFIX": "ops dash", "THROUGHPUT": {"RECENT_JOBS": 50}}):
+        unusable = throughput_settings()
+        assert (unusable.key_prefix, unusable.sampling, unusable.recent_jobs) == (None, False, 50)
     with override_settings(BULLMQ_DASHBOARD={"THROUGHPUT": {"SAMPLNG": False}}):
         messages = check_dashboard_settings()
         assert any(m.id == "bullmq_dashboard.W007" and "SAMPLING" in (m.hint or "") for m in messages)
