@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test lint typecheck check install npm clean
+.PHONY: demo run test lint typecheck check install npm npm5 clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -21,6 +21,13 @@ tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 	touch $@
 
 npm: tests/interop/node_modules/.package-lock.json
+
+# Node BullMQ 5 beside 6: the interop scripts of tests/interop run with it when BULLMQ_DIR=tests/interop5
+tests/interop5/node_modules/.package-lock.json: tests/interop5/package-lock.json
+	npm ci --prefix tests/interop5 --no-audit --no-fund --ignore-scripts
+	touch $@
+
+npm5: tests/interop5/node_modules/.package-lock.json
 
 ## make demo: embedded Redis + live demo queues + the dashboard at http://127.0.0.1:8000/queues/
 demo: install
@@ -44,13 +51,13 @@ typecheck: install
 ## make test: everything CI runs: lint, types, unit, integration, interop and browser tests, against the
 ## standalone site and then against the host project of the tests (tests/host_project/: the app embedded
 ## in a stock Django project at /ops/queues/; tests/conftest.py picks the tests of each run)
-test: install npm lint typecheck
+test: install npm npm5 lint typecheck
 	@test -x /usr/bin/chromium || { echo "The browser tests need Debian's Chromium: sudo apt-get install chromium (then run make test again)"; exit 1; }
 	$(PY) -m pytest
 	$(PY) -m pytest --ds=tests.host_project.settings
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules staticfiles
+	rm -rf $(VENV) tests/interop/node_modules tests/interop5/node_modules staticfiles
 
 ## make bench: Bull Board vs this dashboard on the same Node BullMQ data (bench/README.md); ~15 min
 bench/node_modules/.package-lock.json: bench/package-lock.json

@@ -26,6 +26,8 @@ from queues.actions import (
     Outcome,
     Progress,
     QueueWriter,
+    check_dedup_id,
+    check_global_concurrency,
     check_json,
     check_priority,
     check_retry_state,
@@ -145,6 +147,22 @@ def text_param(params: Params, name: str, default: str = "") -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise Invalid(gettext_lazy("%(name)s must be a string.", name=name))
     return str(value)
+
+
+def dedup_id_param(params: Params) -> str:
+    """The deduplication id: `dedup_id` as given (a JSON body), or `dedup_id_quoted` percent-encoded (a
+    form's hidden field: form encoding would change the id's line breaks on the way back)."""
+    from urllib.parse import unquote
+
+    quoted = params.get("dedup_id_quoted")
+    if quoted is None:
+        return text_param(params, "dedup_id")
+    if not isinstance(quoted, str):
+        raise Invalid(gettext_lazy("%(name)s must be a string.", name="dedup_id_quoted"))
+    try:
+        return unquote(quoted, errors="strict")
+    except UnicodeDecodeError:
+        raise Invalid(gettext_lazy("The deduplication id is not valid UTF-8.")) from None
 
 
 def kept(params: Params, *names: str) -> Params:
@@ -273,6 +291,26 @@ def _remove_scheduler(target: Target) -> Prepared:
     return Prepared(lambda w, _p: w.remove_scheduler(scheduler_id), None, {"scheduler": scheduler_id})
 
 
+def _set_global_concurrency(target: Target) -> Prepared:
+    concurrency = check_global_concurrency(integer(target.params, "concurrency", default=0))
+    return Prepared(
+        lambda w, _p: w.set_global_concurrency(concurrency), None, {"concurrency": concurrency or 0}
+    )
+
+
+def _remove_rate_limit_key(target: Target) -> Prepared:
+    return Prepared(lambda w, _p: w.remove_rate_limit_key())
+
+
+def _promote_oldest_delayed(target: Target) -> Prepared:
+    return Prepared(lambda w, _p: w.promote_oldest_delayed())
+
+
+def _release_deduplication(target: Target) -> Prepared:
+    dedup_id = check_dedup_id(dedup_id_param(target.params))
+    return Prepared(lambda w, _p: w.release_deduplication(dedup_id), None, {"dedup_id": dedup_id})
+
+
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
     for spec in (
@@ -360,6 +398,35 @@ ACTIONS: dict[str, ActionSpec] = {
             pgettext_lazy("action", "Remove scheduler"),
             _remove_scheduler,
             destructive=True,
+        ),
+        # The fixes the health panel offers next to their causes (issue 15).
+        ActionSpec(
+            "set_global_concurrency",
+            Scope.QUEUE,
+            "set_global_concurrency",
+            pgettext_lazy("action", "Change global concurrency"),
+            _set_global_concurrency,
+        ),
+        ActionSpec(
+            "remove_rate_limit_key",
+            Scope.QUEUE,
+            "release_rate_limit",
+            pgettext_lazy("action", "Release rate limit"),
+            _remove_rate_limit_key,
+        ),
+        ActionSpec(
+            "promote_oldest_delayed",
+            Scope.QUEUE,
+            "promote_oldest_delayed",
+            pgettext_lazy("action", "Promote oldest delayed"),
+            _promote_oldest_delayed,
+        ),
+        ActionSpec(
+            "release_deduplication",
+            Scope.QUEUE,
+            "release_deduplication",
+            pgettext_lazy("action", "Release deduplication id"),
+            _release_deduplication,
         ),
     )
 }

@@ -49,6 +49,11 @@ RULE_KEYS: dict[str, tuple[str, str]] = {
     "STALLED": ("stalled", "count"),
     "WINDOW": ("window_seconds", "duration"),
     "FOR": ("for_seconds", "duration"),
+    # The health verdict's reasons (docs/health.md): True to alert on them.
+    "PAUSED": ("paused", "flag"),
+    "RATE_LIMITED": ("rate_limited", "flag"),
+    "AT_CAPACITY": ("at_capacity", "flag"),
+    "STUCK": ("stuck", "flag"),
 }
 # Bounds of the values (E011 beyond them): durations, the window (the events stream BullMQ keeps holds
 # about 10,000 events, rarely a week of them), counts, the evaluation interval and webhook timeout.
@@ -89,6 +94,10 @@ def duration_seconds(value: object, *, most: float = MAX_DURATION) -> float:
 
 
 def _rule_value(name: str, kind: str, value: object) -> object:
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise AlertSettingError(f"{name} must be True or False, not {value!r}")
+        return value
     if kind == "duration":
         return duration_seconds(value, most=MAX_WINDOW if name == "WINDOW" else MAX_DURATION)
     if isinstance(value, bool) or not isinstance(value, int | float | str):

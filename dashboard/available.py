@@ -14,7 +14,7 @@ def job_actions(allowed: frozenset[str], job: JobDetail) -> dict[str, str]:
 
 
 # Queue actions that apply only while a state holds jobs: no "Retry all failed" at 0 failed.
-NEEDS_JOBS = {"retry_all": "failed", "promote_all": "delayed"}
+NEEDS_JOBS = {"retry_all": "failed", "promote_all": "delayed", "promote_oldest_delayed": "delayed"}
 
 
 def idle(counts: QueueCounts) -> set[str]:

@@ -20,8 +20,12 @@ Errors, the dashboard cannot work as configured:
 - bullmq_dashboard.E011 `ALERTS` cannot be read: not a dict, a rule with an unknown key or a value that
   is no number, ratio or duration, or a `WEBHOOK_URL` that is not http(s) (dashboard.alerts).
 - bullmq_dashboard.E012 `KEY_PREFIX` is not a plain non-empty string (braces would move the throughput
-  samples out of their queue's cluster slot), or `THROUGHPUT` is not a dict of the numbers it takes
-  (dashboard.throughput).
+  samples out of their queue's cluster slot) or overlaps a configured queue prefix (sample keys could
+  be a queue's keys), or `THROUGHPUT` is not a dict of a bool `SAMPLING` and the whole numbers it
+  takes (dashboard.throughput). Until it is fixed nothing is sampled.
+- bullmq_dashboard.E013 `HEALTH` cannot be read: not a dict, an unknown key, a duration out of range
+  (`WINDOW` 1 minute to a day, `CACHE_SECONDS` at most 5 minutes), a count that is not a whole number
+  of at least 1, or a sample size (`CHILD_PARENTS`, `CHILD_KEYS`) over 20 (dashboard.health).
 
 Warnings, something will not work the way the host expects:
 - bullmq_dashboard.W001 live updates on but `CHANNEL_LAYERS` has no "default" layer: every socket is
@@ -134,6 +138,7 @@ def check_dashboard_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
         ]
     errors.extend(check_alerts())
     errors.extend(check_throughput(raw))
+    errors.extend(check_health(raw))
     if config.default_page_size not in config.page_sizes:
         errors.append(
             Error(
@@ -281,6 +286,23 @@ def check_throughput(raw: dict[str, Any]) -> list[CheckMessage]:
                 hint='Leave them out for the defaults: KEY_PREFIX "bullmq-dashboard", THROUGHPUT '
                 '{"SAMPLING": True, "MAX_SAMPLED_QUEUES": 200, "RECENT_JOBS": 200}.',
                 id="bullmq_dashboard.E012",
+            )
+        ]
+    return []
+
+
+def check_health(raw: dict[str, Any]) -> list[CheckMessage]:
+    """E013 for HEALTH settings the verdict could not use."""
+    from dashboard.health import HealthSettingError, parse_settings
+
+    try:
+        parse_settings(raw)
+    except HealthSettingError as exc:
+        return [
+            Error(
+                f"BULLMQ_DASHBOARD: {exc}.",
+                hint="Leave a key out for its default; see docs/health.md for the keys and their values.",
+                id="bullmq_dashboard.E013",
             )
         ]
     return []

@@ -54,7 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_MAX_QUEUES": 10_000,
     # Alerts (dashboard/alerts.py, docs/alerts.md): RULES is a list of {"QUEUES": [patterns], "BACKLOG": n,
     # "OLDEST_WAITING": "10m", "FAILURE_RATE": 0.2, "MIN_FINISHED": n, "WINDOW": "10m", "NO_WORKERS": "5m",
-    # "STALLED": n, "FOR": "1m"}; evaluated every INTERVAL in the web process, each transition audited
+    # "STALLED": n, "FOR": "1m", and the health verdict's "PAUSED", "RATE_LIMITED", "AT_CAPACITY", "STUCK":
+    # True}; evaluated every INTERVAL in the web process, each transition audited
     # and posted to WEBHOOK_URL (Slack-compatible JSON) when set; EVALUATE False in processes that
     # should only show them.
     "ALERTS": {
@@ -64,6 +65,25 @@ DEFAULTS: dict[str, Any] = {
         "WEBHOOK_TIMEOUT": 5,
         "BASE_URL": "",
         "EVALUATE": True,
+    },
+    # The health verdict of each queue (queues/health.py, dashboard/health.py, docs/health.md): the events
+    # WINDOW of STALLED / DEDUPLICATED (counts; None: not checked) and "no job finished"; a job next in
+    # line waiting OLDEST_WAITING makes a queue degraded (None: not checked); jobs waiting with no worker
+    # for NO_WORKERS, held by the rate limiter for RATE_LIMITED more, or at the global concurrency cap
+    # for AT_CAPACITY with nothing finished, make it stuck. A verdict's inputs are kept CACHE_SECONDS
+    # (judged again with fresh counts meanwhile); CHILD_PARENTS parents of waiting-children (CHILD_KEYS
+    # children each) tell which queues they wait on.
+    "HEALTH": {
+        "WINDOW": "10m",
+        "OLDEST_WAITING": "10m",
+        "STALLED": 1,
+        "DEDUPLICATED": 1,
+        "NO_WORKERS": "1m",
+        "RATE_LIMITED": "5m",
+        "AT_CAPACITY": "10m",
+        "CACHE_SECONDS": 15,
+        "CHILD_PARENTS": 5,
+        "CHILD_KEYS": 3,
     },
     # The dashboard's own Redis keys (its throughput samples) start with `<KEY_PREFIX>:`; no braces, so
     # that a queue prefix's {hash tag} keeps a queue's samples in its cluster slot (check E012).
@@ -225,6 +245,8 @@ def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> Connec
         connect_timeout=float(options.get("CONNECT_TIMEOUT", raw["CONNECT_TIMEOUT"])),
         max_connections=max(1, int(options.get("MAX_CONNECTIONS", raw["MAX_CONNECTIONS"]))),
         options=dict(options.get("OPTIONS") or {}),
+        # Queues under the dashboard's own KEY_PREFIX are not its queues (their keys could be samples).
+        reserved_prefix=raw["KEY_PREFIX"] if isinstance(raw.get("KEY_PREFIX"), str) else "",
     )
 
 

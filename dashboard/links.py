@@ -163,6 +163,28 @@ def queue_metrics_api_url(queue: QueueRef) -> str:
     return _reverse("bullmq_dashboard:api-queue-metrics", queue.connection, queue.key)
 
 
+def health_api_url(queue: QueueRef) -> str:
+    """The queue's health verdict JSON."""
+    return _reverse("bullmq_dashboard:api-queue-health", queue.connection, queue.key)
+
+
+def health_fix_url(queue: QueueRef, code: str, value: object = None) -> str:
+    """The fix of one health reason, rendered for the user who asks (a reason's code and value)."""
+    query = {"code": code, **({"value": str(value)} if value is not None else {})}
+    return _reverse("bullmq_dashboard:health-fix", queue.connection, queue.key) + "?" + urlencode(query)
+
+
+def dedup_lookup_url(queue: QueueRef, dedup_id: str = "") -> str:
+    """Which job holds a deduplication id of the queue (the id, data, in the query string)."""
+    head = _reverse("bullmq_dashboard:dedup-lookup", queue.connection, queue.key)
+    return head + id_query(dedup_id) if dedup_id else head
+
+
+def dedup_api_url(queue: QueueRef, dedup_id: str) -> str:
+    """The same as JSON."""
+    return _reverse("bullmq_dashboard:api-dedup-lookup", queue.connection, queue.key) + id_query(dedup_id)
+
+
 def flow_url(queue: QueueRef, job_id: str) -> str:
     """The whole flow (tree from its root) of the job."""
     return _job_link("bullmq_dashboard:job-flow", queue)(job_id)
@@ -221,10 +243,16 @@ def queue_list_url(queue: QueueRef, state: str, page: int = 1, per_page: int | N
     return queue_url(queue) + "?" + urlencode(query)
 
 
-def overview_url(query: str = "", sort: str = "", failing: bool = False) -> str:
-    """The overview, filtered by `q`, sorted by `sort` (a column, `-` first for descending) and with
-    only the queues that failed jobs in the last hour when `failing`."""
-    params = {"q": query, "sort": sort, "failing": "1" if failing else ""}
+def overview_url(query: str = "", sort: str = "", failing: bool = False, attention: bool = False) -> str:
+    """The overview, filtered by `q`, sorted by `sort` (a column, `-` first for descending), with only
+    the queues that failed jobs in the last hour when `failing`, only those stuck or degraded when
+    `attention`."""
+    params = {
+        "q": query,
+        "sort": sort,
+        "failing": "1" if failing else "",
+        "attention": "1" if attention else "",
+    }
     encoded = urlencode({name: value for name, value in params.items() if value})
     head = _reverse("bullmq_dashboard:overview")
     return f"{head}?{encoded}" if encoded else head

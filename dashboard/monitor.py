@@ -5,7 +5,9 @@ throughput samples of queues whose workers keep no BullMQ metrics once a minute 
 It starts with the first request to the dashboard (a page, the API, a socket or a Prometheus scrape)
 on an ASGI server, when some alert rule is set or sampling is on. Each tick costs one pipelined read per
 connection of the queues that rules cover (one EVALSHA each), plus one CLIENT LIST per connection when
-a rule checks for workers; the events tally of a queue reads only the events since the tick before.
+a rule checks for workers or the health verdict (PAUSED, RATE_LIMITED, AT_CAPACITY, STUCK: judged by
+dashboard.health, whose pages then count events from the monitor's windows); the events tally of a
+queue reads only the events since the tick before.
 Several processes each evaluate; the database decides which announces a transition (dashboard.alerts).
 """
 
@@ -19,16 +21,16 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from dashboard import alerts, registry, throughput
+from dashboard import alerts, health, registry, throughput
 from dashboard.conf import get_config
 from dashboard.live.hub import get_hub
 from queues.alerts import AlertBook, EventWindow, Finding, Rule, Thresholds, findings, thresholds_for
 from queues.counts import now_ms
+from queues.health import Verdict
 from queues.live.reachability import REDIS_FAULTS
 from queues.models import QueueRef
 from queues.parsing import plain_text
-from queues.signals import QueueSignals, fetch_signals
-from queues.workers import fetch_workers
+from queues.signals import EventCounts, QueueSignals, fetch_signals
 
 logger = logging.getLogger("bullmq_dashboard.monitor")
 
@@ -39,8 +41,6 @@ MAX_KEY = 500
 MAX_ALIAS = 100
 # Seconds between throughput samples (each records the minutes completed since the one before).
 SAMPLE_INTERVAL = 60.0
-# Worker connections listed per connection for the no-workers check.
-MAX_WORKERS = 100_000
 
 
 @dataclass
@@ -64,6 +64,8 @@ class Monitor:
         self.book = AlertBook()
         self.windows: dict[QueueRef, EventWindow] = {}
         self.workers_absent_since: dict[QueueRef, int] = {}
+        # The health verdicts of the last tick, of the queues whose rules watch them.
+        self.verdicts: dict[QueueRef, Verdict | None] = {}
         self._firing_now: frozenset[alerts.AlertKey] = frozenset()
         self._task: asyncio.Task[None] | None = None
 
@@ -144,13 +146,21 @@ class Monitor:
         after: dict[QueueRef, str] = {}
         for queue in queues:
             thresholds = covered[queue]
-            if not thresholds.wants_tally:
+            if not (thresholds.wants_tally or thresholds.wants_health):
                 continue
             window = self.windows.get(queue)
             if window is None:
                 window = self.windows[queue] = self._new_window(at, thresholds)
             after[queue] = window.last_id
-        rows = await fetch_signals(client, queues, now=at, tally_after=after)
+        health_settings = health.health_settings()
+        rows = await fetch_signals(
+            client,
+            queues,
+            now=at,
+            tally_after=after,
+            child_parents=health_settings.child_parents,
+            child_keys=health_settings.child_keys,
+        )
         signals = {row.queue: row for row in rows}
         for queue, row in signals.items():
             window = self.windows.get(queue)
@@ -165,22 +175,45 @@ class Monitor:
                 self.windows[queue] = self._new_window(at, covered[queue])
                 self.windows[queue].unreadable = True
                 continue
-            keep_from = at - int(covered[queue].window_seconds * 1000)
+            keep_from = at - int(self._window_seconds(covered[queue]) * 1000)
             window.add(row.tally.minutes, keep_from)
             window.last_id = row.tally.last_id
             window.behind = row.tally.capped
             window.unreadable = False
         workers: dict[QueueRef, int | None] = {}
-        wanting = [queue for queue in queues if covered[queue].wants_workers]
-        if wanting:
-            report = await fetch_workers(client, wanting, held_jobs=False, max_workers=MAX_WORKERS)
-            for queue in wanting:
-                workers[queue] = None if report.problem or report.capped else len(report.of(queue).workers)
+        judging = [queue for queue in queues if covered[queue].wants_health or covered[queue].wants_workers]
+        if judging:
+            # The verdicts by the pages' own code path; its one CLIENT LIST answers the no-workers
+            # rules too. The verdicts are kept of the queues whose rules watch them.
+            window_ms = int(health_settings.thresholds.window_seconds * 1000)
+            events = {queue: self._events(queue, covered[queue], at, window_ms) for queue in judging}
+            watched = {queue for queue in judging if covered[queue].wants_health}
+            judged = await health.get_health().judge_rows(
+                alias, [signals[queue] for queue in judging], events, keep=watched
+            )
+            self.verdicts.update(
+                (queue, verdict) for queue, verdict in judged.verdicts.items() if queue in watched
+            )
+            workers.update(judged.workers)
         return signals, workers
 
+    def _events(self, queue: QueueRef, thresholds: Thresholds, at: int, window_ms: int) -> EventCounts | None:
+        """The events of the health window, from the queue's window when it keeps that long."""
+        window = self.windows.get(queue)
+        if window is None or window.unreadable or not thresholds.wants_health:
+            return None
+        return window.counts(at - window_ms, at)
+
     @staticmethod
-    def _new_window(at: int, thresholds: Thresholds) -> EventWindow:
-        start = max(0, at - int(thresholds.window_seconds * 1000))
+    def _window_seconds(thresholds: Thresholds) -> float:
+        """How far back a queue's window keeps events: its rules' window, and the health verdict's when
+        a rule watches the verdict (the pages then count from this window too)."""
+        if thresholds.wants_health:
+            return max(thresholds.window_seconds, health.health_settings().thresholds.window_seconds)
+        return thresholds.window_seconds
+
+    def _new_window(self, at: int, thresholds: Thresholds) -> EventWindow:
+        start = max(0, at - int(self._window_seconds(thresholds) * 1000))
         return EventWindow(f"{start}-0", start)
 
     def _findings(self, queue: QueueRef, thresholds: Thresholds, tick: Tick, at: int) -> list[Finding]:
@@ -196,6 +229,7 @@ class Monitor:
             window=None if window is None or window.unreadable else window,
             workers=count,
             workers_absent_since_ms=self.workers_absent_since.get(queue),
+            verdict=self.verdicts.get(queue) if thresholds.wants_health else None,
         )
 
     def _forget(self, covered: set[QueueRef], failed: set[str]) -> None:
@@ -205,7 +239,7 @@ class Monitor:
         def gone(queue: QueueRef) -> bool:
             return queue not in covered and queue.connection not in failed
 
-        for kept in (self.windows, self.workers_absent_since):
+        for kept in (self.windows, self.workers_absent_since, self.verdicts):
             for queue in [queue for queue in kept if gone(queue)]:
                 del kept[queue]
         self.book.forget(gone)
@@ -245,6 +279,11 @@ class Monitor:
         except Exception:
             logger.exception("%s failed", what)
 
+    @property
+    def running(self) -> bool:
+        """True while the monitor's task runs."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Run on the current event loop (once)."""
         if self._task is None or self._task.done():
@@ -274,6 +313,15 @@ def get_monitor() -> Monitor:
     if monitor is None:
         monitor = _monitors[loop] = Monitor()
     return monitor
+
+
+def running_monitor() -> Monitor | None:
+    """The monitor of the running event loop while its task runs (None otherwise)."""
+    try:
+        monitor = _monitors.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+    return monitor if monitor is not None and monitor.running else None
 
 
 def ensure_started() -> None:

@@ -13,12 +13,12 @@ from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.row_cache import RowCache
-from dashboard.throughput import sparkline
+from dashboard.throughput import Sparkline, sparkline
 from queues.counts import fetch_counts
 from queues.events import EventWatcher
+from queues.health import Verdict
 from queues.models import QueueCounts, QueueRef
 from queues.states import STATES
-from queues.throughput import Throughput
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,14 @@ class QueueGroup:
     rows: list[QueueCounts]
     # Each row's last hour for its sparkline (dashboard.throughput.SPARKLINES); a row without one shows
     # none.
-    sparks: dict[QueueRef, Throughput] = field(default_factory=dict)
+    sparks: dict[QueueRef, Sparkline] = field(default_factory=dict)
+    # Each row's health verdict (dashboard.health); None where it could not be judged.
+    verdicts: dict[QueueRef, Verdict | None] = field(default_factory=dict)
 
     @property
     def html(self) -> list[SafeString]:
-        """The rows as HTML, re-rendered only for queues whose counts or sparkline changed."""
-        return [row_html(row, self.sparks.get(row.queue)) for row in self.rows]
+        """The rows as HTML, re-rendered only for queues whose counts, sparkline or health changed."""
+        return [row_html(row, self.sparks.get(row.queue), self.verdicts.get(row.queue)) for row in self.rows]
 
 
 # How long a page view keeps the events watcher following the overview's queues without a socket.
@@ -44,8 +46,9 @@ LEASE_SECONDS = 60.0
 _ROWS = RowCache("bullmq_dashboard/partials/overview_row.html", size=5000)
 
 
-def row_html(row: QueueCounts, spark: Throughput | None = None) -> SafeString:
-    """One overview row, from the same partials the live updates push, with its sparkline when given."""
+def row_html(row: QueueCounts, spark: Sparkline | None = None, verdict: Verdict | None = None) -> SafeString:
+    """One overview row, from the same partials the live updates push, with its sparkline and health
+    verdict when given."""
     shown = sparkline(spark)
     key = (
         row.queue,
@@ -55,8 +58,18 @@ def row_html(row: QueueCounts, spark: Throughput | None = None) -> SafeString:
         row.last_failed_at,
         row.failed_last_hour,
         shown,
+        health_key(verdict),
     )
-    return _ROWS.render(key, {"row": row, "states": STATES, "spark": shown})
+    return _ROWS.render(key, {"row": row, "states": STATES, "spark": shown, "verdict": verdict})
+
+
+def health_key(verdict: Verdict | None) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """What a health cell shows of a verdict (its status and reasons' sentences), to key rendered rows."""
+    if verdict is None:
+        return None
+    return verdict.verdict.value, tuple(
+        (reason.code.value, str(reason.message)) for reason in verdict.reasons
+    )
 
 
 async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:
@@ -95,16 +108,19 @@ async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
 
 
 def group(
-    rows: list[QueueCounts], keep_order: bool = False, sparks: dict[QueueRef, Throughput] | None = None
+    rows: list[QueueCounts],
+    keep_order: bool = False,
+    sparks: dict[QueueRef, Sparkline] | None = None,
+    verdicts: dict[QueueRef, Verdict | None] | None = None,
 ) -> list[QueueGroup]:
     """Rows grouped by (connection, prefix), in name order (in the order given with `keep_order`), with
-    the sparklines of `sparks`."""
+    the sparklines of `sparks` and the health of `verdicts`."""
     if keep_order:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix))
     else:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix, row.queue.name))
     return [
-        QueueGroup(connection, prefix, list(members), sparks or {})
+        QueueGroup(connection, prefix, list(members), sparks or {}, verdicts or {})
         for (connection, prefix), members in groupby(
             ordered, key=lambda row: (row.queue.connection, row.queue.prefix)
         )

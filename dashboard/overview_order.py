@@ -1,9 +1,10 @@
-"""The overview's order and filter: `?sort=` (a column, `-` first for descending) and `?failing=1`
-(only the queues that failed jobs in the last hour), kept in the URL with `?q=`."""
+"""The overview's order and filters: `?sort=` (a column, `-` first for descending), `?failing=1` (only
+the queues that failed jobs in the last hour) and `?attention=1` (only those whose health verdict is
+stuck or degraded, or could not be judged), kept in the URL with `?q=`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,9 @@ from django.http import HttpRequest
 
 from dashboard import links
 from dashboard.views.base import BadRequest
+from queues.health import Verdict
 from queues.messages import gettext_lazy
-from queues.models import QueueCounts
+from queues.models import QueueCounts, QueueRef
 
 # The sortable columns and their first direction when a header is clicked (descending for the numbers
 # and times: the worst queue first).
@@ -29,12 +31,14 @@ _KEYS: dict[str, SortKey] = {
 
 @dataclass(frozen=True)
 class OverviewOrder:
-    """How the overview lists its queues: the filter text, the sort column and direction, failing only."""
+    """How the overview lists its queues: the filter text, the sort column and direction, failing only,
+    needing attention only."""
 
     query: str = ""
     column: str = ""
     descending: bool = False
     failing: bool = False
+    attention: bool = False
 
     @property
     def sort(self) -> str:
@@ -43,12 +47,15 @@ class OverviewOrder:
             return ""
         return f"-{self.column}" if self.descending else self.column
 
-    def url(self, *, sort: str | None = None, failing: bool | None = None) -> str:
-        """This overview's URL with another sort or failing filter (the filter text kept)."""
+    def url(
+        self, *, sort: str | None = None, failing: bool | None = None, attention: bool | None = None
+    ) -> str:
+        """This overview's URL with another sort or filter (the filter text kept)."""
         return links.overview_url(
             self.query,
             self.sort if sort is None else sort,
             self.failing if failing is None else failing,
+            self.attention if attention is None else attention,
         )
 
     def header(self, column: str) -> dict[str, str]:
@@ -72,11 +79,22 @@ class OverviewOrder:
         """The same overview with the failing-only filter switched."""
         return self.url(failing=not self.failing)
 
-    def apply(self, rows: list[QueueCounts]) -> list[QueueCounts]:
+    @property
+    def attention_url(self) -> str:
+        """The same overview with the needs-attention filter switched."""
+        return self.url(attention=not self.attention)
+
+    def apply(
+        self, rows: list[QueueCounts], verdicts: Mapping[QueueRef, Verdict | None] | None = None
+    ) -> list[QueueCounts]:
         """The rows this order shows, in its order (rows without a value, such as queues that never
-        failed, last either way)."""
+        failed, last either way). With `attention`, only the queues whose verdict (of `verdicts`) is
+        stuck or degraded, or could not be judged."""
         if self.failing:
             rows = [row for row in rows if row.failed_last_hour]
+        if self.attention:
+            judged = verdicts or {}
+            rows = [row for row in rows if _needs_attention(judged.get(row.queue))]
         if not self.column:
             return rows
         key = _KEYS[self.column]
@@ -87,8 +105,12 @@ class OverviewOrder:
         return sorted(known, key=key, reverse=self.descending) + unknown
 
 
+def _needs_attention(verdict: Verdict | None) -> bool:
+    return verdict is None or verdict.needs_attention
+
+
 def parse_order(request: HttpRequest, query: str) -> OverviewOrder:
-    """The order a request asks for; BadRequest for a sort column or failing value it does not know."""
+    """The order a request asks for; BadRequest for a sort column or filter value it does not know."""
     sort = request.GET.get("sort", "").strip()
     column = sort.removeprefix("-")
     if sort and column not in COLUMNS:
@@ -102,4 +124,7 @@ def parse_order(request: HttpRequest, query: str) -> OverviewOrder:
     failing = request.GET.get("failing", "")
     if failing not in ("", "0", "1"):
         raise BadRequest(gettext_lazy("failing must be 1 (only failing queues) or 0."))
-    return OverviewOrder(query, column, sort.startswith("-"), failing == "1")
+    attention = request.GET.get("attention", "")
+    if attention not in ("", "0", "1"):
+        raise BadRequest(gettext_lazy("attention must be 1 (only queues that need attention) or 0."))
+    return OverviewOrder(query, column, sort.startswith("-"), failing == "1", attention == "1")

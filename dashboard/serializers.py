@@ -9,6 +9,7 @@ from dashboard.flow_tree import ShownNode, ShownTree, in_flow
 from dashboard.translation import translated
 from queues.activity import Activity
 from queues.error_groups import ErrorGroups
+from queues.health import Verdict
 from queues.jobs import resolve_job_key
 from queues.latency import Percentiles
 from queues.models import ChildRef, JobDetail, JobPage, JobSummary, JsonValue, QueueCounts, QueueRef
@@ -34,6 +35,25 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "problem": translated(counts.problem) or None,
         "api_url": links.queue_api_url(queue),
         "html_url": links.queue_url(queue),
+        "health_url": links.health_api_url(queue),
+    }
+
+
+def health_json(verdict: Verdict) -> dict[str, Any]:
+    """A queue's health verdict: `verdict` (healthy, degraded, stuck, idle), its reasons (code, the
+    sentence in the active language, since when in ms or null, the value) and when it was checked (ms)."""
+    return {
+        "verdict": verdict.verdict.value,
+        "reasons": [
+            {
+                "code": reason.code.value,
+                "message": translated(reason.message),
+                "since": reason.since,
+                "value": reason.value,
+            }
+            for reason in verdict.reasons
+        ],
+        "checked_at": verdict.checked_at,
     }
 
 

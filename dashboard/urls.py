@@ -15,8 +15,10 @@ from dashboard.views import (
     api,
     audit,
     clean_estimate,
+    deduplication,
     error_groups,
     flows,
+    health_fixes,
     metrics,
     pages,
     queue_metrics,
@@ -56,6 +58,11 @@ urlpatterns = [
         name="api-queue-metrics",
     ),
     path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/health/",
+        api.queue_health,
+        name="api-queue-health",
+    ),
+    path(
         "api/queues/<str:connection>/<bullmq_queue:queue_key>/errors/",
         error_groups.api_queue_errors,
         name="api-errors",
@@ -64,6 +71,11 @@ urlpatterns = [
         "api/queues/<str:connection>/<bullmq_queue:queue_key>/clean-estimate/",
         clean_estimate.clean_estimate,
         name="api-clean-estimate",
+    ),
+    path(
+        "api/queues/<str:connection>/<bullmq_queue:queue_key>/deduplication/",
+        deduplication.dedup_lookup_api,
+        name="api-dedup-lookup",
     ),
     path("api/lookup/", job_lookup.lookup_api, name="api-lookup"),
     path("metrics", metrics.metrics, name="metrics"),
@@ -82,6 +94,16 @@ urlpatterns = [
         name="error-group-action",
     ),
     path("<str:connection>/<bullmq_queue:queue_key>/search/", search.search_page, name="search"),
+    path(
+        "<str:connection>/<bullmq_queue:queue_key>/deduplication/",
+        deduplication.dedup_lookup,
+        name="dedup-lookup",
+    ),
+    path(
+        "<str:connection>/<bullmq_queue:queue_key>/health/fix/",
+        health_fixes.health_fix,
+        name="health-fix",
+    ),
     path("<str:connection>/<bullmq_queue:queue_key>/workers/", workers.queue_workers, name="queue-workers"),
     path(
         "<str:connection>/<bullmq_queue:queue_key>/alerts/", alert_banners.queue_alerts, name="queue-alerts"

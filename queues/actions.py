@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bullmq import Queue
+from redis.client import NEVER_DECODE
 
 from queues.clean_estimate import estimate_clean
 from queues.connections import ConnectionSettings, writer_client_for
+from queues.deduplication import DedupStatus, dedup_id_problem, find_dedup_holder, remove_dedup_key
 from queues.jobs import fetch_job_state
 from queues.keys import new_job_id_problem
 from queues.messages import either, gettext_lazy, ngettext_lazy
 from queues.models import NotAJob, QueueRef
-from queues.parsing import integer, text
+from queues.parsing import identifier, integer, text
 from queues.scripts import script
 from queues.states import state_name
 
@@ -42,10 +44,14 @@ MAX_PRIORITY = 2_097_152
 MAX_COPIED_BYTES = 16 * 1024 * 1024
 # BullMQ's removeJob answer for the current run of a job scheduler, which it does not remove.
 SCHEDULER_JOB = -8
+# BullMQ sets no bound on a queue's global concurrency; a cap above this is no cap, and a typo.
+MAX_GLOBAL_CONCURRENCY = 1_000_000
 
 JOB_PAYLOAD = script("job_payload")
 
 Progress = Callable[[int], Awaitable[None]]
+# Calls of BullMQ's resume script per resume action (each moves at most 7,000 legacy paused jobs).
+MAX_RESUME_CALLS = 1000
 
 
 class Conflict(Exception):
@@ -111,6 +117,27 @@ def check_priority(priority: int) -> int:
     if not 0 <= priority <= MAX_PRIORITY:
         raise Invalid(gettext_lazy("priority must be between 0 and %(maximum)d.", maximum=MAX_PRIORITY))
     return priority
+
+
+def check_global_concurrency(concurrency: int) -> int | None:
+    """The global concurrency to set, or None (for 0) to remove it."""
+    if not 0 <= concurrency <= MAX_GLOBAL_CONCURRENCY:
+        raise Invalid(
+            gettext_lazy(
+                "concurrency must be a whole number from 1 to %(maximum)d, or 0 (or empty) to remove"
+                " the cap.",
+                maximum=MAX_GLOBAL_CONCURRENCY,
+            )
+        )
+    return concurrency or None
+
+
+def check_dedup_id(dedup_id: str) -> str:
+    """`dedup_id` when it may be looked up and released here."""
+    problem = dedup_id_problem(dedup_id)
+    if problem is not None:
+        raise Invalid(problem)
+    return dedup_id
 
 
 # Options a duplicate keeps; ids, timestamps and parent links belong to the original only.
@@ -377,9 +404,105 @@ class QueueWriter:
         return Outcome(1, 0, gettext_lazy("Queue %(queue)s paused.", queue=self.queue.name))
 
     async def resume(self) -> Outcome:
-        """Resume a paused queue (BullMQ pause, resumed)."""
-        await self.bullmq.resume()
+        """Resume a paused queue (BullMQ pause, resumed). A queue paused by BullMQ < 5 keeps its jobs in
+        a `paused` list, which BullMQ's script moves back at most 7,000 jobs a call when `wait` holds
+        jobs too (it answers how many are left): it is called again until none are, in bounded steps."""
+        left = integer(await self.bullmq.resume()) or 0
+        for _ in range(MAX_RESUME_CALLS - 1):
+            if left <= 0:
+                break
+            left = integer(await self.bullmq.resume()) or 0
+        if left > 0:
+            message = gettext_lazy(
+                "Queue %(queue)s resumed; %(left)s jobs are still in its paused list: resume it again.",
+                queue=self.queue.name,
+                left=left,
+            )
+            return Outcome(1, 0, message)
         return Outcome(1, 0, gettext_lazy("Queue %(queue)s resumed.", queue=self.queue.name))
+
+    async def set_global_concurrency(self, concurrency: int | None) -> Outcome:
+        """Cap how many jobs of the queue all workers together run at once (BullMQ
+        setGlobalConcurrency: `concurrency` in meta), or remove the cap for None (removeGlobalConcurrency)."""
+        if concurrency is None:
+            removed = integer(await self.bullmq.removeGlobalConcurrency()) or 0
+            if not removed:
+                message = gettext_lazy(
+                    "Queue %(queue)s has no global concurrency; nothing to remove.", queue=self.queue.name
+                )
+                return Outcome(0, 0, message)
+            message = gettext_lazy(
+                "Global concurrency of queue %(queue)s removed: its workers' own concurrency applies.",
+                queue=self.queue.name,
+            )
+            return Outcome(1, 0, message)
+        await self.bullmq.setGlobalConcurrency(check_global_concurrency(concurrency) or 0)
+        message = gettext_lazy(
+            "Global concurrency of queue %(queue)s set to %(concurrency)d.",
+            queue=self.queue.name,
+            concurrency=concurrency,
+        )
+        return Outcome(1, 0, message)
+
+    async def remove_rate_limit_key(self) -> Outcome:
+        """End the queue's current rate limit now (BullMQ removeRateLimitKey: DEL `limiter`); workers
+        take jobs again when they next ask (at most their maximumRateLimitDelay later)."""
+        removed = integer(await self.bullmq.removeRateLimitKey()) or 0
+        if not removed:
+            message = gettext_lazy(
+                "Queue %(queue)s is not rate-limited now; nothing to release.", queue=self.queue.name
+            )
+            return Outcome(0, 0, message)
+        message = gettext_lazy(
+            "Rate limit of queue %(queue)s released: workers may take jobs again.", queue=self.queue.name
+        )
+        return Outcome(1, 0, message)
+
+    async def promote_oldest_delayed(self) -> Outcome:
+        """Move the delayed job that is due first to wait now (BullMQ promote)."""
+        # Undecoded: an id written by another program may not be UTF-8, and its text names another key.
+        first = await self.client.execute_command(
+            "ZRANGE", self.queue.key_prefix + "delayed", 0, 0, **{NEVER_DECODE: True}
+        )
+        if not first:
+            message = gettext_lazy("Queue %(queue)s has no delayed jobs.", queue=self.queue.name)
+            raise Conflict(message)
+        job_id, exact = identifier(first[0])
+        if not exact:
+            message = gettext_lazy(
+                "The delayed job due first, %(job)r, has an id that is not valid UTF-8; promote it with"
+                " BullMQ's own job.promote().",
+                job=job_id,
+            )
+            raise Conflict(message)
+        await self.promote(job_id)
+        message = gettext_lazy(
+            "Job %(job)s, the delayed job due first, promoted to %(waiting)s.",
+            job=job_id,
+            waiting=state_name("waiting"),
+        )
+        return Outcome(1, 0, message, (job_id,))
+
+    async def release_deduplication(self, dedup_id: str) -> Outcome:
+        """Delete a deduplication id's key, so the next job added with it is kept (Node BullMQ's
+        removeDeduplicationKey), once it is found to be this queue's (queues.deduplication), with
+        BullMQ's script that deletes it only while it still names the same job."""
+        holder = await find_dedup_holder(self.client, self.queue, check_dedup_id(dedup_id))
+        if holder.status is DedupStatus.NONE or not holder.releasable:
+            raise Conflict(holder.explanation())
+        if not await remove_dedup_key(self.client, holder):
+            message = gettext_lazy(
+                "Deduplication id %(id)r changed hands meanwhile; nothing was released.", id=dedup_id
+            )
+            raise Conflict(message)
+        message = gettext_lazy(
+            "Deduplication id %(id)r of queue %(queue)s released from job %(job)s: the next job added"
+            " with it is kept.",
+            id=dedup_id,
+            queue=self.queue.name,
+            job=holder.job_id,
+        )
+        return Outcome(1, 0, message)
 
     async def clean(self, request: CleanRequest, progress: Progress | None = None) -> Outcome:
         """Remove up to `limit` jobs older than `grace_ms` from a state, in batches (cleanJobsInSet)."""

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from queues.messages import Message, gettext_lazy, ngettext_lazy
+from queues.health import ReasonCode, Severity, Status, Verdict
+from queues.messages import Message, duration_words, gettext_lazy, joined, ngettext_lazy
 from queues.models import QueueRef
-from queues.signals import MINUTE_MS, MinuteTally, QueueSignals
+from queues.signals import MINUTE_MS, EventCounts, MinuteTally, QueueSignals
 
 
 class Condition(StrEnum):
@@ -31,6 +32,19 @@ class Condition(StrEnum):
     FAILURE_RATE = "failure_rate"
     NO_WORKERS = "no_workers"
     STALLED = "stalled"
+    # The health verdict's reasons (queues.health), the same objects the pages and metrics show.
+    PAUSED = "paused"
+    RATE_LIMITED = "rate_limited"
+    AT_CAPACITY = "at_capacity"
+    STUCK = "stuck"
+
+
+# The conditions that are a reason of the health verdict, by the reason's code.
+REASON_CONDITIONS: dict[ReasonCode, Condition] = {
+    ReasonCode.PAUSED: Condition.PAUSED,
+    ReasonCode.RATE_LIMITED: Condition.RATE_LIMITED,
+    ReasonCode.AT_CAPACITY: Condition.AT_CAPACITY,
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,11 @@ class Thresholds:
     window_seconds: float = 600
     # How long a condition holds before it fires.
     for_seconds: float = 0
+    # The health verdict's conditions: its reasons PAUSED, RATE_LIMITED, AT_CAPACITY, and "stuck".
+    paused: bool = False
+    rate_limited: bool = False
+    at_capacity: bool = False
+    stuck: bool = False
 
     @property
     def wants_tally(self) -> bool:
@@ -61,9 +80,18 @@ class Thresholds:
         return self.no_workers_seconds is not None
 
     @property
+    def wants_health(self) -> bool:
+        """True when a condition is a reason of the health verdict."""
+        return self.paused or self.rate_limited or self.at_capacity or self.stuck
+
+    def watches(self, condition: Condition) -> bool:
+        """True when the verdict's `condition` is checked."""
+        return bool(getattr(self, condition.value, False))
+
+    @property
     def any(self) -> bool:
         """True when some condition is checked."""
-        return any(
+        return self.wants_health or any(
             value is not None
             for value in (
                 self.backlog,
@@ -151,11 +179,24 @@ class EventWindow:
                     last.completed + tally.completed,
                     last.failed + tally.failed,
                     last.stalled + tally.stalled,
+                    last.deduplicated + tally.deduplicated,
                 )
             else:
                 self.minutes.append(tally)
         while self.minutes and self.minutes[0].minute_ms < keep_from_ms - MINUTE_MS:
             self.minutes.popleft()
+
+    def counts(self, since_ms: int, read_at: int) -> EventCounts:
+        """The events of the minutes from `since_ms` on, as of a read at `read_at`."""
+        completed = failed = stalled = deduplicated = 0
+        for minute in self.minutes:
+            if minute.minute_ms + MINUTE_MS > since_ms:
+                completed += minute.completed
+                failed += minute.failed
+                stalled += minute.stalled
+                deduplicated += minute.deduplicated
+        span = max(0, read_at - max(since_ms, self.started_ms))
+        return EventCounts(completed, failed, stalled, deduplicated, span, self.behind)
 
     def totals(self, since_ms: int) -> tuple[int, int, int]:
         """Completed, failed and stalled events of the minutes from `since_ms` on."""
@@ -168,17 +209,6 @@ class EventWindow:
         return completed, failed, stalled
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
-
-
 def findings(
     signals: QueueSignals,
     thresholds: Thresholds,
@@ -186,13 +216,16 @@ def findings(
     window: EventWindow | None = None,
     workers: int | None = None,
     workers_absent_since_ms: int | None = None,
+    verdict: Verdict | None = None,
 ) -> list[Finding]:
-    """The conditions that hold for one queue now."""
+    """The conditions that hold for one queue now (those of the health verdict from `verdict`)."""
     queue = signals.queue
     found: list[Finding] = []
     counts = signals.counts
     if counts.error:
         return found
+    if verdict is not None:
+        found.extend(verdict_findings(verdict, thresholds))
     if thresholds.backlog is not None:
         backlog = sum(counts.counts.get(state, 0) for state in ("waiting", "prioritized", "paused"))
         if backlog >= thresholds.backlog:
@@ -211,14 +244,14 @@ def findings(
     ):
         message = gettext_lazy(
             "the oldest waiting job has waited %(age)s (threshold %(threshold)s)",
-            age=_duration(age),
-            threshold=_duration(thresholds.oldest_waiting_seconds),
+            age=duration_words(age),
+            threshold=duration_words(thresholds.oldest_waiting_seconds),
         )
         found.append(Finding(queue, Condition.OLDEST_WAITING, age, message))
     if window is not None and thresholds.wants_tally:
         since = signals.read_at - int(thresholds.window_seconds * 1000)
         completed, failed, stalled = window.totals(since)
-        span = _duration(min(thresholds.window_seconds, (signals.read_at - window.started_ms) / 1000))
+        span = duration_words(min(thresholds.window_seconds, (signals.read_at - window.started_ms) / 1000))
         finished = completed + failed
         if thresholds.failure_rate is not None and finished >= max(1, thresholds.min_finished):
             rate = failed / finished
@@ -246,10 +279,26 @@ def findings(
         if absent >= thresholds.no_workers_seconds:
             message = gettext_lazy(
                 "no worker connected for %(absent)s (threshold %(threshold)s)",
-                absent=_duration(absent),
-                threshold=_duration(thresholds.no_workers_seconds),
+                absent=duration_words(absent),
+                threshold=duration_words(thresholds.no_workers_seconds),
             )
             found.append(Finding(queue, Condition.NO_WORKERS, absent, message))
+    return found
+
+
+def verdict_findings(verdict: Verdict, thresholds: Thresholds) -> list[Finding]:
+    """The health conditions a rule checks that hold: one per reason it watches (the reason's own
+    sentence and value), and STUCK with the reasons that make the queue stuck."""
+    found: list[Finding] = []
+    for reason in verdict.reasons:
+        condition = REASON_CONDITIONS.get(reason.code)
+        if condition is not None and thresholds.watches(condition):
+            value = reason.value if isinstance(reason.value, int | float) else 1
+            found.append(Finding(verdict.queue, condition, value, reason.message))
+    if thresholds.stuck and verdict.verdict is Status.STUCK:
+        causes = [reason.message for reason in verdict.reasons if reason.severity is Severity.STUCK]
+        message = gettext_lazy("stuck: %(reasons)s", reasons=joined(causes))
+        found.append(Finding(verdict.queue, Condition.STUCK, len(causes), message))
     return found
 
 

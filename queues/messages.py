@@ -64,6 +64,18 @@ def pgettext_lazy(context: str, template: str, /, **params: object) -> Message:
     return Message(template, params, context=context)
 
 
+def duration_words(seconds: float) -> str:
+    """A duration as people say it, rounded down to its largest unit: `41 s`, `12 min`, `2 h`, `3 d`."""
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole} s"
+    if whole < 7200:
+        return f"{whole // 60} min"
+    if whole < 172800:
+        return f"{whole // 3600} h"
+    return f"{whole // 86400} d"
+
+
 def either(words: Sequence[str]) -> str:
     """`a`, `a or b`, `a, b or c`: alternatives (messages themselves, such as state names) for a sentence."""
     if not words:

@@ -3,7 +3,7 @@
 The metric names, HELP and TYPE lines and label values of Node BullMQ's
 `Queue.exportPrometheusMetrics()` (bullmq_job_count, bullmq_job_completed_total,
 bullmq_job_failed_total), with the labels `prefix` and `connection` added, and the dashboard's own
-metrics beside them (bullmq_dashboard_*).
+metrics beside them (bullmq_dashboard_*), the health verdicts (queues.health) among them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from queues.health import Status, Verdict
 from queues.models import QueueCounts, QueueRef
 from queues.signals import QueueSignals
 
@@ -28,6 +29,8 @@ class QueueMetrics:
     signals: QueueSignals
     workers: int | None = None
     firing: tuple[str, ...] = ()
+    # The health verdict (None when it could not be judged: the queue's read failed).
+    verdict: Verdict | None = None
 
     @property
     def counts(self) -> QueueCounts:
@@ -72,6 +75,20 @@ def _job_counts(row: QueueMetrics) -> Iterable[tuple[str, int | float]]:
 
 def _firing(row: QueueMetrics) -> Iterable[tuple[str, int | float]]:
     return [(_labels(row.counts.queue, condition=condition), 1) for condition in row.firing]
+
+
+def _health(row: QueueMetrics) -> Iterable[tuple[str, int | float]]:
+    if row.verdict is None:
+        return []
+    queue = row.counts.queue
+    return [(_labels(queue, verdict=status.value), int(row.verdict.verdict is status)) for status in Status]
+
+
+def _reasons(row: QueueMetrics) -> Iterable[tuple[str, int | float]]:
+    if row.verdict is None:
+        return []
+    codes = dict.fromkeys(reason.code.value for reason in row.verdict.reasons)
+    return [(_labels(row.counts.queue, code=code), 1) for code in codes]
 
 
 def _one(
@@ -133,6 +150,18 @@ FAMILIES: tuple[Family, ...] = (
         "gauge",
         "Worker connections of the queue (CLIENT LIST); absent when Redis refuses CLIENT LIST",
         _one(lambda row: row.workers),
+    ),
+    (
+        "bullmq_dashboard_queue_health",
+        "gauge",
+        "The queue's health verdict: 1 for the current one (healthy, degraded, stuck, idle), 0 otherwise",
+        _health,
+    ),
+    (
+        "bullmq_dashboard_health_reason",
+        "gauge",
+        "1 for each reason of the queue's health verdict, by code (docs/health.md)",
+        _reasons,
     ),
     (
         "bullmq_dashboard_alert_firing",

@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 
 from dashboard.live.groups import digest
 from queues.events import JobRef
+from queues.health import Verdict
 from queues.models import JobDetail, QueueCounts, QueueRef
 from queues.states import STATES
 
@@ -44,6 +45,16 @@ FAILURE_PARTS = ("failed-hour", "last-failed")
 def failure_dom_id(queue: QueueRef, part: str) -> str:
     """The id of a queue's failure recency cell on the overview (`part` of FAILURE_PARTS)."""
     return f"{part}-{queue_dom_id(queue)}"
+
+
+def health_dom_id(queue: QueueRef) -> str:
+    """The id of a queue's health cell on the overview."""
+    return f"health-{queue_dom_id(queue)}"
+
+
+def health_panel_dom_id(queue: QueueRef) -> str:
+    """The id of the health panel on a queue's page."""
+    return f"health-panel-{queue_dom_id(queue)}"
 
 
 def _render(template: str, context: dict[str, object]) -> str:
@@ -92,6 +103,16 @@ def _overview_cells(
         }
         cells.append((failure_dom_id(queue, part), _render("failure_cell.html", context)))
     return tuple(cells)
+
+
+def health_cell(queue: QueueRef, verdict: Verdict | None) -> dict[str, str]:
+    """The overview row's health cell, by element id."""
+    return {health_dom_id(queue): _render("health_cell.html", {"queue": queue, "verdict": verdict})}
+
+
+def health_panel(queue: QueueRef, verdict: Verdict | None) -> dict[str, str]:
+    """The queue page's health panel, by element id."""
+    return {health_panel_dom_id(queue): _render("health_panel.html", {"queue": queue, "verdict": verdict})}
 
 
 def paused_dom_id(queue: QueueRef) -> str:

@@ -23,10 +23,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import translation
 
-from dashboard import registry
+from dashboard import health, registry
 from dashboard.conf import get_config
 from dashboard.live import fragments, groups
 from queues.events import EventWatcher, Interest, JobRef, LiveUpdate, WatcherOptions
+from queues.health import Verdict
 from queues.models import QueueRef
 
 logger = logging.getLogger("bullmq_dashboard.live")
@@ -217,9 +218,10 @@ class LiveHub:
         layer = get_channel_layer()
         if layer is None or not self._views:
             return
+        verdicts = await self._verdicts(update)
         for language in sorted(self._languages()):
             with _language(language):
-                await self._publish_in(layer, update, language)
+                await self._publish_in(layer, update, language, verdicts)
         # Joining viewers of the same kind of page and language share one rendering of this refresh.
         snapshots: dict[tuple[LiveView, str], dict[str, Any] | None] = {}
         for token, _interest in update.answered:
@@ -229,24 +231,49 @@ class LiveHub:
             shared = (LiveView(view.kind, view.queue, view.job_id), view.language)
             if shared not in snapshots:
                 with _language(view.language):
-                    snapshots[shared] = self._snapshot(view, update)
+                    snapshots[shared] = self._snapshot(view, update, verdicts)
             snapshot = snapshots[shared]
             if snapshot is not None:
                 await layer.send(str(token), snapshot)
 
-    async def _publish_in(self, layer: Any, update: LiveUpdate, language: str) -> None:
+    @staticmethod
+    async def _verdicts(update: LiveUpdate) -> dict[QueueRef, Verdict]:
+        """The health of the queues this refresh counted, from the counts it read (each queue read at
+        most once per HEALTH["CACHE_SECONDS"], dashboard.health); those not judged are left out (their
+        pages keep what they show)."""
+        if not update.counts:
+            return {}
+        try:
+            judged = await health.queue_verdicts(sorted(update.counts), update.counts)
+        except Exception:  # the counts still go out
+            logger.exception("live updates: judging the queues' health failed")
+            return {}
+        return {queue: verdict for queue, verdict in judged.items() if verdict is not None}
+
+    async def _publish_in(
+        self, layer: Any, update: LiveUpdate, language: str, verdicts: dict[QueueRef, Verdict]
+    ) -> None:
         def group(name: str) -> str:
             return groups.in_language(name, language)
 
         cells: dict[QueueRef, str] = {}
-        for queue in sorted(update.changed | set(update.arrivals)):
+        for queue in sorted(update.changed | set(update.arrivals) | set(verdicts)):
             row = update.counts.get(queue)
             tabs: dict[str, str] = {}
+            elements: dict[str, str] = {}
             if row is not None and queue in update.changed:
-                changed_cells = self._changed(group(groups.overview_group()), fragments.overview_cells(row))
-                if changed_cells:
-                    cells[queue] = "".join(changed_cells.values())
+                elements.update(fragments.overview_cells(row))
                 tabs = self._changed(group(groups.queue_group(queue)), fragments.tab_counts(row))
+            if queue in verdicts:
+                elements.update(fragments.health_cell(queue, verdicts[queue]))
+                tabs.update(
+                    self._changed(
+                        group(groups.queue_group(queue)), fragments.health_panel(queue, verdicts[queue])
+                    )
+                )
+            changed_cells = self._changed(group(groups.overview_group()), elements)
+            if changed_cells:
+                cells[queue] = "".join(changed_cells.values())
             arrivals = update.arrivals.get(queue, {})
             if tabs or arrivals:
                 message = {"type": "live.queue", "html": "".join(tabs.values()), "arrivals": arrivals}
@@ -259,11 +286,19 @@ class LiveHub:
                 html = "".join(parts.values())
                 await layer.group_send(group(groups.job_group(job)), {"type": "live.html", "html": html})
 
-    def _snapshot(self, view: LiveView, update: LiveUpdate) -> dict[str, Any] | None:
+    def _snapshot(
+        self, view: LiveView, update: LiveUpdate, verdicts: dict[QueueRef, Verdict]
+    ) -> dict[str, Any] | None:
         """Everything a joining viewer's page shows, fresh from this refresh."""
         if view.kind is ViewKind.OVERVIEW:
             cells = {
-                queue: "".join(fragments.overview_cells(row).values()) for queue, row in update.counts.items()
+                queue: "".join(fragments.overview_cells(row).values())
+                + (
+                    "".join(fragments.health_cell(queue, verdicts[queue]).values())
+                    if queue in verdicts
+                    else ""
+                )
+                for queue, row in update.counts.items()
             }
             return overview_message(cells)
         job = view.job
@@ -275,7 +310,10 @@ class LiveHub:
         row = update.counts.get(view.queue) if view.queue else None
         if row is None:
             return None
-        return {"type": "live.queue", "html": "".join(fragments.tab_counts(row).values()), "arrivals": {}}
+        html = "".join(fragments.tab_counts(row).values())
+        if row.queue in verdicts:
+            html += "".join(fragments.health_panel(row.queue, verdicts[row.queue]).values())
+        return {"type": "live.queue", "html": html, "arrivals": {}}
 
     async def nudge_alerts(self) -> None:
         """Tell the overview and queue pages of this process that the firing alerts changed; each page

@@ -44,6 +44,18 @@ def failure_dom_id(queue: QueueRef, part: str) -> str:
     return fragments.failure_dom_id(queue, part)
 
 
+@register.simple_tag
+def health_dom_id(queue: QueueRef) -> str:
+    """The id of a queue's health cell on the overview."""
+    return fragments.health_dom_id(queue)
+
+
+@register.simple_tag
+def health_panel_dom_id(queue: QueueRef) -> str:
+    """The id of the health panel on a queue's page."""
+    return fragments.health_panel_dom_id(queue)
+
+
 def socket_url(page_url: str, query: dict[str, object] | None = None) -> str:
     """The websocket URL of a page: the same path and query below the app's mount, under `<mount>ws/`."""
     mount = reverse("bullmq_dashboard:overview")

@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import audit, links, operations, registry
+from dashboard import audit, health, links, operations, registry
 from dashboard.actions import (
     ACTIONS,
     BULK,
@@ -284,6 +284,9 @@ async def _execute(request: HttpRequest, user: User, plan: Plan) -> HttpResponse
         except Exception as exc:  # every failure becomes an answer and completes the audit entry
             answer = answer_for_error(plan.audit_action, exc, operation.progress)
             await _complete(entry, answer, None)
+        finally:
+            # The page that refreshes after the toast shows the health the action left, not a kept one.
+            health.invalidate(plan.queue)
         return answer
 
     operation = operations.start(plan.audit_action, plan.queue, run)

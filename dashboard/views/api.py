@@ -6,11 +6,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dashboard import available, registry, serializers
 from dashboard.conf import get_config
+from dashboard.health import queue_verdicts
 from dashboard.overview import all_counts
 from dashboard.permissions import avisible
 from dashboard.views.base import (
     access_of,
     dashboard_view,
+    error_response,
     load_job,
     parse_per_page,
     parse_positive,
@@ -18,6 +20,7 @@ from dashboard.views.base import (
 )
 from queues.counts import fetch_counts
 from queues.jobs import fetch_job_page
+from queues.messages import gettext_lazy
 
 
 @dashboard_view(api=True)
@@ -34,6 +37,20 @@ async def queue_detail(request: HttpRequest, connection: str, queue_key: str) ->
     (counts,) = await fetch_counts(registry.client(connection), [queue])
     actions = available.queue_actions(access_of(request).allowed, counts)
     return JsonResponse(serializers.queue_detail_json(counts, actions=actions))
+
+
+@dashboard_view(api=True)
+async def queue_health(request: HttpRequest, connection: str, queue_key: str) -> HttpResponse:
+    """The queue's health verdict, read now: `{verdict, reasons: [{code, message, since, value}],
+    checked_at}`."""
+    queue = await registry.find_queue(connection, queue_key)
+    verdict = (await queue_verdicts([queue], max_age=0, strict=True))[queue]
+    if verdict is None:
+        message = gettext_lazy(
+            "The health of %(queue)s cannot be judged: its keys answered with an error.", queue=queue.key
+        )
+        return error_response(request, 502, message, api=True)
+    return JsonResponse(serializers.health_json(verdict))
 
 
 @dashboard_view(api=True)

@@ -19,17 +19,14 @@ from django.views.decorators.http import require_GET
 
 from dashboard import alerts, monitor, registry
 from dashboard.conf import get_config
+from dashboard.health import get_health
 from dashboard.permissions import aaccess, avisible
 from dashboard.views.base import fault_response
 from queues.live.reachability import REDIS_FAULTS
 from queues.models import QueueRef
 from queues.prometheus import CONTENT_TYPE, QueueMetrics, exposition
-from queues.signals import fetch_signals
-from queues.workers import fetch_workers
 
 logger = logging.getLogger("bullmq_dashboard.metrics")
-# Worker connections one scrape lists per Redis at most (CLIENT LIST is parsed once for every queue).
-MAX_WORKERS = 100_000
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -110,9 +107,11 @@ async def _fetch(queues: list[QueueRef]) -> tuple[list[QueueMetrics], set[str]]:
 
 
 async def _connection(alias: str, queues: list[QueueRef]) -> list[QueueMetrics]:
-    client = registry.client(alias)
-    signals, report = await asyncio.gather(
-        fetch_signals(client, queues), fetch_workers(client, queues, held_jobs=False, max_workers=MAX_WORKERS)
-    )
-    unknown = bool(report.problem or report.capped)
-    return [QueueMetrics(row, None if unknown else len(report.of(row.queue).workers)) for row in signals]
+    # The health service's read: the signals, the workers and the verdicts the pages show (one
+    # pipeline, its events tally shared by the queues, one CLIENT LIST).
+    # A fresh CLIENT LIST for every scrape: the exposition is one read, never a mix with cached workers.
+    judged = await get_health().read(alias, queues, workers_age=0)
+    return [
+        QueueMetrics(row, judged.workers.get(row.queue), verdict=judged.verdicts.get(row.queue))
+        for row in judged.signals.values()
+    ]

@@ -11,6 +11,7 @@ from dashboard.alerts import alert_context
 from dashboard.conf import get_config
 from dashboard.error_groups import overview_groups
 from dashboard.flow_tree import in_flow
+from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, totals
 from dashboard.overview_order import parse_order
@@ -50,18 +51,22 @@ from queues.states import STATES
 async def overview(request: HttpRequest) -> HttpResponse:
     """The queues this user may view, with their counts per state and failure recency: those matching
     `?q=`, at most OVERVIEW_MAX_QUEUES of them (a page's cost is bounded, whatever Redis holds), sorted
-    by `?sort=`, only those that failed jobs in the last hour with `?failing=1`."""
+    by `?sort=`, only those that failed jobs in the last hour with `?failing=1`, only those stuck or
+    degraded with `?attention=1`."""
     query = request.GET.get("q", "").strip()
     order = parse_order(request, query)
     queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
     limit = get_config().overview_max_queues
     rows = await all_counts(queues[:limit])
+    # The rows' health (dashboard.health: read at most once per CACHE_SECONDS a queue, judged again
+    # with these counts in between).
+    verdicts = await queue_verdicts([row.queue for row in rows], {row.queue: row for row in rows})
     # Sorted and filtered among the queues read (at most OVERVIEW_MAX_QUEUES), within each group.
-    shown = order.apply(rows)
+    shown = order.apply(rows, verdicts)
     # The rows' last hours, read at most once a minute per queue (one pipeline per connection).
     sparks = await SPARKLINES.get([row.queue for row in shown])
     context = {
-        "groups": group(shown, keep_order=bool(order.column), sparks=sparks),
+        "groups": group(shown, keep_order=bool(order.column), sparks=sparks, verdicts=verdicts),
         "totals": totals(rows),
         "queue_count": len(queues),
         "shown_count": len(rows),
@@ -115,7 +120,10 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         )
         state = jobs.state
     actions, row_actions = available.queue_page_actions(allowed, counts, state)
+    # The health panel: judged from the inputs kept CACHE_SECONDS with these counts, or read now.
+    verdict = (await queue_verdicts([queue], {queue: counts}))[queue]
     context = {
+        "verdict": verdict,
         **_list_context(queue, state, jobs, actions, row_actions, allowed),
         # After an action the list shown is read again, on the same tab even when none was asked for.
         "refresh_url": links.queue_list_url(queue, state, page, per_page),

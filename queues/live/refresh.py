@@ -49,9 +49,12 @@ class LiveUpdate:
     arrivals: dict[QueueRef, dict[str, int]] = field(default_factory=dict)
     # The tokens passed to `watch` that this refresh answers with fresh data of their interest.
     answered: list[tuple[object, Interest]] = field(default_factory=list)
+    # True when this refresh re-counted every viewed queue (a resync): published even when nothing
+    # changed, so that what changes without an event (a queue's health) reaches the pages.
+    resynced: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.jobs or self.arrivals or self.answered)
+        return bool(self.changed or self.jobs or self.arrivals or self.answered or self.resynced)
 
 
 Publish = Callable[[LiveUpdate], Awaitable[None]]
@@ -194,7 +197,9 @@ class Refresher:
         }
         pending.arrivals = {queue: states for queue, states in pending.arrivals.items() if queue in counted}
 
-        update = LiveUpdate(arrivals={queue: states for queue, states in arrivals.items() if states})
+        update = LiveUpdate(
+            arrivals={queue: states for queue, states in arrivals.items() if states}, resynced=resync
+        )
         failed: set[str] = set()
         polled = [job for job in self._polled_jobs() if job not in jobs] if poll else []
         aliases = sorted(

@@ -70,7 +70,9 @@ def test_metrics_chart_and_sparkline(page: Any, live_site: LiveSite, metered: di
     page.wait_for_url(f"**/queues/default/{QUEUE}/metrics/")
     chart = page.locator("[data-throughput-chart]")
     expect(chart.locator("canvas")).to_have_count(1)
-    assert re.match(r"Last hour: 1[01] completed, 3 failed\.", page.locator("[data-chart-summary]").inner_text())
+    assert re.match(
+        r"Last hour: 1[01] completed, 3 failed\.", page.locator("[data-chart-summary]").inner_text()
+    )
     assert "Source: BullMQ metrics" in page.locator("[data-chart-source]").inner_text()
     # The text alternative: the numbers as a table, and the canvas hidden from assistive technology.
     page.locator("details.chart-numbers summary").click()

@@ -268,3 +268,20 @@ async def test_read_only_hides_actions_and_refuses(
     assert response.status_code == 403
     assert await redis_client.hget("bull:email:meta", "paused") is None
     assert (await last_audit()).result == "refused"
+
+
+async def test_resume_moves_every_job_of_a_legacy_paused_list(
+    admin_client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    """A queue paused by BullMQ < 5 (its jobs in `paused`) that also has a `wait` list: BullMQ's resume
+    script moves 7,000 jobs a call and says how many are left; the action calls it until none are."""
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "w1"})])
+    ids = [f"p{index}" for index in range(7500)]
+    for start in range(0, len(ids), 1000):
+        await redis_client.rpush("bull:email:paused", *ids[start : start + 1000])
+    await redis_client.hset("bull:email:meta", "paused", "1")
+    response = await post(admin_client, links.queue_action_url(EMAIL, "resume"))
+    assert response.status_code == 200
+    assert await redis_client.llen("bull:email:paused") == 0
+    assert await redis_client.llen("bull:email:wait") == 7501
+    assert not await redis_client.hexists("bull:email:meta", "paused")

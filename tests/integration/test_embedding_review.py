@@ -57,9 +57,9 @@ async def test_joining_viewers_of_one_page_share_one_snapshot(monkeypatch: pytes
     rendered: list[LiveView] = []
     snapshot = hub._snapshot
 
-    def counting(view: LiveView, update: LiveUpdate) -> Any:
+    def counting(view: LiveView, update: LiveUpdate, *rest: Any) -> Any:
         rendered.append(view)
-        return snapshot(view, update)
+        return snapshot(view, update, *rest)
 
     monkeypatch.setattr(hub, "_snapshot", counting)
     with override_settings(CHANNEL_LAYERS=IN_MEMORY):

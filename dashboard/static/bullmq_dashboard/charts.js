@@ -148,7 +148,7 @@
     });
     var colors = palette(el);
     var opts = {
-      width: 72,
+      width: 56,
       height: 22,
       pxAlign: false,
       cursor: { show: false },
