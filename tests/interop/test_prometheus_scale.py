@@ -47,10 +47,10 @@ async def test_a_scrape_of_5000_queues_is_one_read_of_fixed_size(
     spent.pop("info", None)
     sent = {name: spent.pop(name, 0) for name in ("evalsha", "client|list")}
     assert sent == {"evalsha": QUEUES, "client|list": 1}, sent
-    assert not {"eval", "scan", "keys", "xrange", "lrange", "zrange", "smembers", "hgetall"} & set(spent), (
-        spent
-    )
-    assert sum(spent.values()) <= 25 * QUEUES, spent
+    # Bounded reads only (the events tally's XRANGE is capped in entries and bytes): no scan of a key space
+    # and no whole-collection read.
+    assert not {"eval", "scan", "keys", "hgetall", "smembers", "lrange"} & set(spent), spent
+    assert sum(spent.values()) <= 40 * QUEUES, spent
     text = response.content.decode()
     assert text.startswith(f"# bullmq_dashboard: {QUEUES} of {QUEUES} queues\n")
     waiting: dict[str, float] = {}
@@ -58,7 +58,9 @@ async def test_a_scrape_of_5000_queues_is_one_read_of_fixed_size(
     workers: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            queue = sample.labels["queue"]
+            queue = sample.labels.get("queue")
+            if queue is None:  # bullmq_dashboard_connection_up
+                continue
             if sample.name == "bullmq_job_count" and sample.labels["state"] == "waiting":
                 waiting[queue] = sample.value
             elif sample.name == "bullmq_dashboard_oldest_waiting_seconds":
