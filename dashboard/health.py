@@ -25,6 +25,7 @@ from typing import Any
 
 from dashboard import registry
 from dashboard.conf import DEFAULTS, get_config
+from dashboard.permissions import permission_depends_on_queue
 from queues.alerts import EventWindow
 from queues.counts import now_ms
 from queues.health import HealthMemory, HealthThresholds, Verdict, judge, waited_on
@@ -379,8 +380,12 @@ class HealthService:
     async def _children(
         self, alias: str, signals: Mapping[QueueRef, QueueSignals]
     ) -> dict[QueueRef, list[QueueRef]]:
-        """The queues each queue's sampled waiting-children parents wait on (known queues only)."""
-        if not any(row.waiting_on for row in signals.values()):
+        """The queues each queue's sampled waiting-children parents wait on (known queues only).
+
+        Not followed when the permission callable decides per queue: the verdict is shared by every viewer
+        (cache, live pushes), and naming a child queue, or turning stuck with it, would tell a viewer of
+        the parent about a queue they may not view."""
+        if permission_depends_on_queue() or not any(row.waiting_on for row in signals.values()):
             return {}
         by_prefix = {queue.key_prefix: queue for queue in await registry.directory(alias).get()}
         return {queue: waited_on(row, by_prefix) for queue, row in signals.items() if row.waiting_on}
