@@ -26,7 +26,25 @@ local dedupId = ARGV[1]
 local maxBytes = tonumber(ARGV[2])
 local key = p .. "de:" .. dedupId
 
-if nestedQueueOwns(p, "de:" .. dedupId) then
+-- A release deletes the key: stricter than nestedQueueOwns, any `meta` key at any `:` of `de:<id>` (of
+-- whatever fields) makes it another queue's, so a key of a nested queue whose meta lacks BullMQ's usual
+-- fields is never taken for a deduplication key.
+local function anyNestedMeta(name)
+  local start = 1
+  for _ = 1, 32 do
+    local colon = string.find(name, ":", start, true)
+    if not colon then
+      return false
+    end
+    if rcall("EXISTS", p .. string.sub(name, 1, colon - 1) .. ":meta") == 1 then
+      return true
+    end
+    start = colon + 1
+  end
+  return true
+end
+
+if nestedQueueOwns(p, "de:" .. dedupId) or anyNestedMeta("de:" .. dedupId) then
   return {"foreign", false, -2, false}
 end
 local keyType = rcall("TYPE", key)["ok"]
