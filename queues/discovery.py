@@ -17,6 +17,7 @@ from queues.parsing import text
 logger = logging.getLogger(__name__)
 
 SCAN_COUNT = 1000
+RECONFIRM_EVERY = 10
 
 
 def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
@@ -30,8 +31,21 @@ def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
     return QueueRef(connection, prefix, name)
 
 
-async def scan_queues(client: Redis, settings: ConnectionSettings) -> list[QueueRef]:
-    """Every confirmed BullMQ queue on this connection, sorted by prefix then name (one SCAN pass)."""
+async def scan_queues(
+    client: Redis, settings: ConnectionSettings, known: frozenset[QueueRef] = frozenset()
+) -> list[QueueRef]:
+    """Every confirmed BullMQ queue on this connection, sorted by prefix then name (one SCAN pass).
+
+    Candidates in `known` (confirmed by an earlier pass) are not read again: their `meta` hash is still
+    there (SCAN found it), and a pass over 10,000 queues would otherwise add 10,000 HMGETs.
+    """
+    candidates = await scan_candidates(client, settings)
+    fresh = sorted(candidates - known)
+    return sorted((candidates & known) | set(await confirm(client, fresh)))
+
+
+async def scan_candidates(client: Redis, settings: ConnectionSettings) -> set[QueueRef]:
+    """The queues whose `meta` hash one SCAN pass finds, not yet confirmed as BullMQ's."""
     patterns = [f"{_glob_escape(prefix)}:*:meta" for prefix in settings.prefixes] or ["*:meta"]
     candidates: set[QueueRef] = set()
     for pattern in patterns:
@@ -39,7 +53,7 @@ async def scan_queues(client: Redis, settings: ConnectionSettings) -> list[Queue
             queue = candidate_from_meta_key(settings.alias, text(raw_key))
             if queue is not None and in_scope(settings, queue):
                 candidates.add(queue)
-    return sorted(await confirm(client, sorted(candidates)))
+    return candidates
 
 
 async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
@@ -94,6 +108,7 @@ class Directory:
     interval: float
     queues: list[QueueRef] | None = None
     scanned_at: float = 0.0
+    passes: int = 0
     _refreshing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
 
     async def get(self) -> list[QueueRef]:
@@ -109,8 +124,12 @@ class Directory:
     async def refresh(self) -> None:
         """Run one SCAN pass now and replace the cached list."""
         client = client_for(self.settings)
-        self.queues = await scan_queues(client, self.settings)
+        # Every RECONFIRM_EVERY-th pass confirms every candidate again: a meta hash another program
+        # replaced (deleted and written anew) leaves the list within that many intervals.
+        known = frozenset() if self.passes % RECONFIRM_EVERY == 0 else frozenset(self.queues or ())
+        self.queues = await scan_queues(client, self.settings, known)
         self.scanned_at = time.monotonic()
+        self.passes += 1
 
     def _refresh_in_background(self) -> None:
         loop = asyncio.get_running_loop()
