@@ -32,6 +32,8 @@ from dashboard import registry
 from dashboard.conf import get_config
 from dashboard.live import fragments, groups
 from dashboard.live.hub import LiveView, ViewKind, get_hub
+from dashboard.overview import needing_attention
+from dashboard.overview_order import matching
 from dashboard.permissions import VIEW, has_permission
 from dashboard.users import User
 from queues.events import REDIS_FAULTS
@@ -236,11 +238,29 @@ class OverviewConsumer(LiveConsumer):
     known: set[QueueRef] | None = None
     visible: dict[QueueRef, bool]
     noted_new = False
+    # A "needs attention" page's queues: those it may list (its user's, matching its `q`, within
+    # OVERVIEW_MAX_QUEUES) and those it lists. None on other pages, or when Redis could not say.
+    attention_pool: set[QueueRef] | None = None
+    attention_listed: set[QueueRef] | None = None
+    noted_attention = False
 
     async def resolve_view(self) -> LiveView:
         """The overview; remembers the queues its page lists, to push only cells it has."""
         await self.refresh_visibility()
+        if self.query("attention") == "1" and self.known is not None:
+            await self.list_attention()
         return LiveView(ViewKind.OVERVIEW, language=self.page_language())
+
+    async def list_attention(self) -> None:
+        """The queues the "needs attention" page lists, picked as the overview picks them."""
+        known = self.known or set()
+        try:
+            pool = matching([q for q in await registry.all_queues() if q in known], self.query("q"))
+            pool = pool[: get_config().overview_max_queues]
+            listed = await needing_attention(pool)
+        except REDIS_FAULTS:  # the page's cells are passed on as on any overview
+            return
+        self.attention_pool, self.attention_listed = set(pool), listed
 
     async def refresh_visibility(self) -> None:
         """The listed queues this user may view (again after each re-check: a permission can go)."""
@@ -255,6 +275,10 @@ class OverviewConsumer(LiveConsumer):
             await database_sync_to_async(lambda: [q for q in queues if has_permission(user, VIEW, q)])()
         )
 
+    def language(self) -> str:
+        """The language of this socket's page."""
+        return (self.view.language if self.view else "") or settings.LANGUAGE_CODE
+
     async def may_see(self, queue: QueueRef) -> bool:
         """Whether this socket's user may view a queue the page does not list (asked once per queue)."""
         if queue not in self.visible:
@@ -268,11 +292,20 @@ class OverviewConsumer(LiveConsumer):
         digest), and passed on only for a queue this user may view."""
         cells: dict[str, str] = event.get("cells", {})
         queues: dict[str, list[str]] = event.get("queues", {})
+        attention = set(event.get("attention", ()))
         html = ""
         appeared = False
         for queue_id, cell in cells.items():
             queue = named_queue(queues.get(queue_id))
             if queue is None or fragments.queue_dom_id(queue) != queue_id:
+                continue
+            if self.attention_listed is not None and queue not in self.attention_listed:
+                # Not a row of this page: no cells, but a note when it may be listed and now needs attention.
+                pool = self.attention_pool or set()
+                if queue in pool and queue_id in attention and not self.noted_attention:
+                    self.noted_attention = True
+                    with translation.override(self.language()):
+                        html += fragments.attention_more_note()
                 continue
             if self.known is not None and queue in self.known:
                 html += cell
@@ -283,7 +316,7 @@ class OverviewConsumer(LiveConsumer):
                     appeared = True
         if appeared and not self.noted_new:
             self.noted_new = True
-            with translation.override((self.view.language if self.view else "") or settings.LANGUAGE_CODE):
+            with translation.override(self.language()):
                 html += fragments.new_queues_note()
         if html:
             await self.send(text_data=html)

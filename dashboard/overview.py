@@ -130,3 +130,14 @@ def group(
 def totals(rows: list[QueueCounts]) -> dict[str, int]:
     """Jobs per state over all queues."""
     return {state: sum(row.counts.get(state, 0) for row in rows) for state in STATES}
+
+
+async def needing_attention(queues: list[QueueRef]) -> set[QueueRef]:
+    """Of these queues, those the overview's "needs attention" filter lists now (their counts and
+    verdicts read as the overview reads them: cached, so a page's socket asking again costs little)."""
+    from dashboard.health import queue_verdicts
+    from dashboard.overview_order import OverviewOrder
+
+    rows = await all_counts(queues)
+    verdicts = await queue_verdicts([row.queue for row in rows], {row.queue: row for row in rows})
+    return {row.queue for row in OverviewOrder(attention=True).apply(rows, verdicts)}

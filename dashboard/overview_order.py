@@ -128,3 +128,13 @@ def parse_order(request: HttpRequest, query: str) -> OverviewOrder:
     if attention not in ("", "0", "1"):
         raise BadRequest(gettext_lazy("attention must be 1 (only queues that need attention) or 0."))
     return OverviewOrder(query, column, sort.startswith("-"), failing == "1", attention == "1")
+
+
+def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
+    """The queues whose `<prefix>:<name>` or connection contains `query` (case-insensitive)."""
+    needle = query.casefold()
+    if not needle:
+        return queues
+    return [
+        queue for queue in queues if needle in queue.key.casefold() or needle in queue.connection.casefold()
+    ]

@@ -144,6 +144,11 @@ def new_queues_note() -> str:
     return _render("new_queues.html", {"appeared": True})
 
 
+def attention_more_note() -> str:
+    """The "needs attention" overview's note that a queue it does not list came to need attention."""
+    return _render("attention_more.html", {"more": True})
+
+
 def job_parts(job: JobRef, detail: JobDetail | None) -> dict[str, str]:
     """The job page's live parts, by element id; only the state when the job is gone."""
     context: dict[str, object] = {"queue": job.queue, "job": detail, "job_id": job.job_id}

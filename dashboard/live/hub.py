@@ -279,7 +279,8 @@ class LiveHub:
                 message = {"type": "live.queue", "html": "".join(tabs.values()), "arrivals": arrivals}
                 await layer.group_send(group(groups.queue_group(queue)), message)
         if cells:
-            await layer.group_send(group(groups.overview_group()), overview_message(cells))
+            attention = {queue for queue in cells if queue in verdicts and verdicts[queue].needs_attention}
+            await layer.group_send(group(groups.overview_group()), overview_message(cells, attention))
         for job, detail in sorted(update.jobs.items(), key=lambda item: item[0]):
             parts = self._changed(group(groups.job_group(job)), fragments.job_parts(job, detail))
             if parts:
@@ -353,15 +354,16 @@ def _language(language: str) -> Any:
     return translation.override(language or settings.LANGUAGE_CODE)
 
 
-def overview_message(cells: dict[QueueRef, str]) -> dict[str, Any]:
-    """An overview update: cells by queue element id, and which queue each id is (each socket passes
-    on only the queues its user may view)."""
+def overview_message(cells: dict[QueueRef, str], attention: set[QueueRef] | None = None) -> dict[str, Any]:
+    """An overview update: cells by queue element id, which queue each id is (each socket passes on only
+    the queues its user may view), and the ids of those judged in need of attention just now."""
     return {
         "type": "live.overview",
         "cells": {fragments.queue_dom_id(queue): html for queue, html in cells.items()},
         "queues": {
             fragments.queue_dom_id(queue): [queue.connection, queue.prefix, queue.name] for queue in cells
         },
+        "attention": sorted(fragments.queue_dom_id(queue) for queue in attention or ()),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django import template
@@ -16,6 +17,9 @@ from dashboard import links
 from dashboard.conf import get_config
 from dashboard.live import fragments
 from queues.models import QueueRef
+
+if TYPE_CHECKING:
+    from dashboard.overview_order import OverviewOrder
 
 register = template.Library()
 
@@ -91,10 +95,17 @@ def _socket(url: str, extra: str = "") -> SafeString:
 
 
 @register.simple_tag
-def live_socket_overview() -> SafeString:
-    """The overview's socket, and the note shown when queues appear."""
+def live_socket_overview(order: OverviewOrder | None = None, query: str = "") -> SafeString:
+    """The overview's socket, and the notes shown when queues appear or come to need attention.
+
+    A "needs attention" page tells its socket so (with its `q`): the socket then knows which queues
+    the page lists and says when another one comes to need attention."""
     note = render_to_string("bullmq_dashboard/partials/new_queues.html", {"appeared": False}).strip()
-    return _socket(socket_url(reverse("bullmq_dashboard:overview")), note)
+    attention = order is not None and order.attention and not order.failing
+    if attention:
+        note += render_to_string("bullmq_dashboard/partials/attention_more.html", {"more": False}).strip()
+    filters = {"attention": 1, **({"q": query} if query else {})} if attention else None
+    return _socket(socket_url(reverse("bullmq_dashboard:overview"), filters), note)
 
 
 @register.simple_tag

@@ -18,9 +18,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import registry
 from dashboard.conf import get_config
+from dashboard.overview_order import matching
 from dashboard.permissions import avisible
 from dashboard.users import User
-from dashboard.views.pages import matching
 from queues.counts import fetch_counts
 from queues.jobs import fetch_job_page
 from queues.messages import gettext_lazy

@@ -14,7 +14,7 @@ from dashboard.flow_tree import in_flow
 from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, totals
-from dashboard.overview_order import parse_order
+from dashboard.overview_order import matching, parse_order
 from dashboard.permissions import avisible
 from dashboard.throughput import SPARKLINES
 from dashboard.views.base import (
@@ -80,16 +80,6 @@ async def overview(request: HttpRequest) -> HttpResponse:
     context["top_errors"] = await overview_groups(rows)
     context.update(await alert_context(queues))
     return page_response(request, "bullmq_dashboard/overview.html", context)
-
-
-def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
-    """The queues whose `<prefix>:<name>` or connection contains `query` (case-insensitive)."""
-    needle = query.casefold()
-    if not needle:
-        return queues
-    return [
-        queue for queue in queues if needle in queue.key.casefold() or needle in queue.connection.casefold()
-    ]
 
 
 @dashboard_view(actions=True)

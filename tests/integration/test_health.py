@@ -27,9 +27,9 @@ from queues.health import ReasonCode
 from queues.models import QueueRef
 from queues.signals import fetch_signals
 from tests.integration.test_metrics_endpoint import samples, value
-from tests.support.builders import add_jobs, pause
+from tests.support.builders import add_jobs, pause, process
 from tests.support.dashboard import dashboard_settings
-from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of
+from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
 from tests.support.urls import dashboard_url, socket_path
 
 pytestmark = pytest.mark.host_compatible
@@ -411,6 +411,46 @@ async def test_health_is_pushed_live_when_it_changes(client: AsyncClient, redis_
         finally:
             await overview.close()
             await queue_page.close()
+
+
+async def test_a_needs_attention_page_says_when_another_queue_comes_to_need_it(
+    client: AsyncClient, redis_url: str
+) -> None:
+    """The filtered page's socket passes on only the cells of the queues it lists, and says once that
+    another queue now needs attention (it would be listed on a reload)."""
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    await pause(redis_url, "email")  # stuck: listed
+    await add_jobs(redis_url, "sms", [("send", {}, {})])
+
+    async def work(job: Any, token: str) -> str:
+        return "ok"
+
+    await process(redis_url, "sms", work, until=1)  # idle: not listed
+    settings = dashboard_settings(redis_url, LIVE=FAST, HEALTH={"CACHE_SECONDS": 0})
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=settings):
+        reset_directories()
+        page = (await client.get(dashboard_url(), {"attention": "1"})).content.decode()
+        assert fragments.queue_dom_id(EMAIL) in page and fragments.queue_dom_id(SMS) not in page
+        socket_url = page.split('ws-connect="', 1)[1].split('"', 1)[0]
+        assert "attention=1" in socket_url and 'id="live-attention-more"' in page
+        filtered = LiveSocket(f"{socket_path()}?attention=1", cookie_of(client))
+        every = LiveSocket(socket_path(), cookie_of(client))
+        try:
+            assert (await filtered.connect())[0] and (await every.connect())[0]
+            email_cell = fragments.health_dom_id(EMAIL)
+            await filtered.wait_for(lambda text: f'id="{email_cell}"' in text)
+            await add_jobs(redis_url, "sms", [("send", {}, {})])  # waiting, no worker: degraded
+            sms_cell = fragments.health_dom_id(SMS)
+            await every.wait_for(lambda text: f'id="{sms_cell}"' in text and 'data-health="degraded"' in text)
+            note = await filtered.wait_for('id="live-attention-more"')
+            assert "Another queue came to need attention" in note and " hidden" not in note
+            assert not any(fragments.queue_dom_id(SMS) in text for text in filtered.received)
+            await add_jobs(redis_url, "sms", [("send", {}, {})])
+            await every.wait_for(count_cell(SMS, "waiting", 2))
+            assert sum('id="live-attention-more"' in text for text in filtered.received) == 1  # said once
+        finally:
+            await filtered.close()
+            await every.close()
 
 
 # ------------------------------------------------------------------------------------------ the cost
