@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from tests.browser.conftest import ARTIFACTS, LiveSite, confirm_in_page, wait_until_listed
+from tests.support.snapshot import Snapshot, changed, sync_snapshot
 
 pytestmark = pytest.mark.browser
 
@@ -44,17 +45,9 @@ def tricks(live_site: LiveSite) -> dict[str, Any]:
     return built
 
 
-def snapshot(client: redis.Redis) -> dict[bytes, Any]:
-    """Every key and its DUMP, but BullMQ's self-expiring stalled-check keys."""
-    return {
-        key: client.dump(key)
-        for key in client.scan_iter(match="*", count=1000)
-        if not key.endswith(b":stalled-check")
-    }
-
-
-def changed(before: dict[bytes, Any], after: dict[bytes, Any]) -> set[bytes]:
-    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+def snapshot(client: redis.Redis) -> Snapshot:
+    """Every key and its content, but BullMQ's self-expiring stalled-check keys."""
+    return sync_snapshot(client, skip=lambda key: key.endswith(b":stalled-check"))
 
 
 def row(page: Any, job_id: str) -> Any:

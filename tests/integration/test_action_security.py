@@ -16,6 +16,7 @@ from dashboard.models import AuditEntry
 from dashboard.operations import wait_all
 from queues.models import QueueRef
 from tests.support.builders import add_jobs
+from tests.support.snapshot import snapshot
 
 pytestmark = pytest.mark.host_compatible
 
@@ -33,10 +34,6 @@ ENDPOINTS = (
     + [(name, links.queue_action_url, (EMAIL, name)) for name in QUEUE_ACTIONS]
     + [("bulk", lambda queue: links.bulk_url(queue), (EMAIL,))]
 )
-
-
-async def snapshot(client: Redis) -> dict[bytes, bytes | None]:
-    return {key: await client.dump(key) async for key in client.scan_iter(match="*")}
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from queues.health import Reason, ReasonCode, Severity
 from queues.messages import gettext_lazy
 from queues.models import QueueCounts, QueueRef
 from tests.support.builders import add_jobs
+from tests.support.snapshot import snapshot
 
 pytestmark = pytest.mark.host_compatible
 
@@ -44,10 +45,6 @@ async def last_audit() -> AuditEntry:
     entry = await AuditEntry.objects.order_by("-id").afirst()
     assert entry is not None
     return entry
-
-
-async def snapshot(client: Redis) -> dict[bytes, bytes | None]:
-    return {key: await client.dump(key) async for key in client.scan_iter(match="*")}
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
 from tests.support.builders import add_jobs, process
 from tests.support.dashboard import dashboard_settings
+from tests.support.snapshot import snapshot
 from tests.support.urls import dashboard_url
 
 pytestmark = pytest.mark.host_compatible
@@ -33,10 +34,6 @@ pytestmark = pytest.mark.host_compatible
 EMAIL = QueueRef("default", "bull", "email")
 SMS = QueueRef("default", "bull", "sms")
 PATH_TRICKS = ["../../actions/drain/", "a/../../x", "..", ".", "x/./y", "%2e%2e/", "#frag", "?q=1", "sp ace+"]
-
-
-async def snapshot(client: Redis) -> dict[bytes, bytes | None]:
-    return {key: await client.dump(key) async for key in client.scan_iter(match="*")}
 
 
 async def commands(client: Redis) -> int:
@@ -505,7 +502,7 @@ async def test_read_only_holds_through_flow_parents_and_children(
         BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])
     ):
         reset_directories()
-        payments = {k: v async for k, v in _dump_prefix(redis_client, "bull:payments:")}
+        payments = await snapshot(redis_client, "bull:payments:*")
         attempts = [
             (links.job_action_url(ORDERS, "remove", "order-1"), {}),
             (links.job_action_url(ORDERS, "retry", "render-1"), {}),
@@ -520,17 +517,12 @@ async def test_read_only_holds_through_flow_parents_and_children(
             await wait_all()
             assert response.status_code == 403, (url, response.content)
             assert "bull:payments is read-only" in response.json()["message"]
-        assert {k: v async for k, v in _dump_prefix(redis_client, "bull:payments:")} == payments
+        assert await snapshot(redis_client, "bull:payments:*") == payments
         kept = await post(admin_client, links.job_action_url(ORDERS, "remove", "order-1"), keep_children="1")
         assert kept.status_code == 200, kept.content
-        assert {k: v async for k, v in _dump_prefix(redis_client, "bull:payments:")} == payments
+        assert await snapshot(redis_client, "bull:payments:*") == payments
     results = [entry.result async for entry in AuditEntry.objects.order_by("id")]
     assert results == ["refused"] * len(attempts) + ["done"]
-
-
-async def _dump_prefix(client: Redis, prefix: str) -> Any:
-    async for key in client.scan_iter(match=prefix + "*"):
-        yield key, await client.dump(key)
 
 
 # ------------------------------------------------------------------ 7. writes on the configured connection

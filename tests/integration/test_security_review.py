@@ -23,6 +23,7 @@ from tests.integration.test_security import commands, post
 from tests.support.builders import add_jobs
 from tests.support.dashboard import dashboard_settings
 from tests.support.live import IN_MEMORY, LiveSocket, cookie_of, count_cell
+from tests.support.snapshot import snapshot
 from tests.support.urls import dashboard_url, socket_path
 
 pytestmark = pytest.mark.host_compatible
@@ -41,10 +42,6 @@ async def flow(url: str, tree: dict[str, Any]) -> None:
         await producer.add(tree)
     finally:
         await producer.close()
-
-
-async def dump(client: Redis, prefix: str) -> dict[bytes, Any]:
-    return {key: await client.dump(key) async for key in client.scan_iter(match=prefix + "*")}
 
 
 # ---------------------------------------------------------------- read-only through any flow depth
@@ -73,7 +70,7 @@ async def test_a_deep_flow_chain_cannot_reach_a_read_only_queue(
     await flow(
         redis_url, {"name": "top", "queueName": "payments", "opts": {"jobId": "top"}, "children": [node]}
     )
-    payments = await dump(redis_client, "bull:payments:")
+    payments = await snapshot(redis_client, "bull:payments:*")
     with override_settings(
         BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])
     ):
@@ -81,7 +78,7 @@ async def test_a_deep_flow_chain_cannot_reach_a_read_only_queue(
         response = await post(admin_client, links.queue_action_url(ORDERS, action), **params)
         await wait_all()
     assert response.status_code == 403, response.content
-    assert await dump(redis_client, "bull:payments:") == payments
+    assert await snapshot(redis_client, "bull:payments:*") == payments
     assert await redis_client.exists("bull:orders:leaf")
 
 
@@ -100,7 +97,7 @@ async def test_drain_of_the_legacy_paused_list_is_checked_too(
     # BullMQ < 5 kept a paused queue's jobs in a `paused` list: move the child there as it did.
     await redis_client.lrem("bull:orders:wait", 0, "render-1")
     await redis_client.rpush("bull:orders:paused", "render-1")
-    payments = await dump(redis_client, "bull:payments:")
+    payments = await snapshot(redis_client, "bull:payments:*")
     with override_settings(
         BULLMQ_DASHBOARD=dashboard_settings(redis_url, READ_ONLY_QUEUES=["bull:payments"])
     ):
@@ -108,7 +105,7 @@ async def test_drain_of_the_legacy_paused_list_is_checked_too(
         response = await post(admin_client, links.queue_action_url(ORDERS, "drain"))
         await wait_all()
     assert response.status_code == 403
-    assert await dump(redis_client, "bull:payments:") == payments
+    assert await snapshot(redis_client, "bull:payments:*") == payments
 
 
 # ---------------------------------------------------------------- permissions through flows
@@ -127,7 +124,7 @@ async def test_a_per_queue_permission_holds_through_flow_children(
         codename="remove_job", content_type__app_label="bullmq_dashboard"
     )
     await staff_user.user_permissions.aadd(permission)
-    sms = await dump(redis_client, "bull:sms:")
+    sms = await snapshot(redis_client, "bull:sms:*")
     with override_settings(
         BULLMQ_DASHBOARD=dashboard_settings(
             redis_url, PERMISSION="tests.integration.test_security.only_email"
@@ -136,11 +133,11 @@ async def test_a_per_queue_permission_holds_through_flow_children(
         reset_directories()
         refused = await post(client, links.job_action_url(EMAIL, "remove", "digest-1"))
         assert refused.status_code == 403 and "bull:sms" in refused.json()["message"]
-        assert await dump(redis_client, "bull:sms:") == sms
+        assert await snapshot(redis_client, "bull:sms:*") == sms
         kept = await post(client, links.job_action_url(EMAIL, "remove", "digest-1"), keep_children="1")
         assert kept.status_code == 200
         assert (await post(client, links.job_action_url(EMAIL, "remove", "alone"))).status_code == 200
-    assert await dump(redis_client, "bull:sms:") == sms
+    assert await snapshot(redis_client, "bull:sms:*") == sms
 
 
 # ---------------------------------------------------------------- nested queues

@@ -29,6 +29,8 @@ from queues.models import QueueRef
 from queues.throwaway_redis import ThrowawayRedis
 from tests.support.dashboard import close_dashboard, dashboard_settings
 from tests.support.node import run_node
+from tests.support.snapshot import Snapshot, changed
+from tests.support.snapshot import snapshot as every_key
 from tests.support.urls import dashboard_url
 
 pytestmark = [pytest.mark.interop, pytest.mark.host_compatible]
@@ -41,7 +43,6 @@ FLOW = QueueRef("default", "bull", "attack-flow")
 # The ids attack_state.mjs gives the failed jobs of bull:attack-ids, in the order they failed.
 PATH_TRICKS = ["../../actions/drain/", "a/../../x", "..", ".", "%2e%2e/", "x?y#z", "sp ace+&=", "ü🚀"]
 WAITING = ["w1", "w2", "w3"]
-Snapshot = dict[bytes, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -102,17 +103,8 @@ def is_volatile(key: bytes) -> bool:
 
 
 async def snapshot(client: Redis) -> Snapshot:
-    """Every key of the Redis and its DUMP."""
-    return {
-        key: await client.dump(key)
-        async for key in client.scan_iter(match="*", count=1000)
-        if not is_volatile(key)
-    }
-
-
-def changed(before: Snapshot, after: Snapshot) -> set[bytes]:
-    """Keys added, removed or changed."""
-    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    """Every key of the Redis and its content, but the keys that expire by themselves."""
+    return await every_key(client, skip=is_volatile)
 
 
 async def commands(client: Redis) -> int:
