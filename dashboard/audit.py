@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import getpass
 import logging
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 
 from dashboard.models import AuditEntry
+from dashboard.rate_limit import RateLimit
 from dashboard.users import User
 from queues.models import QueueRef
 
@@ -56,31 +55,10 @@ def bounded_ids(job_ids: list[str] | tuple[str, ...]) -> list[str]:
     return [_cut(str(job_id), MAX_ID_LENGTH) for job_id in list(job_ids)[:MAX_IDS]]
 
 
-class _RateLimit:
-    """At most `per_minute` events per key in any minute; remembers a bounded number of keys."""
-
-    def __init__(self, per_minute: int, keys: int = 10_000) -> None:
-        self.per_minute = per_minute
-        self.keys = keys
-        self._events: OrderedDict[str, list[float]] = OrderedDict()
-
-    def allow(self, key: str) -> bool:
-        """True if another event for `key` fits in the last minute (and count it)."""
-        now = time.monotonic()
-        recent = [moment for moment in self._events.pop(key, []) if now - moment < 60]
-        allowed = len(recent) < self.per_minute
-        if allowed:
-            recent.append(now)
-        self._events[key] = recent
-        while len(self._events) > self.keys:
-            self._events.popitem(last=False)
-        return allowed
-
-
-_refusals = _RateLimit(REFUSALS_PER_MINUTE)
+_refusals = RateLimit(REFUSALS_PER_MINUTE)
 # Actions one user may take a minute (each is an audit row): bulk actions cover more jobs at once.
 ACTIONS_PER_MINUTE = 120
-_actions = _RateLimit(ACTIONS_PER_MINUTE)
+_actions = RateLimit(ACTIONS_PER_MINUTE)
 
 
 def allow_action(user: User) -> bool:
@@ -89,9 +67,9 @@ def allow_action(user: User) -> bool:
 
 
 def reset_rate_limits() -> None:
-    """Forget counted refusals and actions (tests)."""
-    _refusals._events.clear()
-    _actions._events.clear()
+    """Forget counted refusals, actions and scrapes (tests)."""
+    for limit in RateLimit.every:
+        limit.reset()
 
 
 def _address(request: HttpRequest) -> str | None:

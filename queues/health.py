@@ -136,7 +136,8 @@ class HealthThresholds:
 
 class HealthMemory:
     """Since when this process has seen each condition of each queue hold (at most `size` of them;
-    the longest known are dropped first)."""
+    those not seen holding for longest are dropped first: dropping the longest held would turn the
+    queues stuck longest back to degraded, and end their alerts, whenever many queues are judged)."""
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
@@ -153,6 +154,8 @@ class HealthMemory:
             known = self._since[key] = now_ms
             if len(self._since) > self.size:
                 self._since.popitem(last=False)
+        else:
+            self._since.move_to_end(key)
         return known
 
     def known(self, queue: QueueRef, code: ReasonCode) -> int | None:
@@ -362,12 +365,21 @@ def waited_on(signals: QueueSignals, by_prefix: Mapping[str, QueueRef]) -> list[
     return list(found)
 
 
+# The colons of a job key that may end its queue's part (`<prefix>:<name>:`, a prefix may hold colons).
+# A job author writes the keys a parent waits on: a key of a thousand colons would otherwise cost a
+# thousand slices of up to a kilobyte each (about 10 ms of the event loop per sampled queue).
+MAX_PREFIX_COLONS = 32
+
+
 def child_queue(job_key: str, by_prefix: Mapping[str, QueueRef]) -> QueueRef | None:
     """The known queue of a job key (`<prefix>:<name>:<id>`; the longest matching key prefix): ids
-    and prefixes may hold colons, so every colon is a candidate end of the queue's part."""
+    and prefixes may hold colons, so each of the first MAX_PREFIX_COLONS colons is a candidate end
+    of the queue's part."""
     best: QueueRef | None = None
     at = job_key.find(":")
-    while at >= 0:
+    for _ in range(MAX_PREFIX_COLONS):
+        if at < 0:
+            break
         queue = by_prefix.get(job_key[: at + 1])
         if queue is not None and len(job_key) > at + 1:
             best = queue

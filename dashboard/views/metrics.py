@@ -21,12 +21,17 @@ from dashboard import alerts, monitor, registry
 from dashboard.conf import get_config
 from dashboard.health import get_health
 from dashboard.permissions import aaccess, avisible
+from dashboard.rate_limit import RateLimit
 from dashboard.views.base import fault_response
 from queues.live.reachability import REDIS_FAULTS
 from queues.models import QueueRef
 from queues.prometheus import CONTENT_TYPE, QueueMetrics, exposition
 
 logger = logging.getLogger("bullmq_dashboard.metrics")
+
+# Scrapes a signed-in user may make a minute (a scrape every 5 s; Prometheus scrapes every 15 s or more).
+VIEWER_SCRAPES_PER_MINUTE = 12
+_viewer_scrapes = RateLimit(VIEWER_SCRAPES_PER_MINUTE)
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -57,6 +62,19 @@ async def metrics(request: HttpRequest) -> HttpResponse:
             return _text(401, gettext("Log in or send the metrics token."))
         if not access.may_view:
             return _text(403, gettext("You may not view the queue dashboard."))
+        # Each scrape reads every queue the user may view afresh: a signed-in browser tab or script
+        # must not turn that into a read per request (the token's scraper is one trusted Prometheus).
+        if not _viewer_scrapes.allow(f"user:{access.user.pk}"):
+            answer = _text(
+                429,
+                gettext(
+                    "At most %(count)d scrapes a minute for a signed-in user; a Prometheus server should"
+                    " send the metrics token."
+                )
+                % {"count": VIEWER_SCRAPES_PER_MINUTE},
+            )
+            answer["Retry-After"] = str(60 // VIEWER_SCRAPES_PER_MINUTE)
+            return answer
         scope = access.user
     config = get_config()
     try:

@@ -99,6 +99,10 @@ end
 -- members of each one's `:dependencies` set (its unprocessed children, `<prefix>:<queue>:<id>`), keys
 -- over MAX_WAITING_ID bytes left out, each key once. Members are read only from a zset or set that is
 -- small, or small on average (smallEnough of includes/oldest_waiting.lua), as the job next in line is.
+-- The zset's sample (SAMPLES n) measures its first n members, the very ones ZRANGE copies; a set's
+-- measures the first members of its hash table while SRANDMEMBER picks others, so a huge member hides
+-- from any sample: a set is measured whole (SAMPLES 0), and only up to MAX_MEASURED_CHILDREN members.
+local MAX_MEASURED_CHILDREN = 1024
 local function waitingOn(p, parents, each)
   if parents <= 0 or each <= 0 then
     return false
@@ -119,7 +123,7 @@ local function waitingOn(p, parents, each)
       local typed, setKind = pcall(rcall, "TYPE", dependencies)
       if typed and setKind["ok"] == "set" then
         local size = rcall("SCARD", dependencies)
-        if size > 0 and smallEnough(dependencies, size, each) then
+        if size > 0 and size <= MAX_MEASURED_CHILDREN and smallEnough(dependencies, size, 0) then
           for _, child in ipairs(rcall("SRANDMEMBER", dependencies, each)) do
             if #child <= MAX_WAITING_ID and not seen[child] then
               seen[child] = true

@@ -18,12 +18,31 @@ local function nowMs(given)
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
+-- BullMQ writes `paused` as "1" and `version` as "bullmq:<semver>": a longer value (anyone may write
+-- one) is not copied, on every count of every page. A long `paused` still says paused; a long
+-- `version` is no version BullMQ wrote.
+local MAX_FLAG_BYTES = 64
+
+local function metaFlags(meta)
+  local sizes = { rcall("HSTRLEN", meta, "paused"), rcall("HSTRLEN", meta, "version") }
+  local paused, version = "", ""
+  if sizes[1] > MAX_FLAG_BYTES then
+    paused = "1"
+  elseif sizes[1] > 0 then
+    paused = rcall("HGET", meta, "paused")
+  end
+  if sizes[2] > 0 and sizes[2] <= MAX_FLAG_BYTES then
+    version = rcall("HGET", meta, "version")
+  end
+  return { paused, version }
+end
+
 local function queueCounts(p, now)
   local problems = {}
   local paused, version = "", ""
-  local ok, meta = pcall(rcall, "HMGET", p .. "meta", "paused", "version")
+  local ok, meta = pcall(metaFlags, p .. "meta")
   if ok then
-    paused, version = meta[1] or "", meta[2] or ""
+    paused, version = meta[1], meta[2]
   else
     problems[#problems + 1] = "meta"
     problems[#problems + 1] = rcall("TYPE", p .. "meta")["ok"]
