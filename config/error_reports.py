@@ -31,8 +31,8 @@ SCHEMES = r"(?:rediss?|unix|valkeys?|postgres(?:ql)?|mysql)"
 # A URL in free text: up to whitespace, markup or a double quote (single quotes may be in a password).
 URL_IN_TEXT = re.compile(rf"\b{SCHEMES}://[^\s<>\"]+", re.IGNORECASE)
 WHOLE_URL = re.compile(rf"\A\s*{SCHEMES}://", re.IGNORECASE)
-# `;` also ends HTML's `&amp;`, so an escaped query string is covered.
-QUERY_SECRET = re.compile(r"([?&;](?:password|passwd|pass|pwd)=)[^&#\s]*", re.IGNORECASE)
+# `;` also ends HTML's `&amp;`, so an escaped query string is covered; `ssl_password=` is a key's password.
+QUERY_SECRET = re.compile(r"([?&;][\w.-]*(?:password|passwd|pass|pwd)=)[^&#\s]*", re.IGNORECASE)
 # The same URL percent-encoded in a query string (a request's URL and QUERY_STRING in the report).
 ENCODED_URL_SECRET = re.compile(rf"(\b{SCHEMES}%3A%2F%2F[^\s<>\"&%:/@]*%3A)[^\s<>\"&]*(?=%40)", re.IGNORECASE)
 MAX_DEPTH = 20

@@ -10,8 +10,16 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.models import AuditEntry
@@ -90,6 +98,21 @@ def answer_for_error(action: str, exc: BaseException, progress: int = 0) -> Answ
     return Answer(fault.status, action, message, done=progress, result=fault.result)
 
 
+def answer_before_writing(action: str, exc: BaseException) -> Answer:
+    """The answer for a Redis error met while an action was being prepared (its reads), when it is
+    certain that nothing was written."""
+    fault = _classify(exc)
+    if fault.unchanged:
+        message = gettext_lazy("%(message)s Nothing was changed.", message=fault.message)
+    else:
+        message = gettext_lazy(
+            "Redis failed while the action was being prepared, before anything was written (%(error)s)."
+            " Nothing was changed.",
+            error=type(exc).__name__,
+        )
+    return Answer(fault.status, action, message, result=fault.result)
+
+
 def _classify(exc: BaseException) -> Fault:
     if isinstance(exc, Refusal):
         return Fault(exc.status, exc.result, message_of(exc))
@@ -108,6 +131,13 @@ def _classify(exc: BaseException) -> Fault:
     return Fault(500, Result.FAILED, message)
 
 
+# A connection whose user name or password Redis does not accept (or whose user is off).
+REFUSED_LOGIN = gettext_lazy(
+    "Redis refused the dashboard's login: the user name or password of this connection is wrong, or the"
+    " user is off."
+)
+
+
 def _redis_fault(exc: BaseException) -> Fault:
     """Redis errors in words: what happened and whether anything may have changed."""
     said = str(exc)
@@ -117,6 +147,11 @@ def _redis_fault(exc: BaseException) -> Fault:
     if isinstance(exc, OutOfMemoryError) or said.startswith("OOM") or " OOM " in said:
         message = gettext_lazy("Redis is out of memory (OOM). Redis said: %(said)s", said=said)
         return Fault(503, failed, message, unchanged=True)
+    if said.startswith("BUSY"):  # refused before it ran: Redis is running another script
+        message = gettext_lazy("Redis is busy running a long script (BUSY); try again in a moment.")
+        return Fault(503, failed, message, unchanged=True)
+    if isinstance(exc, AuthenticationError):
+        return Fault(503, failed, REFUSED_LOGIN, unchanged=True)
     if isinstance(exc, RedisTimeoutError):
         message = gettext_lazy(
             "Redis did not answer in time. The action may or may not have run: check before trying again."
@@ -141,6 +176,15 @@ def _redis_fault(exc: BaseException) -> Fault:
             "This connection reached a Redis Cluster node; configure it as a cluster: %(said)s", said=said
         )
         return Fault(502, failed, message)
+    if isinstance(exc, NoPermissionError) or _acl_refusal(said):
+        message = gettext_lazy(
+            "The dashboard's Redis user may not do this: its ACL denies it (a read-only Redis user?)."
+            " Redis said: %(said)s",
+            said=said,
+        )
+        # Refused before it ran; a script refused midway keeps what it wrote before (Redis has no rollback).
+        unchanged = isinstance(exc, NoPermissionError)
+        return Fault(403, Result.REFUSED if unchanged else failed, message, unchanged=unchanged)
     if isinstance(exc, NoScriptError):
         message = gettext_lazy(
             "Redis lost BullMQ's script (NOSCRIPT) and it could not be loaded: %(said)s", said=said
@@ -149,3 +193,8 @@ def _redis_fault(exc: BaseException) -> Fault:
     if isinstance(exc, ResponseError):
         return Fault(502, failed, gettext_lazy("Redis refused the action: %(said)s", said=said))
     return Fault(502, failed, gettext_lazy("Redis failed: %(said)s", said=said))
+
+
+def _acl_refusal(said: str) -> bool:
+    """Redis's words for a command or key its ACL denies, at top level (NOPERM) or inside a script."""
+    return said.startswith("NOPERM") or "script can't" in said or "no permissions to" in said

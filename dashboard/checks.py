@@ -26,6 +26,10 @@ Errors, the dashboard cannot work as configured:
 - bullmq_dashboard.E013 `HEALTH` cannot be read: not a dict, an unknown key, a duration out of range
   (`WINDOW` 1 minute to a day, `CACHE_SECONDS` at most 5 minutes), a count that is not a whole number
   of at least 1, or a sample size (`CHILD_PARENTS`, `CHILD_KEYS`) over 20 (dashboard.health).
+- bullmq_dashboard.E014 a connection's TLS settings cannot work: `OPTIONS` that is not a dict, TLS
+  options (`ssl_…`, in `OPTIONS` or the URL's query) on a `redis://` or `unix://` URL (redis-py would
+  refuse every connection; TLS needs `rediss://`), or a certificate, key or CA file that cannot be read.
+  The message names the option and the file, never the URL.
 
 Warnings, something will not work the way the host expects:
 - bullmq_dashboard.W001 live updates on but `CHANNEL_LAYERS` has no "default" layer: every socket is
@@ -57,8 +61,10 @@ them (dashboard.asgi_routes); an application they cannot see through can be vouc
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -188,6 +194,8 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
                 id="bullmq_dashboard.E003",
             )
         )
+    if not problem:
+        errors.extend(check_tls(alias, url, options.get("OPTIONS") if isinstance(options, dict) else None))
     for setting in ("QUEUES", "PREFIXES"):
         value = options.get(setting) if isinstance(options, dict) else None
         if value is not None and not isinstance(value, str | list | tuple | set | frozenset):
@@ -205,6 +213,45 @@ def check_connection(alias: object, options: object) -> list[CheckMessage]:
                 Error(
                     f"Queue {key!r} of connection {alias!r} must be written '<prefix>:<name>'.",
                     id="bullmq_dashboard.E006",
+                )
+            )
+    return errors
+
+
+# redis-py's TLS options that name a file or directory it reads when it connects.
+TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_ca_path")
+
+
+def check_tls(alias: object, url: str, options: object) -> list[CheckMessage]:
+    """E014 for TLS settings of one connection that cannot work (the URL itself is known to parse)."""
+    if options is not None and not isinstance(options, dict):
+        message = f"OPTIONS of connection {alias!r} must be a dict of redis-py keyword arguments."
+        return [Error(message, id="bullmq_dashboard.E014")]
+    given: dict[str, object] = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+    given.update({str(name): value for name, value in (options or {}).items()})
+    tls = sorted(name for name in given if name.startswith("ssl_"))
+    if not tls:
+        return []
+    if urlsplit(url).scheme != "rediss":
+        message = (
+            f"Connection {alias!r} has TLS options ({', '.join(tls)}) but its URL is not rediss://: "
+            "redis-py would refuse to connect."
+        )
+        hint = "Write the URL as rediss://host:port/db to connect with TLS, or drop the ssl_… options."
+        return [Error(message, hint=hint, id="bullmq_dashboard.E014")]
+    errors: list[CheckMessage] = []
+    for name in TLS_FILES:
+        path = given.get(name)
+        if path is None:
+            continue
+        wanted = Path(str(path))
+        readable = wanted.is_dir() if name == "ssl_ca_path" else wanted.is_file()
+        if not readable or not os.access(wanted, os.R_OK):
+            errors.append(
+                Error(
+                    f"The {name} of connection {alias!r}, {str(path)!r}, cannot be read.",
+                    hint="Give a PEM file the server process may read (for ssl_ca_path: a directory).",
+                    id="bullmq_dashboard.E014",
                 )
             )
     return errors

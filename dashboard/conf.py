@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -154,7 +154,7 @@ class LiveSettings:
 class DashboardConfig:
     """The validated, typed view of `BULLMQ_DASHBOARD` (defaults in DEFAULTS)."""
 
-    raw: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)  # the connections' URLs and options: passwords
     connections: dict[str, ConnectionSettings]
     discovery_interval: float
     overview_max_queues: int

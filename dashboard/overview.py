@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.utils.safestring import SafeString
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import registry
 from dashboard.conf import get_config
@@ -17,6 +20,7 @@ from dashboard.throughput import Sparkline, sparkline
 from queues.counts import fetch_counts
 from queues.events import EventWatcher
 from queues.health import Verdict
+from queues.messages import gettext_lazy
 from queues.models import QueueCounts, QueueRef
 from queues.states import STATES
 
@@ -85,7 +89,8 @@ async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:
     read_at = time.monotonic()
     fetched = await _fetch(missing)
     if watcher is not None:
-        watcher.remember_counts(fetched, read_at)
+        # Rows of a connection that did not answer are no counts: the next view reads them again.
+        watcher.remember_counts([row for row in fetched if not row.error], read_at)
     by_queue = {**fresh, **{row.queue: row for row in fetched}}
     return [by_queue[queue] for queue in queues]
 
@@ -97,14 +102,39 @@ async def _leased_watcher() -> EventWatcher | None:
 
 
 async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
-    """One pipelined round trip per connection, connections in parallel."""
+    """One pipelined round trip per connection, connections in parallel. A connection that is down or
+    too slow fails only its own rows (with the reason), unless every connection failed: then the error
+    is raised, and the page answers as for a down Redis."""
     by_alias: dict[str, list[QueueRef]] = {}
     for queue in queues:
         by_alias.setdefault(queue.connection, []).append(queue)
     results = await asyncio.gather(
-        *(fetch_counts(registry.client(alias), members) for alias, members in by_alias.items())
+        *(fetch_counts(registry.client(alias), members) for alias, members in by_alias.items()),
+        return_exceptions=True,
     )
-    return [counts for batch in results for counts in batch]
+    faults = [result for result in results if isinstance(result, BaseException)]
+    for fault in faults:
+        if not isinstance(fault, RedisError | OSError):
+            raise fault
+    if faults and len(faults) == len(results):
+        raise faults[0]
+    rows: list[QueueCounts] = []
+    for members, result in zip(by_alias.values(), results, strict=True):
+        if isinstance(result, BaseException):
+            reason = unanswered(result)
+            rows.extend(QueueCounts.failed(queue, reason) for queue in members)
+        else:
+            rows.extend(result)
+    return rows
+
+
+def unanswered(exc: BaseException) -> str:
+    """Why a connection's counts are missing, as its rows say it."""
+    if isinstance(exc, RedisTimeoutError) and "connecting" not in str(exc).lower():
+        return gettext_lazy("Redis did not answer in time: it is slow or busy.")
+    if isinstance(exc, RedisConnectionError | OSError):
+        return gettext_lazy("Redis is unreachable: %(error)s", error=str(exc) or type(exc).__name__)
+    return gettext_lazy("Redis answered with an error: %(error)s", error=str(exc))
 
 
 def group(

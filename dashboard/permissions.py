@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from dashboard.actions import ACTIONS, BULK_ACTIONS
 from dashboard.conf import get_config
+from dashboard.redis_access import redis_read_only
 from dashboard.users import User
 from queues.flows import FlowReach
 from queues.messages import gettext_lazy
@@ -74,9 +75,14 @@ def permission_depends_on_queue() -> bool:
 
 
 def read_only(queue: QueueRef | None) -> bool:
-    """True when settings forbid every write, or writes to this queue."""
+    """True when settings forbid every write, or writes to this queue, or the connection's Redis user
+    was seen to be read-only there (dashboard.redis_access)."""
     config = get_config()
-    return config.read_only or (queue is not None and queue.key in config.read_only_queues)
+    return (
+        config.read_only
+        or (queue is not None and queue.key in config.read_only_queues)
+        or redis_read_only(queue)
+    )
 
 
 def read_only_reached(reach: FlowReach) -> str | None:

@@ -447,6 +447,17 @@ class QueueWriter:
     async def remove_rate_limit_key(self) -> Outcome:
         """End the queue's current rate limit now (BullMQ removeRateLimitKey: DEL `limiter`); workers
         take jobs again when they next ask (at most their maximumRateLimitDelay later)."""
+        # BullMQ's workers keep the limiter as a string; a job may be given the id `limiter`, and its hash
+        # has the very name of the key: a DEL of another type would delete that job, never a rate limit.
+        kind = text(await self.client.type(self.queue.key_prefix + "limiter"))
+        if kind not in ("string", "none"):
+            message = gettext_lazy(
+                "%(key)s is a %(type)s, not BullMQ's rate limiter (a job with the id `limiter`?); it is left"
+                " alone.",
+                key=self.queue.key_prefix + "limiter",
+                type=kind,
+            )
+            raise Conflict(message)
         removed = integer(await self.bullmq.removeRateLimitKey()) or 0
         if not removed:
             message = gettext_lazy(
@@ -536,26 +547,34 @@ class QueueWriter:
     async def retry_all(self, state: str = "failed", progress: Progress | None = None) -> Outcome:
         """Move every failed (or completed) job back to wait, 1000 per script call (moveJobsToWait)."""
         check_retry_state(state)
-        return await self._move_all(
-            state, progress, lambda: self.bullmq.backend.retryJobs(state, BATCH_SIZE, 0)
-        )
+        return await self._move_all(state, progress, 0)
 
     async def promote_all(self, progress: Progress | None = None) -> Outcome:
         """Move every delayed job to wait, 1000 per script call (moveJobsToWait)."""
-        return await self._move_all("delayed", progress, lambda: self.bullmq.backend.promoteJobs(BATCH_SIZE))
+        # BullMQ's promoteJobs bound: every delayed job, whenever it is due.
+        return await self._move_all("delayed", progress, 1.7976931348623157e308)
 
-    async def _move_all(
-        self, state: str, progress: Progress | None, step: Callable[[], Awaitable[Any]]
-    ) -> Outcome:
+    async def _move_all(self, state: str, progress: Progress | None, timestamp: float) -> Outcome:
+        # Each batch is counted in the same MULTI as the script (the set's size just before and just
+        # after it): workers failing jobs and other operators retrying them change the set between
+        # batches, and a count taken around the whole loop said so many were moved that were not.
         key = self.queue.key_prefix + state
-        before = int(await self.client.zcard(key))
+        scripts = self.bullmq.backend.scripts  # its add* methods queue scripts on pipelines the same way
+        before: int | None = None
+        moved = 0
         while True:
-            cursor = await step()
+            keys, args = scripts.moveJobsToWaitArgs(state, BATCH_SIZE, timestamp)
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zcard(key)
+                await scripts.commands["moveJobsToWait"](keys=keys, args=args, client=pipe)
+                pipe.zcard(key)
+                size, cursor, left = await pipe.execute()
+            before = int(size) if before is None else before
+            moved += int(size) - int(left)
             if progress is not None:
-                await progress(before - int(await self.client.zcard(key)))
+                await progress(moved)
             if not cursor:
                 break
-        moved = max(before - int(await self.client.zcard(key)), 0)
         if not before:  # touched nothing: say why
             message = gettext_lazy(
                 "Moved 0 %(state)s jobs of %(queue)s: it has no %(state)s jobs.",

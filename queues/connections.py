@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from queues.messages import gettext_lazy
 from queues.models import QueueRef
@@ -34,7 +35,8 @@ class ConnectionSettings:
     socket_timeout: float = 5.0
     connect_timeout: float = 2.0
     max_connections: int = 20
-    options: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+    # May hold a password (`password`, `ssl_password`): kept out of the repr, as the URL is.
+    options: dict[str, object] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @property
     def safe_url(self) -> str:
@@ -46,16 +48,21 @@ class ConnectionSettings:
         return [QueueRef.from_key(self.alias, key) for key in self.queues]
 
 
+# A password in the query (`?password=`, redis-py's `ssl_password=` of an encrypted key).
+QUERY_PASSWORD = re.compile(r"((?:^|[&;])[\w.-]*(?:password|passwd|pwd)=)[^&;#]*", re.IGNORECASE)
+
+
 def redacted_url(url: str) -> str:
-    """A Redis URL without its password."""
+    """A Redis URL without its password (of its user info or its query)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    query = QUERY_PASSWORD.sub(r"\g<1>***", parts.query)
+    if parts.password is None and query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, ""))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class PoolBusy(RedisError):
@@ -86,6 +93,38 @@ _Clients = dict[tuple[ConnectionSettings, bool], Redis]
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clients] = weakref.WeakKeyDictionary()
 
 
+class ScriptReloadingRedis(Redis):
+    """A client that loads a script again on every NOSCRIPT, up to SCRIPT_RELOADS times.
+
+    redis-py (and so the bullmq package) loads a script once after NOSCRIPT; a SCRIPT FLUSH between
+    that load and the call reached the user as an error. NOSCRIPT means the script did not run, so
+    calling it again can never repeat a write."""
+
+    SCRIPT_RELOADS = 3
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._script_sources: dict[str, Any] = {}
+
+    async def script_load(self, script: Any) -> Any:
+        """SCRIPT LOAD, remembering the source by its SHA1 for evalsha's reloads."""
+        sha = await super().script_load(script)
+        self._script_sources[sha.decode() if isinstance(sha, bytes) else str(sha)] = script
+        return sha
+
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """EVALSHA; on NOSCRIPT the script is loaded again (when its source is known) and called again."""
+        for reload in range(self.SCRIPT_RELOADS + 1):
+            try:
+                return await super().evalsha(sha, numkeys, *keys_and_args)
+            except NoScriptError:
+                source = self._script_sources.get(sha)
+                if source is None or reload == self.SCRIPT_RELOADS:
+                    raise
+                await self.script_load(source)
+        raise AssertionError("unreachable")
+
+
 def _new_client(settings: ConnectionSettings, *, writes: bool) -> Redis:
     # Reads may be repeated once after a dropped connection (a restarted Redis); writes never are:
     # a write whose answer was lost may have run, and running it again could add a job twice.
@@ -103,7 +142,7 @@ def _new_client(settings: ConnectionSettings, *, writes: bool) -> Redis:
         retry=retry,
         **settings.options,
     )
-    return Redis.from_pool(pool)
+    return ScriptReloadingRedis.from_pool(pool)
 
 
 def client_for(settings: ConnectionSettings) -> Redis:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from queues.models import JsonValue, Text
@@ -66,10 +67,18 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if math.isinf(number):
+        raise ValueError(f"{literal} is beyond a double")
+    return number
+
+
 def strict_json(raw: str) -> Any:
     """JSON as the standard has it: NaN and Infinity, which Python accepts and another program may have
-    written, make it "not valid JSON" (shown as stored) rather than an answer strict parsers refuse."""
-    return json.loads(raw, parse_constant=_no_constant)
+    written, make it "not valid JSON" (shown as stored) rather than an answer strict parsers refuse; so
+    does a number like 1e400, which Python would read as infinity and write back as Infinity."""
+    return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
 
 
 def json_value(value: Text | None) -> JsonValue:

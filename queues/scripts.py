@@ -56,6 +56,15 @@ def script(name: str) -> ReadScript:
     return ReadScript(name, INCLUDE.sub(lambda m: (LUA_DIR / "includes" / f"{m[1]}.lua").read_text(), source))
 
 
+PIPELINE_RELOADS = 3
+
+
+def server_wide(result: object) -> bool:
+    """An error reply about the whole server rather than one key: BUSY (another script runs long) is
+    answered to every command alike, so it is no queue's fault and fails the whole read."""
+    return isinstance(result, ResponseError) and str(result).startswith("BUSY")
+
+
 def _is_noscript(result: object) -> bool:
     return isinstance(result, NoScriptError) or (
         isinstance(result, ResponseError) and str(result).startswith("NOSCRIPT")
@@ -69,22 +78,23 @@ async def run_pipeline(
     *,
     per_command_errors: bool = False,
 ) -> list[Any]:
-    """Build and run one non-transactional pipeline; on NOSCRIPT load the scripts and run it again.
+    """Build and run one non-transactional pipeline; on NOSCRIPT load the scripts and run it again (up
+    to PIPELINE_RELOADS times: another SCRIPT FLUSH may come between the load and the run).
 
     An error reply raises, unless `per_command_errors`: then it stays in its place in the results (an
-    exception object), so that one broken queue does not fail the reads of the others.
+    exception object), so that one broken queue does not fail the reads of the others (a BUSY Redis
+    still raises: see server_wide).
     """
-    for attempt in range(2):
+    for attempt in range(PIPELINE_RELOADS + 1):
         pipe = client.pipeline(transaction=False)
         build(pipe)
         results: list[Any] = await pipe.execute(raise_on_error=False)
-        if attempt == 0 and any(_is_noscript(result) for result in results):
+        if attempt < PIPELINE_RELOADS and any(_is_noscript(result) for result in results):
             for read_script in scripts:
                 await read_script.load(client)
             continue
-        if not per_command_errors:
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
+        for result in results:
+            if isinstance(result, Exception) and (not per_command_errors or server_wide(result)):
+                raise result
         return results
     raise AssertionError("unreachable")

@@ -59,8 +59,12 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 10) -> None:
 class ThrowawayRedis:
     """Starts redis-server on a free loopback port with no persistence; stops and deletes it on exit."""
 
-    def __init__(self, port: int | None = None, *, own_session: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, *, own_session: bool = False, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
+        # More redis-server options, e.g. ("--enable-debug-command", "local") for fault tests' DEBUG SLEEP.
+        self.extra_args = extra_args
         # In its own session the server does not get the Ctrl-C meant for its parent's process
         # group, so the parent can let its clients finish before stopping it.
         self.own_session = own_session
@@ -86,6 +90,7 @@ class ThrowawayRedis:
                 self._dir.name,
                 "--logfile",
                 str(Path(self._dir.name) / "redis.log"),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -70,14 +71,14 @@ def stamp(ms: int | None) -> SafeString:
 @register.filter
 def duration(ms: int | None) -> str:
     """Milliseconds as `850 ms`, `12.4 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h` (in the active language)."""
-    if ms is None:
+    if ms is None or (isinstance(ms, float) and not math.isfinite(ms)):
         return pgettext("no value", "—")
     if ms < 1000:
         return gettext("%(ms)s ms") % {"ms": ms}
-    seconds = ms / 1000
-    if seconds < 60:
-        return gettext("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
-    minutes, second = divmod(int(seconds), 60)
+    if ms < 60_000:
+        return gettext("%(seconds)s s") % {"seconds": number_format(ms / 1000, 1)}
+    # In integers: a field another program wrote may hold a number no float holds (10**400 ms).
+    minutes, second = divmod(int(ms) // 1000, 60)
     if minutes < 60:
         return gettext("%(minutes)s min %(seconds)s s") % {"minutes": minutes, "seconds": second}
     hours, minute = divmod(minutes, 60)

@@ -22,8 +22,9 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from redis.exceptions import RedisError
 
-from dashboard import audit, health, links, operations, registry
+from dashboard import audit, health, links, operations, redis_access, registry
 from dashboard.actions import (
     ACTIONS,
     BULK,
@@ -39,7 +40,7 @@ from dashboard.actions import (
     flag,
     selected_ids,
 )
-from dashboard.answers import Answer, Refusal, answer_for_error
+from dashboard.answers import Answer, Refusal, answer_before_writing, answer_for_error
 from dashboard.conf import get_config
 from dashboard.models import AuditEntry
 from dashboard.permissions import VIEW, has_permission, read_only
@@ -181,6 +182,10 @@ async def _handle(
         plan = await (planner or _planned(scope, name))(request, url_queue, params, form)
     except (Refusal, BadRequest, Invalid, NotAJob) as exc:
         return await _refused(request, user, audit_action, connection, queue_key, exc)
+    except (RedisError, OSError) as exc:  # planning only reads, so nothing was written
+        answer = answer_before_writing(audit_action, exc)
+        refusal = Refusal(answer.status, answer.message, answer.result)
+        return await _refused(request, user, audit_action, connection, queue_key, refusal)
     return await _execute(request, user, plan)
 
 
@@ -226,6 +231,8 @@ async def _plan(
 
 async def _permit(request: HttpRequest, spec: ActionSpec, queue: QueueRef) -> None:
     """Refuse unless the user may take exactly this action on this queue and the queue is writable."""
+    if redis_access.redis_read_only(queue):
+        raise Refusal(403, redis_access.refusal_message(queue))
     if read_only(queue):
         raise Refusal(403, gettext_lazy("%(queue)s is read-only here.", queue=queue.key))
     if not await _ahas_permission(request.user, spec.name, queue):
@@ -233,6 +240,9 @@ async def _permit(request: HttpRequest, spec: ActionSpec, queue: QueueRef) -> No
             403,
             gettext_lazy("You may not use “%(action)s” on %(queue)s.", action=spec.label, queue=queue.key),
         )
+    await redis_access.refresh(queue)
+    if redis_access.redis_read_only(queue):
+        raise Refusal(403, redis_access.refusal_message(queue))
 
 
 async def _refused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,11 +17,12 @@ from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf
 from django.utils.translation import get_language
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dashboard import monitor, registry
+from dashboard import monitor, redis_access, registry
+from dashboard.answers import REFUSED_LOGIN
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
@@ -70,6 +72,12 @@ def dashboard_view(*, api: bool = False, actions: bool = False) -> Callable[[Vie
                 return error_response(request, 404, no_queue_here(url_queue.key), api=api)
             monitor.ensure_started()
             try:
+                if url_queue is not None and access.allowed:
+                    # No action is offered that the connection's read-only Redis user could not take.
+                    await redis_access.refresh(url_queue)
+                    if redis_access.redis_read_only(url_queue):
+                        access = replace(access, allowed=frozenset())
+                        request.dashboard_access = access  # type: ignore[attr-defined]
                 return await view(request, *args, **kwargs)
             except Exception as exc:  # known faults become a clear answer; others are raised again
                 return fault_response(request, exc, api=api)
@@ -93,15 +101,37 @@ def fault_response(request: HttpRequest, exc: Exception, *, api: bool) -> HttpRe
     if isinstance(exc, PoolBusy):
         logger.warning("Redis connections busy: %s", exc)
         return error_response(request, 503, message_of(exc), api=api)
+    if isinstance(exc, RedisTimeoutError) and "connecting" not in str(exc).lower():
+        # Connected, but no answer within SOCKET_TIMEOUT: a slow command or DEBUG SLEEP, not a down Redis.
+        logger.warning("Redis did not answer in time: %s", exc)
+        message = gettext_lazy("Redis did not answer in time: it is slow or busy. Try again in a moment.")
+        return error_response(request, 504, message, api=api)
+    if isinstance(exc, AuthenticationError):
+        logger.warning("Redis refused the login of connection %s: %s", connection_of(request), exc)
+        return error_response(request, 503, REFUSED_LOGIN, api=api, redis_down=True)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
         logger.warning("Redis unreachable: %s", exc)
         message = gettext_lazy("Redis is unreachable. The page will work again once it is back.")
         return error_response(request, 503, message, api=api, redis_down=True)
+    if isinstance(exc, RedisError) and str(exc).startswith("BUSY"):
+        # redis-py has no exception type for it; Redis answers BUSY to everyone while a script runs long.
+        logger.warning("Redis busy: %s", exc)
+        message = gettext_lazy(
+            "Redis is busy running a long script (BUSY) and answers nothing else until it ends."
+            " Try again in a moment."
+        )
+        return error_response(request, 503, message, api=api)
     if isinstance(exc, RedisError):
         logger.warning("Redis error: %s", exc)
         message = gettext_lazy("Redis answered with an error: %(error)s", error=str(exc))
         return error_response(request, 502, message, api=api)
     raise exc
+
+
+def connection_of(request: HttpRequest) -> str:
+    """The connection alias the request's URL names, or "?"."""
+    match = getattr(request, "resolver_match", None)
+    return str(match.kwargs.get("connection", "?")) if match is not None else "?"
 
 
 def no_queue_here(queue_key: str) -> str:

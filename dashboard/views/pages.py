@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from dashboard import available, links, registry
+from dashboard import available, links, redis_access, registry
 from dashboard.alerts import alert_context
 from dashboard.conf import get_config
 from dashboard.error_groups import overview_groups
@@ -15,7 +15,7 @@ from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, totals
 from dashboard.overview_order import matching, parse_order
-from dashboard.permissions import avisible
+from dashboard.permissions import avisible, read_only
 from dashboard.throughput import SPARKLINES
 from dashboard.views.base import (
     BadRequest,
@@ -128,6 +128,8 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/queue_body.html", context)
     context.update(await alert_context([queue], queue))
+    context["read_only"] = read_only(queue)
+    context["redis_read_only"] = redis_access.redis_read_only(queue)
     return page_response(request, "bullmq_dashboard/queue.html", context)
 
 

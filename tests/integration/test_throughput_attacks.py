@@ -590,24 +590,24 @@ async def test_writes_refused_for_other_reasons_are_said_too(redis_client: Redis
 
 
 # ------------------------------------------------------------------------------------------------
-# The documented ACLs (docs/deployment.md), as written there.
+# The documented ACLs (docs/redis-access.md), as written there.
 
 
 def documented_acl(name: str) -> list[str]:
-    """The rules of the ACL SETUSER line for `name` in docs/deployment.md."""
-    text = (Path(__file__).parents[2] / "docs" / "deployment.md").read_text()
+    """The rules of the ACL SETUSER line for user `name` in docs/redis-access.md."""
+    text = (Path(__file__).parents[2] / "docs" / "redis-access.md").read_text()
     line = next(line for line in text.splitlines() if line.startswith(f"ACL SETUSER {name} "))
-    return [rule for rule in line.split()[3:] if rule not in ("on", ">secret")]
+    return [rule for rule in line.split()[3:] if rule not in ("on", ">CHANGE-ME")]
 
 
 @pytest.fixture
 def viewer_url(redis_url: str) -> Iterator[str]:
-    yield from acl_user(redis_url, "viewer", *documented_acl("viewer"))
+    yield from acl_user(redis_url, "viewer", *documented_acl("bullmq-dashboard-viewer"))
 
 
 @pytest.fixture
 def dashboard_url(redis_url: str) -> Iterator[str]:
-    yield from acl_user(redis_url, "dashboard", *documented_acl("dashboard"))
+    yield from acl_user(redis_url, "dashboard", *documented_acl("bullmq-dashboard"))
 
 
 async def test_the_documented_acls_view_and_record_samples(
