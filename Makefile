@@ -71,3 +71,13 @@ bench: install bench/node_modules/.package-lock.json
 ## make bench-smoke: the same scenarios at small sizes (< 3 min); results in bench/results/smoke/
 bench-smoke: install bench/node_modules/.package-lock.json
 	$(PY) -m bench.run --sizes small
+
+## make bench-load: 50 live viewers and 10 API clients on 200 busy queues for 3 min (bench/load.py)
+## make bench-soak: viewers coming and going on 200 busy queues for 30 min (bench/soak.py)
+## Neither is part of make test; both write bench/results/<date>-load|soak.json and .md
+.PHONY: bench-load bench-soak
+bench-load: install bench/node_modules/.package-lock.json
+	$(PY) -m bench.load
+
+bench-soak: install bench/node_modules/.package-lock.json
+	$(PY) -m bench.soak
