@@ -21,6 +21,7 @@ from collections.abc import ItemsView
 from pprint import pformat
 from types import FrameType
 from typing import Any
+from urllib.parse import unquote
 
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
@@ -32,9 +33,16 @@ SCHEMES = r"(?:rediss?|unix|valkeys?|postgres(?:ql)?|mysql)"
 URL_IN_TEXT = re.compile(rf"\b{SCHEMES}://[^\s<>\"]+", re.IGNORECASE)
 WHOLE_URL = re.compile(rf"\A\s*{SCHEMES}://", re.IGNORECASE)
 # `;` also ends HTML's `&amp;`, so an escaped query string is covered; `ssl_password=` is a key's password.
-QUERY_SECRET = re.compile(r"([?&;][\w.-]*(?:password|passwd|pass|pwd)=)[^&#\s]*", re.IGNORECASE)
+# The name may be percent-encoded (`?%70assword=`): redis-py decodes names as well as values.
+QUERY_SECRET = re.compile(r"([?&;]((?:[\w.-]|%[0-9A-Fa-f]{2})*)=)([^&#\s]*)")
+SECRET_NAMES = ("password", "passwd", "pass", "pwd")
 # The same URL percent-encoded in a query string (a request's URL and QUERY_STRING in the report).
 ENCODED_URL_SECRET = re.compile(rf"(\b{SCHEMES}%3A%2F%2F[^\s<>\"&%:/@]*%3A)[^\s<>\"&]*(?=%40)", re.IGNORECASE)
+# A password parameter in the query of such a percent-encoded URL (`%3Fpassword%3D…`, its name possibly
+# percent-encoded once more: `%3F%2570assword%3D…`); its value runs to the next encoded or plain `&`.
+ENCODED_QUERY_SECRET = re.compile(
+    r"((?:%3F|%26|%3B)((?:[\w.-]|%25[0-9A-Fa-f]{2})*)%3D)(.*?)(?=%26|&|[\s<>\"]|$)", re.IGNORECASE
+)
 MAX_DEPTH = 20
 
 
@@ -46,13 +54,27 @@ def redact_url(url: str) -> str:
         user, colon, password = userinfo.partition(":")
         if colon and password:
             rest = f"{user}:{MASK}@{hostpart}"
-    return scheme + separator + QUERY_SECRET.sub(rf"\g<1>{MASK}", rest)
+    return scheme + separator + QUERY_SECRET.sub(_masked_parameter, rest)
+
+
+def _masked_parameter(match: re.Match[str]) -> str:
+    if unquote(match[2]).lower().endswith(SECRET_NAMES):
+        return f"{match[1]}{MASK}"
+    # Another parameter's value runs to `&`; a `;password=` inside it is masked as well.
+    return match[1] + QUERY_SECRET.sub(_masked_parameter, match[3])
+
+
+def _masked_encoded_parameter(match: re.Match[str]) -> str:
+    if unquote(unquote(match[2])).lower().endswith(SECRET_NAMES):
+        return f"{match[1]}{MASK}"
+    return match[0]
 
 
 def redact_text(text: str) -> str:
     """Text with the password of every connection URL in it masked."""
     if "%3A%2F%2F" in text.upper():
         text = ENCODED_URL_SECRET.sub(rf"\g<1>{MASK}", text)
+        text = ENCODED_QUERY_SECRET.sub(_masked_encoded_parameter, text)
     if "://" not in text:
         return text
     if WHOLE_URL.match(text):

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
+    MovedError,
     NoPermissionError,
     NoScriptError,
     OutOfMemoryError,
@@ -24,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.models import AuditEntry
 from dashboard.translation import message_of
-from queues.actions import Conflict, Invalid
+from queues.actions import Conflict, Interrupted, Invalid
 from queues.connections import PoolBusy
 from queues.messages import gettext_lazy
 from queues.models import NotAJob
@@ -116,6 +118,13 @@ def answer_before_writing(action: str, exc: BaseException) -> Answer:
 def _classify(exc: BaseException) -> Fault:
     if isinstance(exc, Refusal):
         return Fault(exc.status, exc.result, message_of(exc))
+    if isinstance(exc, Interrupted) and exc.__cause__ is not None:
+        # Something was written before the error: whatever the error, never "nothing was changed".
+        cause = _classify(exc.__cause__)
+        message = gettext_lazy(
+            "It stopped partway: %(done)s. %(message)s", done=message_of(exc), message=cause.message
+        )
+        return Fault(cause.status, Result.FAILED, message)
     if isinstance(exc, Conflict):
         return Fault(409, Result.CONFLICT, message_of(exc))
     if isinstance(exc, Invalid):
@@ -171,7 +180,8 @@ def _redis_fault(exc: BaseException) -> Fault:
             said=said,
         )
         return Fault(409, failed, message)
-    if said.startswith(("MOVED", "ASK")) or " MOVED " in said:
+    # redis-py strips the MOVED / ASK code from the message (MovedError, AskError): asked by type.
+    if isinstance(exc, MovedError | AskError) or said.startswith(("MOVED", "ASK")) or " MOVED " in said:
         message = gettext_lazy(
             "This connection reached a Redis Cluster node; configure it as a cluster: %(said)s", said=said
         )

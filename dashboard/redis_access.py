@@ -28,7 +28,7 @@ logger = logging.getLogger("bullmq_dashboard")
 
 # Seconds a verdict is kept: an ACL changed by an operator is seen within this.
 KEEP_SECONDS = 60.0
-# Verdicts kept at most (queue keys come from URLs): past it all are asked again.
+# Verdicts kept at most (of queues that exist); past it the oldest is dropped.
 MAX_KEPT = 10_000
 _verdicts: dict[tuple[str, str], tuple[float, WriteAccess]] = {}
 
@@ -47,7 +47,12 @@ async def refresh(queue: QueueRef) -> None:
     if kept is not None and time.monotonic() - kept[0] < KEEP_SECONDS:
         return
     try:
+        # Only a queue that is there: a made-up queue key in a URL would cost a probe per request and,
+        # MAX_KEPT of them, push out the verdicts of real queues (its page answers 404 anyway).
+        await registry.find_queue(queue.connection, queue.key)
         verdict = await probe_write_access(registry.client(queue.connection), queue)
+    except registry.UnknownQueue:
+        return
     except (RedisConnectionError, RedisTimeoutError, OSError):
         # Redis away or slow: the page would wait for it again, so it answers now with this fault.
         raise
@@ -61,8 +66,9 @@ async def refresh(queue: QueueRef) -> None:
             queue.key,
             ", ".join(verdict.denied),
         )
-    if len(_verdicts) >= MAX_KEPT:
-        _verdicts.clear()
+    _verdicts.pop(_key(queue), None)
+    while len(_verdicts) >= MAX_KEPT:  # the oldest verdict goes, never all of them at once
+        del _verdicts[next(iter(_verdicts))]
     _verdicts[_key(queue)] = (time.monotonic(), verdict)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from bullmq import Queue
 from redis.client import NEVER_DECODE
+from redis.exceptions import NoScriptError
 
 from queues.clean_estimate import estimate_clean
 from queues.connections import ConnectionSettings, writer_client_for
@@ -27,7 +28,7 @@ from queues.keys import new_job_id_problem
 from queues.messages import either, gettext_lazy, ngettext_lazy
 from queues.models import NotAJob, QueueRef
 from queues.parsing import identifier, integer, text
-from queues.scripts import script
+from queues.scripts import PIPELINE_RELOADS, script
 from queues.states import state_name
 
 # Jobs a batch script call moves or deletes at once: large enough to be quick, small enough that
@@ -52,6 +53,11 @@ JOB_PAYLOAD = script("job_payload")
 Progress = Callable[[int], Awaitable[None]]
 # Calls of BullMQ's resume script per resume action (each moves at most 7,000 legacy paused jobs).
 MAX_RESUME_CALLS = 1000
+
+
+class Interrupted(Exception):
+    """An action that failed after it had written (BullMQ's obliterate after its pause): never answered as
+    "nothing was changed". Its one argument says what was done; the error is its `__cause__`."""
 
 
 class Conflict(Exception):
@@ -411,7 +417,13 @@ class QueueWriter:
         for _ in range(MAX_RESUME_CALLS - 1):
             if left <= 0:
                 break
-            left = integer(await self.bullmq.resume()) or 0
+            try:
+                left = integer(await self.bullmq.resume()) or 0
+            except Exception as exc:
+                done = gettext_lazy(
+                    "%(queue)s was resumed, but jobs are left in its paused list", queue=self.queue.name
+                )
+                raise Interrupted(done) from exc
         if left > 0:
             message = gettext_lazy(
                 "Queue %(queue)s resumed; %(left)s jobs are still in its paused list: resume it again.",
@@ -559,16 +571,25 @@ class QueueWriter:
         # after it): workers failing jobs and other operators retrying them change the set between
         # batches, and a count taken around the whole loop said so many were moved that were not.
         key = self.queue.key_prefix + state
+        await self._refuse_foreign_types({state: "zset", "wait": "list", "paused": "list", "active": "list"})
         scripts = self.bullmq.backend.scripts  # its add* methods queue scripts on pipelines the same way
         before: int | None = None
         moved = 0
         while True:
             keys, args = scripts.moveJobsToWaitArgs(state, BATCH_SIZE, timestamp)
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.zcard(key)
-                await scripts.commands["moveJobsToWait"](keys=keys, args=args, client=pipe)
-                pipe.zcard(key)
-                size, cursor, left = await pipe.execute()
+            for reload in range(PIPELINE_RELOADS + 1):
+                try:
+                    async with self.client.pipeline(transaction=True) as pipe:
+                        pipe.zcard(key)
+                        await scripts.commands["moveJobsToWait"](keys=keys, args=args, client=pipe)
+                        pipe.zcard(key)
+                        size, cursor, left = await pipe.execute()
+                    break
+                except NoScriptError:
+                    # A SCRIPT FLUSH between redis-py's load of the script and EXEC: the script did not
+                    # run (only the ZCARDs did), so the batch runs again, its script loaded anew.
+                    if reload == PIPELINE_RELOADS:
+                        raise
             before = int(size) if before is None else before
             moved += int(size) - int(left)
             if progress is not None:
@@ -591,6 +612,25 @@ class QueueWriter:
             waiting=state_name("waiting"),
         )
         return Outcome(moved, 0, message)
+
+    async def _refuse_foreign_types(self, expected: dict[str, str]) -> None:
+        """Conflict, before anything is written, when one of these queue keys holds another type than
+        BullMQ keeps there (another program wrote it): moveJobsToWait takes a batch out of its set before
+        it pushes it to `wait`, so a `wait` that is no list would lose the batch's jobs."""
+        pipe = self.client.pipeline(transaction=False)
+        for suffix in expected:
+            pipe.type(self.queue.key_prefix + suffix)
+        kinds = [text(kind) for kind in await pipe.execute()]
+        for (suffix, wanted), kind in zip(expected.items(), kinds, strict=True):
+            if kind not in (wanted, "none"):
+                message = gettext_lazy(
+                    "%(key)s is a %(type)s, not the %(wanted)s BullMQ keeps there (another program wrote"
+                    " it); nothing was moved.",
+                    key=self.queue.key_prefix + suffix,
+                    type=kind,
+                    wanted=wanted,
+                )
+                raise Conflict(message)
 
     async def drain(self, delayed: bool = True) -> Outcome:
         """Remove all waiting (and delayed) jobs; active, completed and failed stay (BullMQ drain)."""
@@ -619,12 +659,36 @@ class QueueWriter:
 
     async def obliterate(self, force: bool = False) -> Outcome:
         """Delete the queue and all its jobs, in batches (BullMQ obliterate; pauses it first)."""
+        # BullMQ pauses the queue before its script finds an active job and refuses: asked first, so that a
+        # refusal leaves the queue as it was.
+        if not force and int(await self.client.llen(self.queue.key_prefix + "active")):
+            message = gettext_lazy(
+                "%(queue)s has active jobs: obliterate it with force, or once they are done. Nothing was"
+                " changed.",
+                queue=self.queue.name,
+            )
+            raise Conflict(message)
+        was_paused = bool(await self.client.hexists(self.queue.key_prefix + "meta", "paused"))
+        # BullMQ's Queue.obliterate, step by step, so that a failure after the pause is said as such.
+        await self.bullmq.pause()
+        paused = gettext_lazy(
+            "%(queue)s was paused and may have lost some of its jobs", queue=self.queue.name
+        )
         try:
-            await self.bullmq.obliterate(force)
+            while True:
+                cursor = await self.bullmq.backend.obliterate(1000, force)
+                if cursor is None or cursor == 0 or cursor == "0":
+                    break
         except Exception as exc:
             if type(exc) is not Exception:  # Redis errors and the like: not BullMQ's refusal
-                raise
-            raise Conflict(str(exc)) from exc  # BullMQ refuses with active jobs unless forced
+                raise Interrupted(paused) from exc
+            if was_paused:
+                raise Conflict(str(exc)) from exc  # BullMQ refuses with active jobs unless forced
+            # A job became active since the check: the pause taken first stays.
+            message = gettext_lazy(
+                "%(said)s %(queue)s was paused first: it stays paused.", said=str(exc), queue=self.queue.name
+            )
+            raise Conflict(message) from exc
         return Outcome(1, 0, gettext_lazy("Queue %(queue)s obliterated.", queue=self.queue.name))
 
     async def remove_scheduler(self, scheduler_id: str) -> Outcome:

@@ -7,7 +7,7 @@ import re
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -48,14 +48,31 @@ class ConnectionSettings:
         return [QueueRef.from_key(self.alias, key) for key in self.queues]
 
 
-# A password in the query (`?password=`, redis-py's `ssl_password=` of an encrypted key).
-QUERY_PASSWORD = re.compile(r"((?:^|[&;])[\w.-]*(?:password|passwd|pwd)=)[^&;#]*", re.IGNORECASE)
+# A password in the query (`?password=`, redis-py's `ssl_password=` of an encrypted key). The name may be
+# percent-encoded (`?%70assword=`): redis-py decodes names as well as values.
+QUERY_PASSWORD = re.compile(r"((?:^|[&;])((?:[\w.-]|%[0-9A-Fa-f]{2})*)=)[^&;#]*")
+PASSWORD_NAMES = ("password", "passwd", "pwd")
+
+
+def _masked_parameter(match: re.Match[str]) -> str:
+    if unquote(match[2]).lower().endswith(PASSWORD_NAMES):
+        return f"{match[1]}***"
+    return match[0]
 
 
 def redacted_url(url: str) -> str:
     """A Redis URL without its password (of its user info or its query)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        # Up to the last `@`, not as urlsplit reads it: an unencoded `/`, `?` or `#` in a password ends
+        # urlsplit's user info early and leaves the password in the path, query or fragment. An `@` in
+        # the query then masks more than the password, never less.
+        user_info, _, tail = rest.rpartition("@")
+        name, colon, _ = user_info.partition(":")
+        if colon:
+            url = f"{scheme}://{name}:***@{tail}"
     parts = urlsplit(url)
-    query = QUERY_PASSWORD.sub(r"\g<1>***", parts.query)
+    query = QUERY_PASSWORD.sub(_masked_parameter, parts.query)
     if parts.password is None and query == parts.query:
         return url
     netloc = parts.netloc
