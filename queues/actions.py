@@ -14,6 +14,7 @@ import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from bullmq import Queue
@@ -577,21 +578,12 @@ class QueueWriter:
         moved = 0
         while True:
             keys, args = scripts.moveJobsToWaitArgs(state, BATCH_SIZE, timestamp)
-            for reload in range(PIPELINE_RELOADS + 1):
-                try:
-                    async with self.client.pipeline(transaction=True) as pipe:
-                        pipe.zcard(key)
-                        await scripts.commands["moveJobsToWait"](keys=keys, args=args, client=pipe)
-                        pipe.zcard(key)
-                        size, cursor, left = await pipe.execute()
-                    break
-                except NoScriptError:
-                    # A SCRIPT FLUSH between redis-py's load of the script and EXEC: the script did not
-                    # run (only the ZCARDs did), so the batch runs again, its script loaded anew.
-                    if reload == PIPELINE_RELOADS:
-                        raise
-            before = int(size) if before is None else before
-            moved += int(size) - int(left)
+            size, cursor, left = await self._counted(
+                {key: "zset"},
+                partial(scripts.commands["moveJobsToWait"], keys=keys, args=args),
+            )
+            before = size if before is None else before
+            moved += size - left
             if progress is not None:
                 await progress(moved)
             if not cursor:
@@ -612,6 +604,38 @@ class QueueWriter:
             waiting=state_name("waiting"),
         )
         return Outcome(moved, 0, message)
+
+    async def _counted(
+        self, sizes: dict[str, str], call: Callable[..., Awaitable[Any]]
+    ) -> tuple[int, Any, int]:
+        """One BullMQ script call, queued by `call(client=<a MULTI>)` between two counts of the keys of
+        `sizes` (each "list" or "zset"): the sum of their sizes just before it, its reply, the sum just
+        after. Workers and other operators act between calls, never inside one: the difference is exact."""
+
+        def count(pipe: Any) -> None:
+            for key, kind in sizes.items():
+                if kind == "list":
+                    pipe.llen(key)
+                else:
+                    pipe.zcard(key)
+
+        for reload in range(PIPELINE_RELOADS + 1):
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    count(pipe)
+                    await call(client=pipe)
+                    count(pipe)
+                    replies = await pipe.execute()
+                break
+            except NoScriptError:
+                # A SCRIPT FLUSH between redis-py's load of the script and EXEC: the script did not
+                # run (only the counts did), so it runs again, its script loaded anew.
+                if reload == PIPELINE_RELOADS:
+                    raise
+        keys = len(sizes)
+        before = sum(int(size) for size in replies[:keys])
+        after = sum(int(size) for size in replies[keys + 1 :])
+        return before, replies[keys], after
 
     async def _refuse_foreign_types(self, expected: dict[str, str]) -> None:
         """Conflict, before anything is written, when one of these queue keys holds another type than
@@ -636,9 +660,15 @@ class QueueWriter:
         """Remove all waiting (and delayed) jobs; active, completed and failed stay (BullMQ drain)."""
         lists = [self.queue.key_prefix + suffix for suffix in ("wait", "paused")]
         zsets = [self.queue.key_prefix + suffix for suffix in ("prioritized", "delayed")]
-        before = await self._sizes(lists, zsets)
-        await self.bullmq.drain(delayed)
-        removed = max(before - await self._sizes(lists, zsets), 0)
+        scripts = self.bullmq.backend.scripts
+        keys = scripts.getKeys(["wait", "paused", "delayed", "prioritized", "repeat"])
+        args = [scripts.keys[""], "1" if delayed else "0"]  # as BullMQ's Scripts.drain passes them
+        # Counted in the same MULTI as BullMQ's drain script: workers take jobs around it, never inside.
+        before, _, after = await self._counted(
+            {**dict.fromkeys(lists, "list"), **dict.fromkeys(zsets, "zset")},
+            partial(scripts.commands["drain"], keys, args=args),
+        )
+        removed = max(before - after, 0)
         if not before:  # touched nothing: say why
             message = gettext_lazy(
                 "Drained 0 jobs from %(queue)s: it has no waiting, prioritized or delayed jobs.",
@@ -652,10 +682,6 @@ class QueueWriter:
             queue=self.queue.name,
         )
         return Outcome(removed, 0, message)
-
-    async def _sizes(self, lists: list[str], zsets: list[str]) -> int:
-        sizes = [int(await self.client.llen(key)) for key in lists]
-        return sum(sizes) + sum([int(await self.client.zcard(key)) for key in zsets])
 
     async def obliterate(self, force: bool = False) -> Outcome:
         """Delete the queue and all its jobs, in batches (BullMQ obliterate; pauses it first)."""
