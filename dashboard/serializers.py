@@ -27,7 +27,11 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "connection": queue.connection,
         "key": queue.key,
         "paused": counts.paused,
-        "counts": counts.counts,
+        # null when the queue could not be read, and per state whose key is of another type than
+        # BullMQ's: a monitor reading only the numbers must not take "unknown" for 0.
+        "counts": None
+        if counts.error
+        else {state: None if state in counts.broken_states else n for state, n in counts.counts.items()},
         # finishedOn (ms) of the newest failed job, and the failures of the hour before the read (jobs
         # removed on failure are not counted); null when the failed list could not be read.
         "lastFailedAt": counts.last_failed_at,

@@ -169,6 +169,7 @@ async def test_a_broken_queue_breaks_its_row_and_a_down_connection_its_section(
     assert down["connection"] == "down" and down["problem"].startswith("Redis is unreachable:")
     beta = next(queue for queue in body["queues"] if queue["name"] == "beta")
     assert beta["problem"] == "bull:beta:failed is a string, not what BullMQ keeps there"
+    assert beta["counts"]["failed"] is None and beta["counts"]["waiting"] == 1  # unknown is not 0
     assert only_default.error is None and "email" in table_rows(only_default.out)
 
 
