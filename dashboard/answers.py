@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import (
     AskError,
     AuthenticationError,
+    BusyLoadingError,
     MovedError,
     NoPermissionError,
     NoScriptError,
@@ -147,6 +148,10 @@ REFUSED_LOGIN = gettext_lazy(
 )
 
 
+# Redis restarted and loads its dataset: it refuses every command (LOADING) until it is done.
+LOADING = gettext_lazy("Redis is loading its data after a restart (LOADING); try again in a moment.")
+
+
 def _redis_fault(exc: BaseException) -> Fault:
     """Redis errors in words: what happened and whether anything may have changed."""
     said = str(exc)
@@ -161,6 +166,8 @@ def _redis_fault(exc: BaseException) -> Fault:
         return Fault(503, failed, message, unchanged=True)
     if isinstance(exc, AuthenticationError):
         return Fault(503, failed, REFUSED_LOGIN, unchanged=True)
+    if isinstance(exc, BusyLoadingError):  # refused before it ran, like every command until loaded
+        return Fault(503, failed, LOADING, unchanged=True)
     if isinstance(exc, RedisTimeoutError):
         message = gettext_lazy(
             "Redis did not answer in time. The action may or may not have run: check before trying again."

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.utils.safestring import SafeString
+from redis.exceptions import BusyLoadingError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import registry
+from dashboard.answers import LOADING
 from dashboard.conf import get_config
 from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.row_cache import RowCache
@@ -130,6 +131,8 @@ async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
 
 def unanswered(exc: BaseException) -> str:
     """Why a connection's counts are missing, as its rows say it."""
+    if isinstance(exc, BusyLoadingError):
+        return LOADING
     if isinstance(exc, RedisTimeoutError) and "connecting" not in str(exc).lower():
         return gettext_lazy("Redis did not answer in time: it is slow or busy.")
     if isinstance(exc, RedisConnectionError | OSError):

@@ -17,12 +17,12 @@ from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf
 from django.utils.translation import get_language
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, BusyLoadingError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import monitor, redis_access, registry
-from dashboard.answers import REFUSED_LOGIN
+from dashboard.answers import LOADING, REFUSED_LOGIN
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
@@ -106,6 +106,10 @@ def fault_response(request: HttpRequest, exc: Exception, *, api: bool) -> HttpRe
         logger.warning("Redis did not answer in time: %s", exc)
         message = gettext_lazy("Redis did not answer in time: it is slow or busy. Try again in a moment.")
         return error_response(request, 504, message, api=api)
+    if isinstance(exc, BusyLoadingError):
+        # Up and answering, but refusing every command until its dataset is loaded: not "unreachable".
+        logger.warning("Redis is loading its data: %s", exc)
+        return error_response(request, 503, LOADING, api=api, redis_down=True)
     if isinstance(exc, AuthenticationError):
         logger.warning("Redis refused the login of connection %s: %s", connection_of(request), exc)
         return error_response(request, 503, REFUSED_LOGIN, api=api, redis_down=True)

@@ -125,6 +125,12 @@ async def test_every_error_kind_is_a_clear_answer(error: str, root: AsyncClient)
         print(error.split()[0], what, status, body[:200].replace("\n", " ") if what[0] != "/" else "")
         assert status != 500 and "Traceback" not in body, (what, status, body[:500])
     print("commands seen:", sorted(set(fake.commands)))
+    if error.startswith("LOADING"):
+        # A restarted Redis loading its data answers, and refuses every command before running it.
+        loading = [(what, status, body) for what, status, body in answers if "(LOADING)" in body]
+        assert {what for what, _, _ in loading} >= {dashboard_url("api/queues/"), "pause", "retry"}, answers
+        assert all(status == 503 for _, status, _ in loading)
+        assert "Nothing was changed" in json.loads(answers[-1][2])["message"]
     if error.startswith(("MOVED", "ASK")):
         # redis-py drops the code from the message; before the fix the cluster hint was never given.
         retried = json.loads(answers[-1][2])
