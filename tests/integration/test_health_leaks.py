@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bullmq import FlowProducer
@@ -9,11 +10,13 @@ from django.test import AsyncClient, override_settings
 from django.urls import reverse
 
 from dashboard import links
+from dashboard.live import fragments
 from dashboard.registry import reset_directories
 from queues.models import QueueRef
-from tests.support.builders import pause
+from tests.support.builders import add_jobs, pause, process
 from tests.support.dashboard import dashboard_settings
-from tests.support.urls import dashboard_url
+from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
+from tests.support.urls import dashboard_url, socket_path
 
 EMAIL = QueueRef("default", "bull", "email")
 SMS = QueueRef("default", "bull", "sms")
@@ -81,3 +84,39 @@ async def test_hidden_queues_state_does_not_change_a_visible_verdict(
         reset_directories()
         answer = (await client.get(health_url(EMAIL))).json()
         assert "children_stuck" not in {each["code"] for each in answer["reasons"]}, answer
+
+
+async def test_a_needs_attention_socket_says_nothing_of_a_hidden_queue(
+    client: AsyncClient, redis_url: str
+) -> None:
+    """The "needs attention" page's socket notes a queue that came to need attention only when the
+    viewer may see it: a viewer of bull:email gets neither sms's cells nor a note when sms turns stuck."""
+    await add_jobs(redis_url, "email", [("send", {}, {})])
+    await pause(redis_url, "email")  # stuck: listed
+    await add_jobs(redis_url, "sms", [("send", {}, {})])
+
+    async def work(job: Any, token: str) -> str:
+        return "ok"
+
+    await process(redis_url, "sms", work, until=1)  # idle: needs no attention when the page opens
+    settings = dashboard_settings(
+        redis_url,
+        PERMISSION="tests.integration.test_security.only_email",
+        LIVE=FAST,
+        HEALTH={"CACHE_SECONDS": 0},
+    )
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=settings):
+        reset_directories()
+        socket = LiveSocket(f"{socket_path()}?attention=1", cookie_of(client))
+        try:
+            assert (await socket.connect())[0]
+            await socket.wait_for(lambda text: f'id="{fragments.health_dom_id(EMAIL)}"' in text)
+            await add_jobs(redis_url, "sms", [("send", {}, {})])  # waiting, no worker: degraded, hidden
+            await add_jobs(redis_url, "email", [("send", {}, {})])  # a later push the socket must get
+            await socket.wait_for(count_cell(EMAIL, "waiting", 2))  # pushed after sms's change
+            await asyncio.sleep(1.5)  # a refresh or two more (LIVE=FAST)
+        finally:
+            await socket.close()
+    received = "".join(socket.received)
+    assert "Another queue came to need attention" not in received
+    assert fragments.queue_dom_id(SMS) not in received and "bull:sms" not in received
