@@ -132,8 +132,9 @@ def superuser(transactional_db: None, django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-async def admin_client(redis_url: str, superuser: Any) -> AsyncIterator[AsyncClient]:
-    """A logged-in superuser AsyncClient; waits for background operations before closing clients."""
+async def superuser_client(superuser: Any) -> AsyncIterator[AsyncClient]:
+    """A logged-in superuser AsyncClient, for tests that point the dashboard at a Redis of their own;
+    waits for background operations before closing the dashboard's clients."""
     from dashboard.operations import wait_all
 
     async_client = AsyncClient()
@@ -141,3 +142,10 @@ async def admin_client(redis_url: str, superuser: Any) -> AsyncIterator[AsyncCli
     yield async_client
     await wait_all()
     await close_dashboard()
+
+
+@pytest.fixture
+def admin_client(redis_url: str, superuser_client: AsyncClient) -> AsyncClient:
+    """A logged-in superuser AsyncClient with the dashboard on the test Redis (set up first, so that its
+    clients are closed before the Redis is emptied)."""
+    return superuser_client

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from django.test import AsyncClient, override_settings
 
 from dashboard import links, redis_access
-from dashboard.operations import wait_all
 from dashboard.registry import reset_directories
 from queues.models import QueueRef
-from tests.support.dashboard import close_dashboard, dashboard_settings
+from tests.support.dashboard import dashboard_settings
 from tests.support.live import IN_MEMORY
 from tests.support.urls import dashboard_url
 
@@ -74,18 +71,8 @@ class ErringRedis:
             writer.close()
 
 
-@pytest.fixture
-async def root(transactional_db: None, django_user_model: Any) -> AsyncIterator[AsyncClient]:
-    user = await django_user_model.objects.acreate_superuser("root", password="pw")
-    client = AsyncClient()
-    await client.aforce_login(user)
-    yield client
-    await wait_all()
-    await close_dashboard()
-
-
 @pytest.mark.parametrize("error", ERRORS)
-async def test_every_error_kind_is_a_clear_answer(error: str, root: AsyncClient) -> None:
+async def test_every_error_kind_is_a_clear_answer(error: str, superuser_client: AsyncClient) -> None:
     fake = ErringRedis(error)
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -104,16 +91,16 @@ async def test_every_error_kind_is_a_clear_answer(error: str, root: AsyncClient)
                 links.job_url(EMAIL, "1"),
                 dashboard_url("metrics"),
             ):
-                got = await root.get(page)
+                got = await superuser_client.get(page)
                 answers.append((page, got.status_code, got.content.decode(errors="replace")))
             for action, params in (("pause", {}), ("promote_all", {}), ("obliterate", {"confirm": "email"})):
-                got = await root.post(
+                got = await superuser_client.post(
                     links.queue_action_url(EMAIL, action),
                     data=json.dumps(params),
                     content_type="application/json",
                 )
                 answers.append((action, got.status_code, got.content.decode(errors="replace")))
-            got = await root.post(
+            got = await superuser_client.post(
                 links.job_action_url(EMAIL, "retry", "1"), data="{}", content_type="application/json"
             )
             answers.append(("retry", got.status_code, got.content.decode(errors="replace")))

@@ -7,7 +7,7 @@ bullmq jobs.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,16 +56,6 @@ def admin(server: ThrowawayRedis) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
-async def root(transactional_db: None, django_user_model: Any) -> AsyncIterator[AsyncClient]:
-    user = await django_user_model.objects.acreate_superuser("root", password="pw")
-    client = AsyncClient()
-    await client.aforce_login(user)
-    yield client
-    await wait_all()
-    await close_dashboard()
-
-
 @contextmanager
 def dashboard_on(url: str) -> Iterator[None]:
     with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=dashboard_settings(url)):
@@ -84,7 +74,7 @@ def evalsha_calls(admin: redis.Redis) -> int:
 
 
 async def test_made_up_queue_keys_neither_probe_nor_evict_real_verdicts(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient, monkeypatch: pytest.MonkeyPatch
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user who may take actions opens pages of queues that do not exist: before the fix each one ran
     the probe script and took a place among the kept verdicts, and MAX_KEPT of them cleared every
@@ -95,12 +85,12 @@ async def test_made_up_queue_keys_neither_probe_nor_evict_real_verdicts(
     monkeypatch.setattr(redis_access, "MAX_KEPT", 5)
     viewer_url = server.url.replace("redis://", f"redis://{VIEWER}:{PASSWORD}@")
     with dashboard_on(viewer_url):
-        page = await root.get(links.queue_url(EMAIL))
+        page = await superuser_client.get(links.queue_url(EMAIL))
         assert page.status_code == 200 and "read-only Redis user" in page.content.decode()
         assert redis_access.redis_read_only(EMAIL)
         admin.config_resetstat()
         for number in range(12):
-            made_up = await root.get(dashboard_url(f"default/bull:made-up-{number}/"))
+            made_up = await superuser_client.get(dashboard_url(f"default/bull:made-up-{number}/"))
             assert made_up.status_code == 404
         probes = evalsha_calls(admin)
         print("EVALSHA calls for 12 made-up queue pages:", probes)
@@ -110,7 +100,7 @@ async def test_made_up_queue_keys_neither_probe_nor_evict_real_verdicts(
 
 
 async def test_kept_verdicts_past_the_bound_drop_the_oldest_not_all(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient, monkeypatch: pytest.MonkeyPatch
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin.execute_command(*acl_line(VIEWER))
     names = [f"q{number}" for number in range(4)]
@@ -120,13 +110,15 @@ async def test_kept_verdicts_past_the_bound_drop_the_oldest_not_all(
     viewer_url = server.url.replace("redis://", f"redis://{VIEWER}:{PASSWORD}@")
     with dashboard_on(viewer_url):
         for name in names:
-            assert (await root.get(links.queue_url(QueueRef("default", "bull", name)))).status_code == 200
+            assert (
+                await superuser_client.get(links.queue_url(QueueRef("default", "bull", name)))
+            ).status_code == 200
         kept = [prefix for _, prefix in redis_access._verdicts]
         assert kept == ["bull:q1:", "bull:q2:", "bull:q3:"], kept
 
 
 async def test_promote_all_survives_a_script_flush_between_load_and_exec(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient, monkeypatch: pytest.MonkeyPatch
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """redis-py loads a pipeline's scripts (SCRIPT EXISTS/LOAD) just before MULTI; a SCRIPT FLUSH in between
     makes the EVALSHA inside EXEC answer NOSCRIPT. The script did not run, so the batch may be run again;
@@ -145,7 +137,7 @@ async def test_promote_all_survives_a_script_flush_between_load_and_exec(
 
     monkeypatch.setattr(Pipeline, "load_scripts", load_then_flush)
     with dashboard_on(server.url):
-        answer = await root.post(
+        answer = await superuser_client.post(
             links.queue_action_url(EMAIL, "promote_all"), data=json.dumps({}), content_type="application/json"
         )
         body = answer.json()
@@ -164,7 +156,10 @@ PARTIAL_PASSWORD = "Zq9-partial-S3cret"
 
 
 async def test_a_connection_refused_for_some_queues_or_hanging_fails_only_those_rows(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient, caplog: pytest.LogCaptureFixture
+    server: ThrowawayRedis,
+    admin: redis.Redis,
+    superuser_client: AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Connection `b` logs in as a user that may touch only `bull:email:*` but is configured with two
     queues; connection `c` is a socket that accepts and never answers. `a` must read as usual, no page,
@@ -204,7 +199,7 @@ async def test_a_connection_refused_for_some_queues_or_hanging_fails_only_those_
                 links.queue_url(QueueRef("c", "bull", "x")),
                 dashboard_url("metrics"),
             ):
-                answer = await root.get(url)
+                answer = await superuser_client.get(url)
                 shown.append((url, answer.status_code, answer.content.decode(errors="replace")))
             reset_directories()
     finally:
@@ -245,7 +240,7 @@ async def test_no_probe_for_a_user_who_may_take_no_action(
 
 
 async def test_promote_all_over_a_wrong_typed_wait_list_never_says_nothing_changed(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     """A job author's program turned `wait` into a string: BullMQ's script stops at its first write there.
     The answer must not claim that nothing was changed unless Redis is really unchanged."""
@@ -256,7 +251,7 @@ async def test_promote_all_over_a_wrong_typed_wait_list_never_says_nothing_chang
     admin.set("bull:email:wait", "not a list")
     before = admin.zrange("bull:email:delayed", 0, -1)
     with dashboard_on(server.url):
-        answer = await root.post(
+        answer = await superuser_client.post(
             links.queue_action_url(EMAIL, "promote_all"), data="{}", content_type="application/json"
         )
     body = answer.json()
@@ -270,7 +265,7 @@ async def test_promote_all_over_a_wrong_typed_wait_list_never_says_nothing_chang
 
 
 async def test_an_obliterate_refused_for_active_jobs_says_it_left_the_queue_paused(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     """BullMQ's Queue.obliterate pauses the queue first and only then finds an active job and refuses.
     Before the fix the answer was BullMQ's "Cannot obliterate queue with active jobs" (a 409 conflict,
@@ -293,7 +288,7 @@ async def test_an_obliterate_refused_for_active_jobs_says_it_left_the_queue_paus
         await asyncio.wait_for(started.wait(), 20)
         assert admin.hget("bull:email:meta", "paused") is None
         with dashboard_on(server.url):
-            answer = await root.post(
+            answer = await superuser_client.post(
                 links.queue_action_url(EMAIL, "obliterate"),
                 data=json.dumps({"confirm": "email"}),
                 content_type="application/json",
@@ -310,7 +305,7 @@ async def test_an_obliterate_refused_for_active_jobs_says_it_left_the_queue_paus
 
 
 async def test_an_obliterate_refused_after_its_pause_never_says_nothing_was_changed(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     """A partial ACL (`~bull:email:?*`: every key of the queue but its bare prefix key) lets BullMQ's pause
     script run and refuses its obliterate script (NOPERM, before that script ran). Before the fix the
@@ -322,7 +317,7 @@ async def test_an_obliterate_refused_after_its_pause_never_says_nothing_was_chan
     admin.execute_command("ACL", "SETUSER", user, "on", f">{secret}", "~bull:email:?*", "+@all")
     try:
         with dashboard_on(server.url.replace("redis://", f"redis://{user}:{secret}@")):
-            answer = await root.post(
+            answer = await superuser_client.post(
                 links.queue_action_url(EMAIL, "obliterate"),
                 data=json.dumps({"confirm": "email"}),
                 content_type="application/json",
@@ -356,13 +351,13 @@ WRITES = (
 
 
 async def test_the_probe_writes_nothing(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     """Commandstats count the commands a script calls too: a probe that ran a write would show here."""
     await add_jobs(server.url, "email", [("send", {}, {"jobId": "w1"})])
     with dashboard_on(server.url):
         admin.config_resetstat()
-        assert (await root.get(links.queue_url(EMAIL))).status_code == 200
+        assert (await superuser_client.get(links.queue_url(EMAIL))).status_code == 200
         assert redis_access._verdicts[("default", "bull:email:")][1].writable is True
         stats = admin.info("commandstats")
     written = {name: stats[f"cmdstat_{name}"]["calls"] for name in WRITES if f"cmdstat_{name}" in stats}
@@ -407,7 +402,7 @@ GLOB_NAMES = ["email", "em*", "e{x}", "a[1]", "emai?", "email\\"]
 
 
 async def test_the_probe_agrees_with_redis_for_queue_names_with_glob_characters(
-    server: ThrowawayRedis, admin: redis.Redis, root: AsyncClient
+    server: ThrowawayRedis, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     """A Redis user that reads every queue and may write only `bull:email:*` (an ACL selector). Names that
     a glob would match (`em*`, `emai?`) must not borrow email's verdict, and each verdict must be what
@@ -421,10 +416,10 @@ async def test_the_probe_agrees_with_redis_for_queue_names_with_glob_characters(
     with dashboard_on(server.url.replace("redis://", f"redis://{VIEWER}:{PASSWORD}@")):
         for name in GLOB_NAMES:
             queue = QueueRef("default", "bull", name)
-            page = await root.get(links.queue_url(queue))
+            page = await superuser_client.get(links.queue_url(queue))
             assert page.status_code == 200, name
             read_only = redis_access.redis_read_only(queue)
-            paused = await root.post(
+            paused = await superuser_client.post(
                 links.queue_action_url(queue, "pause"), data="{}", content_type="application/json"
             )
             try:

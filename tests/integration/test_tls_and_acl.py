@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -80,17 +80,6 @@ def admin(server: TlsRedis) -> Iterator[redis.Redis]:
         client.acl_deluser(user)
     client.acl_log_reset()
     client.close()
-
-
-@pytest.fixture
-async def root(transactional_db: None, django_user_model: Any) -> AsyncIterator[AsyncClient]:
-    """A logged-in superuser (who may take every action); the dashboard's clients closed afterwards."""
-    user = await django_user_model.objects.acreate_superuser("root", password="pw")
-    client = AsyncClient()
-    await client.aforce_login(user)
-    yield client
-    await wait_all()
-    await close_dashboard()
 
 
 @contextmanager
@@ -182,7 +171,7 @@ def dashboard_clients(admin: redis.Redis) -> list[dict[str, Any]]:
 
 
 async def test_a_least_privilege_user_over_tls_reads_acts_and_gets_live_updates(
-    server: TlsRedis, certificates: Certificates, admin: redis.Redis, root: AsyncClient
+    server: TlsRedis, certificates: Certificates, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     admin.execute_command(*acl_line(FULL_USER))
     await build_email_queue(server.url)
@@ -193,35 +182,35 @@ async def test_a_least_privilege_user_over_tls_reads_acts_and_gets_live_updates(
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [layer_url]}}
     }
     with dashboard_on(url, layers):
-        bodies = await read_everything(root)
+        bodies = await read_everything(superuser_client)
         assert "hx-post" in bodies[links.queue_url(EMAIL)]
         assert "read-only Redis user" not in bodies[links.queue_url(EMAIL)]
         detail = json.loads(bodies[links.job_api_url(EMAIL, "f1")])
         assert set(detail["actions"]) >= {"retry", "remove"}
 
-        socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(root))
+        socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(superuser_client))
         try:
             assert (await socket.connect())[0]
             await socket.wait_for(count_cell(EMAIL, "waiting", 2))
             await add_jobs(server.url, "email", [("send", {}, {"jobId": "w3"})])
             await socket.wait_for(count_cell(EMAIL, "waiting", 3))
 
-            retried = await post(root, detail["actions"]["retry"])
+            retried = await post(superuser_client, detail["actions"]["retry"])
             assert retried.status_code == 200, retried.content
             assert admin.zscore("bull:email:failed", "f1") is None
             assert b"f1" in admin.lrange("bull:email:wait", 0, -1)
             await socket.wait_for(count_cell(EMAIL, "waiting", 4))
 
-            paused = await post(root, links.queue_action_url(EMAIL, "pause"))
+            paused = await post(superuser_client, links.queue_action_url(EMAIL, "pause"))
             assert paused.status_code == 200, paused.content
             assert admin.hget("bull:email:meta", "paused") == b"1"
-            resumed = await post(root, links.queue_action_url(EMAIL, "resume"))
+            resumed = await post(superuser_client, links.queue_action_url(EMAIL, "resume"))
             assert resumed.status_code == 200, resumed.content
             assert admin.hget("bull:email:meta", "paused") is None
-            promoted = await post(root, links.job_action_url(EMAIL, "promote", "d1"))
+            promoted = await post(superuser_client, links.job_action_url(EMAIL, "promote", "d1"))
             assert promoted.status_code == 200, promoted.content
             assert admin.zscore("bull:email:delayed", "d1") is None
-            removed = await post(root, links.job_action_url(EMAIL, "remove", "w2"))
+            removed = await post(superuser_client, links.job_action_url(EMAIL, "remove", "w2"))
             assert removed.status_code == 200, removed.content
             assert not admin.exists("bull:email:w2")
 
@@ -251,7 +240,7 @@ async def test_a_least_privilege_user_over_tls_reads_acts_and_gets_live_updates(
                 (links.queue_action_url(EMAIL, "set_global_concurrency"), {"concurrency": 0}),
                 (links.queue_action_url(EMAIL, "remove_rate_limit_key"), {}),
             ]:
-                answer = await post(root, url, **params)
+                answer = await post(superuser_client, url, **params)
                 assert answer.status_code == 200, (url, answer.content)
             await fail_all(server.url, admin.llen("bull:email:wait") + admin.zcard("bull:email:prioritized"))
             for url, params in [
@@ -260,14 +249,14 @@ async def test_a_least_privilege_user_over_tls_reads_acts_and_gets_live_updates(
                 (links.queue_action_url(EMAIL, "drain"), {}),
                 (links.queue_action_url(EMAIL, "add"), {"name": "send", "data": {}}),
             ]:
-                answer = await post(root, url, **params)
+                answer = await post(superuser_client, url, **params)
                 assert answer.status_code == 200, (url, answer.content)
             await fail_all(server.url, 1)
             for url, params in [
                 (links.queue_action_url(EMAIL, "clean"), {"state": "failed", "grace": 0, "limit": 0}),
                 (links.queue_action_url(EMAIL, "obliterate"), {"confirm": "email", "force": True}),
             ]:
-                answer = await post(root, url, **params)
+                answer = await post(superuser_client, url, **params)
                 assert answer.status_code == 200, (url, answer.content)
             assert not admin.exists("bull:email:meta")  # obliterated
         finally:
@@ -289,7 +278,9 @@ async def test_a_least_privilege_user_over_tls_reads_acts_and_gets_live_updates(
     assert admin.acl_log() == []
 
 
-async def test_client_certificates_and_hostname_checks(certificates: Certificates, root: AsyncClient) -> None:
+async def test_client_certificates_and_hostname_checks(
+    certificates: Certificates, superuser_client: AsyncClient
+) -> None:
     with TlsRedis(certificates, client_certificates=True) as server:
         await add_jobs(server.url, "email", [("send", {}, {"jobId": "w1"})])
         tls = {"ssl_ca_certs": str(certificates.ca)}
@@ -302,15 +293,15 @@ async def test_client_certificates_and_hostname_checks(certificates: Certificate
         for host in ("127.0.0.1", "localhost"):
             settings = {"default": {"URL": server.tls_url(host=host), "OPTIONS": client_cert}}
             with dashboard_on(server.tls_url(), CONNECTIONS=settings):
-                response = await root.get(links.queue_url(EMAIL))
+                response = await superuser_client.get(links.queue_url(EMAIL))
                 assert response.status_code == 200, response.content[:500]
-                socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(root))
+                socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(superuser_client))
                 try:
                     assert (await socket.connect())[0]
                     await socket.wait_for(count_cell(EMAIL, "waiting", 1))
-                    paused = await post(root, links.queue_action_url(EMAIL, "pause"))
+                    paused = await post(superuser_client, links.queue_action_url(EMAIL, "pause"))
                     assert paused.status_code == 200, paused.content
-                    resumed = await post(root, links.queue_action_url(EMAIL, "resume"))
+                    resumed = await post(superuser_client, links.queue_action_url(EMAIL, "resume"))
                     assert resumed.status_code == 200, resumed.content
                 finally:
                     await socket.close()
@@ -324,7 +315,7 @@ async def test_client_certificates_and_hostname_checks(certificates: Certificate
             }
         }
         with dashboard_on(server.tls_url(), CONNECTIONS=settings):
-            response = await root.get(links.queue_url(EMAIL))
+            response = await superuser_client.get(links.queue_url(EMAIL))
             assert response.status_code == 200, response.content[:500]
             await close_dashboard()
         # Without its certificate, trusting another CA, or at an address the certificate does not name,
@@ -337,7 +328,7 @@ async def test_client_certificates_and_hostname_checks(certificates: Certificate
         for why, (host, options) in refused.items():
             settings = {"default": {"URL": server.tls_url(host=host), "OPTIONS": options}}
             with dashboard_on(server.tls_url(), CONNECTIONS=settings):
-                response = await root.get(links.queue_url(EMAIL))
+                response = await superuser_client.get(links.queue_url(EMAIL))
                 assert response.status_code == 503, (why, response.content[:500])
                 assert "Redis is unreachable" in response.content.decode(), why
                 await close_dashboard()
@@ -347,28 +338,30 @@ async def test_client_certificates_and_hostname_checks(certificates: Certificate
 
 
 async def test_a_read_only_user_gets_a_read_only_dashboard(
-    server: TlsRedis, certificates: Certificates, admin: redis.Redis, root: AsyncClient
+    server: TlsRedis, certificates: Certificates, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     admin.execute_command(*acl_line(VIEWER))
     await build_email_queue(server.url)
     before = sync_snapshot(admin, "bull:*")
     with dashboard_on(server.tls_url(VIEWER, PASSWORD, query=ca_query(certificates))):
-        bodies = await read_everything(root)
+        bodies = await read_everything(superuser_client)
         queue_page = bodies[links.queue_url(EMAIL)]
         assert "read-only Redis user" in queue_page
         # The superuser may take every action, but none is offered: the Redis user could take none.
         assert [url for url, body in bodies.items() if "hx-post" in body] == []
         assert json.loads(bodies[links.job_api_url(EMAIL, "f1")])["actions"] == {}
 
-        retried = await post(root, links.job_action_url(EMAIL, "retry", "f1"))
+        retried = await post(superuser_client, links.job_action_url(EMAIL, "retry", "f1"))
         assert retried.status_code == 403
         assert "read-only Redis user" in retried.json()["message"]
         assert "Nothing was changed" in retried.json()["message"]
-        htmx = await root.post(links.queue_action_url(EMAIL, "pause"), headers={"HX-Request": "true"})
+        htmx = await superuser_client.post(
+            links.queue_action_url(EMAIL, "pause"), headers={"HX-Request": "true"}
+        )
         assert htmx.status_code == 403 and "read-only Redis user" in htmx.content.decode()
         assert sync_snapshot(admin, "bull:*") == before
 
-        socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(root))
+        socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(superuser_client))
         try:
             assert (await socket.connect())[0]
             await socket.wait_for(count_cell(EMAIL, "waiting", 2))
@@ -383,21 +376,21 @@ async def test_a_read_only_user_gets_a_read_only_dashboard(
 
 
 async def test_a_write_refused_by_an_acl_changed_meanwhile_is_answered_clearly(
-    server: TlsRedis, certificates: Certificates, admin: redis.Redis, root: AsyncClient
+    server: TlsRedis, certificates: Certificates, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     admin.execute_command(*acl_line(FULL_USER))
     await build_email_queue(server.url)
     with dashboard_on(server.tls_url(FULL_USER, PASSWORD, query=ca_query(certificates))):
         assert (
-            "hx-post" in (await root.get(links.queue_url(EMAIL))).content.decode()
+            "hx-post" in (await superuser_client.get(links.queue_url(EMAIL))).content.decode()
         )  # writable, kept a minute
         admin.execute_command("ACL", "SETUSER", FULL_USER, "-@write")
-        retried = await post(root, links.job_action_url(EMAIL, "retry", "f1"))
+        retried = await post(superuser_client, links.job_action_url(EMAIL, "retry", "f1"))
         assert retried.status_code == 403, retried.content
         message = retried.json()["message"]
         assert "The dashboard's Redis user may not do this: its ACL denies it" in message
         assert admin.zscore("bull:email:failed", "f1") is not None
-        paused = await post(root, links.queue_action_url(EMAIL, "pause"))
+        paused = await post(superuser_client, links.queue_action_url(EMAIL, "pause"))
         assert paused.status_code == 403, paused.content
         assert admin.hget("bull:email:meta", "paused") is None
     results = [(entry.action, entry.result) async for entry in AuditEntry.objects.order_by("id")]
@@ -474,7 +467,7 @@ async def test_no_password_shows_in_pages_logs_answers_checks_or_the_audit(
     server: TlsRedis,
     certificates: Certificates,
     admin: redis.Redis,
-    root: AsyncClient,
+    superuser_client: AsyncClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     for name in LOGGERS:
@@ -503,14 +496,14 @@ async def test_no_password_shows_in_pages_logs_answers_checks_or_the_audit(
     try:
         with dashboard_on(url):
             if own_server is not None:
-                await read_everything(root)  # it works, with pools and the live watcher connected
-                socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(root))
+                await read_everything(superuser_client)  # it works, with pools and the live watcher connected
+                socket = LiveSocket(ws_path(links.queue_url(EMAIL)), cookie_of(superuser_client))
                 assert (await socket.connect())[0]
                 await socket.wait_for(count_cell(EMAIL, "waiting", 2))
                 own_server.stop()
                 shown.append(("live", "\n".join(await socket.drain(2.0))))
                 await socket.close()
-            shown.extend(await everything_shown(root))
+            shown.extend(await everything_shown(superuser_client))
             await wait_all()
     finally:
         if own_server is not None:
@@ -579,7 +572,7 @@ def test_the_system_check_reports_tls_settings_that_cannot_work(certificates: Ce
 
 
 async def test_read_only_key_patterns_are_refused_by_redis_and_said_so(
-    server: TlsRedis, certificates: Certificates, admin: redis.Redis, root: AsyncClient
+    server: TlsRedis, certificates: Certificates, admin: redis.Redis, superuser_client: AsyncClient
 ) -> None:
     # `%R~bull:*` instead of `~bull:*`: Redis counts EVALSHA's keys as written, so it refuses every
     # read script (docs/redis-access.md); the pages say so in Redis's words, and nothing crashes.
@@ -588,7 +581,7 @@ async def test_read_only_key_patterns_are_refused_by_redis_and_said_so(
     await build_email_queue(server.url)
     with dashboard_on(server.tls_url(VIEWER, PASSWORD, query=ca_query(certificates))):
         for url in (dashboard_url(), links.queue_url(EMAIL), links.job_api_url(EMAIL, "f1")):
-            response = await root.get(url)
+            response = await superuser_client.get(url)
             assert response.status_code in (200, 502), (url, response.status_code)
             assert "no permissions to access one of the keys" in response.content.decode(), url
 
