@@ -114,6 +114,36 @@ async def test_clean_drain_promote_and_remove_agree_with_nodes_getters(
     assert final["counts"]["waiting"] == 0 and final["counts"]["delayed"] == 0
 
 
+async def test_drain_counts_exactly_what_it_removed_while_a_node_worker_takes_jobs(
+    admin_client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    """Drain's count is taken in the same MULTI as BullMQ's script: a worker taking jobs just before or
+    after it changes nothing in what it says it removed."""
+    await add_jobs(redis_url, "stream", [("stream", {"i": i}, {}) for i in range(2000)])
+    worker = asyncio.create_task(
+        node("worker.mjs", redis_url, "stream", "--concurrency", "20", "--max-ms", "1500")
+    )
+    try:
+        for _ in range(200):  # until the Node worker has taken jobs
+            if await redis_client.zcard("bull:stream:completed"):
+                break
+            await asyncio.sleep(0.05)
+        drained = await post(admin_client, links.queue_action_url(STREAM, "drain"))
+        assert drained.status_code == 200, drained.json()
+        waiting = await redis_client.llen("bull:stream:wait")
+    finally:
+        await worker
+    taken = sum(
+        [
+            await redis_client.zcard("bull:stream:completed"),
+            await redis_client.zcard("bull:stream:failed"),
+            await redis_client.llen("bull:stream:active"),
+        ]
+    )
+    assert waiting == 0 and 0 < taken < 2000
+    assert drained.json()["done"] == 2000 - taken  # every job was either taken by the worker or drained
+
+
 async def test_every_job_is_accounted_for_while_node_works_and_operators_act(
     admin_client: AsyncClient, redis_url: str, redis_client: Redis
 ) -> None:
