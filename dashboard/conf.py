@@ -28,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "DISCOVERY_INTERVAL": 30,
     # The overview counts and shows at most this many queues (the filter, `?q=`, finds the others).
     "OVERVIEW_MAX_QUEUES": 1000,
+    # The overview's rows a page (each read and followed live); the queues its census reads a second
+    # in the background while the overview is viewed (ordering, filters and totals span every queue,
+    # from the census: dashboard/census.py; 0: none, the census then holds what views read); the rows
+    # the census never read that a view reads itself.
+    "OVERVIEW_PAGE_SIZE": 50,
+    "OVERVIEW_CENSUS_RATE": 10,
+    "OVERVIEW_CENSUS_READS": 250,
     # The sizes the lists' selector offers; `per_page` takes any size from 1 to MAX_PAGE_SIZE.
     "PAGE_SIZES": [10, 25, 50, 100],
     "DEFAULT_PAGE_SIZE": 25,
@@ -118,8 +125,10 @@ DEFAULTS: dict[str, Any] = {
     # Live updates over websockets (see dashboard/live/): one events watcher per process.
     "LIVE": {
         "ENABLED": True,
-        # Counts and watched jobs are re-read at most once per this many seconds.
+        # Watched jobs are re-read at most once per this many seconds; a queue's counts at most once
+        # per COUNT_INTERVAL (never less often than REFRESH_INTERVAL).
         "REFRESH_INTERVAL": _WATCHER.interval,
+        "COUNT_INTERVAL": _WATCHER.count_interval,
         # At most this many queues' event streams are tailed per process.
         "MAX_QUEUES": _WATCHER.max_queues,
         # Viewed queues are re-counted this often even without events (heals trimmed or missed events).
@@ -143,6 +152,7 @@ class LiveSettings:
 
     enabled: bool
     refresh_interval: float
+    count_interval: float
     max_queues: int
     resync_interval: float
     poll_interval: float
@@ -158,6 +168,9 @@ class DashboardConfig:
     connections: dict[str, ConnectionSettings]
     discovery_interval: float
     overview_max_queues: int
+    overview_page_size: int
+    census_rate: int
+    census_reads: int
     metrics_max_queues: int
     page_sizes: tuple[int, ...]
     default_page_size: int
@@ -200,6 +213,9 @@ def get_config() -> DashboardConfig:
         connections=connections,
         discovery_interval=float(raw["DISCOVERY_INTERVAL"]),
         overview_max_queues=max(1, int(raw["OVERVIEW_MAX_QUEUES"])),
+        overview_page_size=max(1, int(raw["OVERVIEW_PAGE_SIZE"])),
+        census_rate=max(0, int(raw["OVERVIEW_CENSUS_RATE"])),
+        census_reads=max(0, int(raw["OVERVIEW_CENSUS_READS"])),
         metrics_max_queues=max(1, int(raw["METRICS_MAX_QUEUES"])),
         page_sizes=page_sizes,
         default_page_size=int(raw["DEFAULT_PAGE_SIZE"]),
@@ -224,6 +240,7 @@ def live_settings(raw: dict[str, Any]) -> LiveSettings:
     return LiveSettings(
         enabled=bool(live["ENABLED"]),
         refresh_interval=max(0.05, float(live["REFRESH_INTERVAL"])),
+        count_interval=max(0.05, float(live["COUNT_INTERVAL"])),
         max_queues=max(1, int(live["MAX_QUEUES"])),
         resync_interval=max(0.1, float(live["RESYNC_INTERVAL"])),
         poll_interval=max(1.0, float(live["POLL_INTERVAL"])),

@@ -30,13 +30,15 @@ from django.urls import LocalePrefixPattern, get_resolver
 from django.utils import translation
 
 from dashboard import registry
+from dashboard.census import get_census
 from dashboard.conf import get_config
 from dashboard.live import fragments, groups
 from dashboard.live.hub import LiveView, ViewKind, get_hub
-from dashboard.overview import needing_attention
-from dashboard.overview_order import matching
+from dashboard.overview_order import ORDER_PARAMETERS, matching, order_of
+from dashboard.overview_page import OverviewPage, pick_page
 from dashboard.permissions import VIEW, has_permission
 from dashboard.users import User
+from dashboard.views.base import BadRequest
 from queues.events import REDIS_FAULTS
 from queues.keys import not_a_job
 from queues.models import QueueRef
@@ -229,6 +231,10 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return language
         return ""
 
+    def query_names(self) -> set[str]:
+        """The names of the socket URL's query string parameters."""
+        return set(parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+
     def query(self, name: str) -> str:
         """A query string parameter of the socket URL."""
         values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
@@ -270,29 +276,52 @@ class OverviewConsumer(LiveConsumer):
     known: set[QueueRef] | None = None
     visible: dict[QueueRef, bool]
     noted_new = False
-    # A "needs attention" page's queues: those it may list (its user's, matching its `q`, within
-    # OVERVIEW_MAX_QUEUES) and those it lists. None on other pages, or when Redis could not say.
+    # The rows the page shows (only their cells are passed on, only they are followed). On a "needs
+    # attention" page also those it may list (its user's, matching its `q`) and those it lists on any
+    # of its pages: one of the others coming to need attention is said in a note. None when Redis
+    # could not say.
+    listed: set[QueueRef] | None = None
     attention_pool: set[QueueRef] | None = None
     attention_listed: set[QueueRef] | None = None
     noted_attention = False
 
     async def resolve_view(self) -> LiveView:
-        """The overview; remembers the queues its page lists, to push only cells it has."""
+        """The rows the page shows, as its `rows` parameter names them (element ids), of the queues this
+        user may view: followed whatever order the census has come to since the page was rendered.
+        Without `rows` (a client of its own), the page its other parameters name, picked now."""
         await self.refresh_visibility()
-        if self.query("attention") == "1" and self.known is not None:
-            await self.list_attention()
-        return LiveView(ViewKind.OVERVIEW, language=self.page_language())
+        get_census().keep_reading()
+        shown: tuple[QueueRef, ...] = ()
+        if self.known is not None:
+            if "rows" in self.query_names():
+                wanted = set(self.query("rows").split(",")[: get_config().max_page_size * 4])
+                shown = tuple(sorted(q for q in self.known if fragments.queue_dom_id(q) in wanted))
+            else:
+                page = await self.pick(positive(self.query("page"), 1))
+                shown = tuple(page.shown) if page is not None else ()
+            self.listed = set(shown)
+            if self.query("attention") == "1" and self.query("failing") != "1":
+                page = await self.pick(1)
+                if page is not None:
+                    self.attention_pool = set(self.pool)
+                    self.attention_listed = set(page.ordered)
+        return LiveView(ViewKind.OVERVIEW, queues=shown, language=self.page_language())
 
-    async def list_attention(self) -> None:
-        """The queues the "needs attention" page lists, picked as the overview picks them."""
-        known = self.known or set()
+    pool: list[QueueRef] = []
+
+    async def pick(self, number: int) -> OverviewPage | None:
+        """Page `number` of the overview this socket's parameters name, picked as the page view picks
+        it (its queues matching `q` in `pool`); None when Redis could not say or a parameter is bad."""
         try:
-            pool = matching([q for q in await registry.all_queues() if q in known], self.query("q"))
-            pool = pool[: get_config().overview_max_queues]
-            listed = await needing_attention(pool)
+            order = order_of({name: self.query(name) for name in ORDER_PARAMETERS}, self.query("q"))
+        except BadRequest:  # the page itself answered 400
+            return None
+        try:
+            known = self.known or set()
+            self.pool = matching([q for q in await registry.all_queues() if q in known], order.query)
+            return await pick_page(self.pool, order, number)
         except REDIS_FAULTS:  # the page's cells are passed on as on any overview
-            return
-        self.attention_pool, self.attention_listed = set(pool), listed
+            return None
 
     async def refresh_visibility(self) -> None:
         """The listed queues this user may view (again after each re-check: a permission can go)."""
@@ -331,21 +360,21 @@ class OverviewConsumer(LiveConsumer):
             queue = named_queue(queues.get(queue_id))
             if queue is None or fragments.queue_dom_id(queue) != queue_id:
                 continue
-            if self.attention_listed is not None and queue not in self.attention_listed:
-                # Not a row of this page: no cells, but a note when it may be listed and now needs attention.
-                pool = self.attention_pool or set()
+            if self.known is not None and queue not in self.known:
+                # A queue that appeared since the page was rendered: a note, when this user may view it.
+                appeared = appeared or await self.may_see(queue)
+                continue
+            if self.listed is not None and queue not in self.listed:
+                # Not a row of this page: no cells, but a note when it may be listed, is not listed on
+                # another page already, and now needs attention.
+                pool = (self.attention_pool or set()) - (self.attention_listed or set())
                 if queue in pool and queue_id in attention and not self.noted_attention:
                     self.noted_attention = True
                     with translation.override(self.language()):
                         html += fragments.attention_more_note()
                 continue
-            if self.known is not None and queue in self.known:
+            if self.known is not None or await self.may_see(queue):
                 html += cell
-            elif await self.may_see(queue):
-                if self.known is None:
-                    html += cell
-                else:
-                    appeared = True
         if appeared and not self.noted_new:
             self.noted_new = True
             with translation.override(self.language()):

@@ -243,15 +243,18 @@ def queue_list_url(queue: QueueRef, state: str, page: int = 1, per_page: int | N
     return queue_url(queue) + "?" + urlencode(query)
 
 
-def overview_url(query: str = "", sort: str = "", failing: bool = False, attention: bool = False) -> str:
+def overview_url(
+    query: str = "", sort: str = "", failing: bool = False, attention: bool = False, page: int = 1
+) -> str:
     """The overview, filtered by `q`, sorted by `sort` (a column, `-` first for descending), with only
     the queues that failed jobs in the last hour when `failing`, only those stuck or degraded when
-    `attention`."""
+    `attention`, at its page `page`."""
     params = {
         "q": query,
         "sort": sort,
         "failing": "1" if failing else "",
         "attention": "1" if attention else "",
+        "page": str(page) if page > 1 else "",
     }
     encoded = urlencode({name: value for name, value in params.items() if value})
     head = _reverse("bullmq_dashboard:overview")

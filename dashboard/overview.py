@@ -27,6 +27,14 @@ from queues.states import STATES
 
 
 @dataclass(frozen=True)
+class GroupTotals:
+    """Jobs per state over the queues of a connection and prefix that the census read."""
+
+    queues: int
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
 class QueueGroup:
     """Queues sharing a connection and prefix, and their rendered table rows."""
 
@@ -38,6 +46,9 @@ class QueueGroup:
     sparks: dict[QueueRef, Sparkline] = field(default_factory=dict)
     # Each row's health verdict (dashboard.health); None where it could not be judged.
     verdicts: dict[QueueRef, Verdict | None] = field(default_factory=dict)
+    # Jobs per state over every queue of the group (not only the page's rows) and how many queues
+    # that is, from the census; None when not given.
+    totals: GroupTotals | None = None
 
     @property
     def html(self) -> list[SafeString]:
@@ -77,18 +88,25 @@ def health_key(verdict: Verdict | None) -> tuple[str, tuple[tuple[str, str], ...
     )
 
 
-async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:
-    """Counts of all queues, in order.
+async def all_counts(
+    queues: list[QueueRef], just_read: dict[QueueRef, QueueCounts] | None = None
+) -> list[QueueCounts]:
+    """Counts of these queues, in order.
 
-    With live updates on, a page view leases the process's events watcher: counts of queues whose
-    events stream has been quiet since they were last read come from it, so views (and viewers) cost
-    Redis nothing more. The rest are read in one pipelined round trip per connection.
+    With live updates on, a page view leases the process's events watcher for these queues: counts
+    of queues whose events stream has been quiet since they were last read come from it, so views
+    (and viewers) cost Redis nothing more. The rest are read in one pipelined round trip per connection.
     """
-    watcher = await _leased_watcher()
+    watcher = await _leased_watcher(queues)
     fresh = watcher.fresh_counts(queues) if watcher is not None else {}
+    if watcher is None:
+        # Rows this request has read already (the census's first read of them) are not read twice.
+        # With the watcher they are: read after it tails their streams, they stay current for it.
+        wanted = set(queues)
+        fresh.update({queue: row for queue, row in (just_read or {}).items() if queue in wanted})
     missing = [queue for queue in queues if queue not in fresh]
     read_at = time.monotonic()
-    fetched = await _fetch(missing)
+    fetched = await fetch_rows(missing)
     if watcher is not None:
         # Rows of a connection that did not answer are no counts: the next view reads them again.
         watcher.remember_counts([row for row in fetched if not row.error], read_at)
@@ -96,16 +114,18 @@ async def all_counts(queues: list[QueueRef]) -> list[QueueCounts]:
     return [by_queue[queue] for queue in queues]
 
 
-async def _leased_watcher() -> EventWatcher | None:
+async def _leased_watcher(queues: list[QueueRef]) -> EventWatcher | None:
+    """The watcher, following these queues (and only these) for LEASE_SECONDS."""
     if not get_config().live.enabled:
         return None
-    return await get_hub().lease(LiveView(ViewKind.OVERVIEW), LEASE_SECONDS)
+    return await get_hub().lease(LiveView(ViewKind.OVERVIEW, queues=tuple(queues)), LEASE_SECONDS)
 
 
-async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
+async def fetch_rows(queues: list[QueueRef]) -> list[QueueCounts]:
     """One pipelined round trip per connection, connections in parallel. A connection that is down or
-    too slow fails only its own rows (with the reason), unless every connection failed: then the error
-    is raised, and the page answers as for a down Redis."""
+    too slow fails only its own rows (with the reason), unless every configured connection was asked
+    and failed: then the error is raised, and the page answers as for a down Redis (a page holding
+    only the rows of the one connection that is down, of several, shows them with the reason)."""
     by_alias: dict[str, list[QueueRef]] = {}
     for queue in queues:
         by_alias.setdefault(queue.connection, []).append(queue)
@@ -117,7 +137,7 @@ async def _fetch(queues: list[QueueRef]) -> list[QueueCounts]:
     for fault in faults:
         if not isinstance(fault, RedisError | OSError):
             raise fault
-    if faults and len(faults) == len(results):
+    if faults and len(faults) == len(results) and set(by_alias) >= set(get_config().connections):
         raise faults[0]
     rows: list[QueueCounts] = []
     for members, result in zip(by_alias.values(), results, strict=True):
@@ -145,15 +165,29 @@ def group(
     keep_order: bool = False,
     sparks: dict[QueueRef, Sparkline] | None = None,
     verdicts: dict[QueueRef, Verdict | None] | None = None,
+    every: list[QueueCounts] | None = None,
 ) -> list[QueueGroup]:
     """Rows grouped by (connection, prefix), in name order (in the order given with `keep_order`), with
-    the sparklines of `sparks` and the health of `verdicts`."""
+    the sparklines of `sparks`, the health of `verdicts` and the totals of each group's rows in
+    `every` (all rows known of the groups, not only those shown)."""
+    sums: dict[tuple[str, str], list[QueueCounts]] = {}
+    for row in every or []:
+        sums.setdefault((row.queue.connection, row.queue.prefix), []).append(row)
     if keep_order:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix))
     else:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix, row.queue.name))
     return [
-        QueueGroup(connection, prefix, list(members), sparks or {}, verdicts or {})
+        QueueGroup(
+            connection,
+            prefix,
+            list(members),
+            sparks or {},
+            verdicts or {},
+            GroupTotals(len(sums[connection, prefix]), totals(sums[connection, prefix]))
+            if (connection, prefix) in sums
+            else None,
+        )
         for (connection, prefix), members in groupby(
             ordered, key=lambda row: (row.queue.connection, row.queue.prefix)
         )
@@ -163,14 +197,3 @@ def group(
 def totals(rows: list[QueueCounts]) -> dict[str, int]:
     """Jobs per state over all queues."""
     return {state: sum(row.counts.get(state, 0) for row in rows) for state in STATES}
-
-
-async def needing_attention(queues: list[QueueRef]) -> set[QueueRef]:
-    """Of these queues, those the overview's "needs attention" filter lists now (their counts and
-    verdicts read as the overview reads them: cached, so a page's socket asking again costs little)."""
-    from dashboard.health import queue_verdicts
-    from dashboard.overview_order import OverviewOrder
-
-    rows = await all_counts(queues)
-    verdicts = await queue_verdicts([row.queue for row in rows], {row.queue: row for row in rows})
-    return {row.queue for row in OverviewOrder(attention=True).apply(rows, verdicts)}

@@ -20,6 +20,9 @@ from queues.models import QueueCounts, QueueRef
 # and times: the worst queue first).
 COLUMNS: dict[str, bool] = {"name": False, "failed": True, "failed_hour": True, "last_failed": True}
 
+# The query parameters of an order (besides `q`), as a page's socket is given them.
+ORDER_PARAMETERS = ("sort", "failing", "attention")
+
 SortKey = Callable[[QueueCounts], Any]
 _KEYS: dict[str, SortKey] = {
     "name": lambda row: row.queue.name.casefold(),
@@ -48,14 +51,21 @@ class OverviewOrder:
         return f"-{self.column}" if self.descending else self.column
 
     def url(
-        self, *, sort: str | None = None, failing: bool | None = None, attention: bool | None = None
+        self,
+        *,
+        sort: str | None = None,
+        failing: bool | None = None,
+        attention: bool | None = None,
+        page: int = 1,
     ) -> str:
-        """This overview's URL with another sort or filter (the filter text kept)."""
+        """This overview's URL with another sort, filter or page (the filter text kept; another sort or
+        filter starts at the first page)."""
         return links.overview_url(
             self.query,
             self.sort if sort is None else sort,
             self.failing if failing is None else failing,
             self.attention if attention is None else attention,
+            page,
         )
 
     def header(self, column: str) -> dict[str, str]:
@@ -111,7 +121,13 @@ def _needs_attention(verdict: Verdict | None) -> bool:
 
 def parse_order(request: HttpRequest, query: str) -> OverviewOrder:
     """The order a request asks for; BadRequest for a sort column or filter value it does not know."""
-    sort = request.GET.get("sort", "").strip()
+    return order_of(request.GET, query)
+
+
+def order_of(params: Mapping[str, str], query: str) -> OverviewOrder:
+    """The order these query parameters ask for (a page's, or its socket's); BadRequest for a sort
+    column or filter value it does not know."""
+    sort = params.get("sort", "").strip()
     column = sort.removeprefix("-")
     if sort and column not in COLUMNS:
         raise BadRequest(
@@ -121,10 +137,10 @@ def parse_order(request: HttpRequest, query: str) -> OverviewOrder:
                 columns=", ".join(COLUMNS),
             )
         )
-    failing = request.GET.get("failing", "")
+    failing = params.get("failing", "")
     if failing not in ("", "0", "1"):
         raise BadRequest(gettext_lazy("failing must be 1 (only failing queues) or 0."))
-    attention = request.GET.get("attention", "")
+    attention = params.get("attention", "")
     if attention not in ("", "0", "1"):
         raise BadRequest(gettext_lazy("attention must be 1 (only queues that need attention) or 0."))
     return OverviewOrder(query, column, sort.startswith("-"), failing == "1", attention == "1")

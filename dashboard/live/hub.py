@@ -28,7 +28,7 @@ from dashboard.conf import get_config
 from dashboard.live import fragments, groups
 from queues.events import EventWatcher, Interest, JobRef, LiveUpdate, WatcherOptions
 from queues.health import Verdict
-from queues.models import QueueRef
+from queues.models import QueueCounts, QueueRef
 
 logger = logging.getLogger("bullmq_dashboard.live")
 
@@ -47,6 +47,8 @@ class LiveView:
 
     kind: ViewKind
     queue: QueueRef | None = None
+    # The overview's rows on the page (the watcher follows only those).
+    queues: tuple[QueueRef, ...] = ()
     job_id: str | None = None
     state: str = "waiting"
     page: int = 1
@@ -64,7 +66,7 @@ class LiveView:
     def interest(self) -> Interest:
         """What the watcher has to follow for this page."""
         if self.kind is ViewKind.OVERVIEW:
-            return Interest(all_queues=True)
+            return Interest(queues=self.queues)
         job = self.job
         if job is not None:
             return Interest(jobs=(job,))
@@ -104,6 +106,11 @@ class LiveHub:
         return len(self._views)
 
     @property
+    def overview_viewers(self) -> int:
+        """Open overview sockets of this process (the overview's census reads while there are any)."""
+        return sum(view.kind is ViewKind.OVERVIEW for view in self._views.values())
+
+    @property
     def watcher(self) -> EventWatcher | None:
         """The running watcher, while anyone views."""
         return self._watcher
@@ -129,6 +136,7 @@ class LiveHub:
                 on_status=self._status,
                 options=WatcherOptions(
                     interval=config.live.refresh_interval,
+                    count_interval=config.live.count_interval,
                     resync_interval=config.live.resync_interval,
                     max_queues=config.live.max_queues,
                     limits=config.limits,
@@ -228,7 +236,7 @@ class LiveHub:
             view = self._views.get(str(token))
             if view is None:
                 continue
-            shared = (LiveView(view.kind, view.queue, view.job_id), view.language)
+            shared = (LiveView(view.kind, view.queue, job_id=view.job_id), view.language)
             if shared not in snapshots:
                 with _language(view.language):
                     snapshots[shared] = self._snapshot(view, update, verdicts)
@@ -320,6 +328,28 @@ class LiveHub:
         if row.queue in verdicts:
             html += "".join(fragments.health_panel(row.queue, verdicts[row.queue]).values())
         return {"type": "live.queue", "html": html, "arrivals": {}}
+
+    async def publish_census(self, rows: dict[QueueRef, QueueCounts], troubled: set[QueueRef]) -> None:
+        """Rows the overview's census read that changed, of queues the watcher does not follow (those
+        it follows it pushes itself, fresher), with those of `troubled` marked as needing attention:
+        overview sockets turn them into the "new queues" and "another queue needs attention" notes, and
+        into cells where a page shows them. No health is read for them (the census reads thousands of
+        queues; their verdicts are read when a page shows them)."""
+        layer = get_channel_layer()
+        if layer is None or not self._views or self._watcher is None:
+            return
+        followed = set(self._watcher.counted_queues())
+        off_page = {queue: row for queue, row in rows.items() if queue not in followed}
+        for language in sorted(self._languages()):
+            with _language(language):
+                group = groups.in_language(groups.overview_group(), language)
+                cells = {}
+                for queue, row in sorted(off_page.items()):
+                    changed = self._changed(group, fragments.overview_cells(row))
+                    if changed:
+                        cells[queue] = "".join(changed.values())
+                if cells:
+                    await layer.group_send(group, overview_message(cells, troubled & set(cells)))
 
     async def nudge_alerts(self) -> None:
         """Tell the overview and queue pages of this process that the firing alerts changed; each page

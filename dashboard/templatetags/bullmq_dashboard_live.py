@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -95,17 +96,26 @@ def _socket(url: str, extra: str = "") -> SafeString:
 
 
 @register.simple_tag
-def live_socket_overview(order: OverviewOrder | None = None, query: str = "") -> SafeString:
+def live_socket_overview(
+    order: OverviewOrder | None = None, query: str = "", page: int = 1, shown: Sequence[QueueRef] = ()
+) -> SafeString:
     """The overview's socket, and the notes shown when queues appear or come to need attention.
 
-    A "needs attention" page tells its socket so (with its `q`): the socket then knows which queues
-    the page lists and says when another one comes to need attention."""
+    The socket is told the rows the page shows (their element ids: it follows those, whatever the
+    census's order has become since), and the page's filter text, order and filters (a "needs
+    attention" page's socket says when another queue comes to need attention)."""
     note = render_to_string("bullmq_dashboard/partials/new_queues.html", {"appeared": False}).strip()
     attention = order is not None and order.attention and not order.failing
     if attention:
         note += render_to_string("bullmq_dashboard/partials/attention_more.html", {"more": False}).strip()
-    filters = {"attention": 1, **({"q": query} if query else {})} if attention else None
-    return _socket(socket_url(reverse("bullmq_dashboard:overview"), filters), note)
+    filters: dict[str, object] = {"q": query, "page": page if page > 1 else ""}
+    if order is not None:
+        filters.update(
+            sort=order.sort, failing=1 if order.failing else "", attention=1 if order.attention else ""
+        )
+    filters["rows"] = ",".join(fragments.queue_dom_id(queue) for queue in shown)
+    given = {name: value for name, value in filters.items() if value}
+    return _socket(socket_url(reverse("bullmq_dashboard:overview"), given or None), note)
 
 
 @register.simple_tag

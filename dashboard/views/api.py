@@ -8,6 +8,7 @@ from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.health import queue_verdicts
 from dashboard.overview import all_counts
+from dashboard.overview_order import matching
 from dashboard.permissions import avisible
 from dashboard.views.base import (
     access_of,
@@ -25,9 +26,20 @@ from queues.messages import gettext_lazy
 
 @dashboard_view(api=True)
 async def queue_list(request: HttpRequest) -> HttpResponse:
-    """Every queue this user may view, with its counts."""
-    rows = await all_counts(await avisible(access_of(request).user, await registry.all_queues()))
-    return JsonResponse({"queues": [serializers.queue_json(row) for row in rows]})
+    """The queues this user may view whose `<prefix>:<name>` or connection contains `?q=`, with their
+    counts: every one of them (one counts script a queue, in one pipeline per connection: at 10,000
+    queues about 160,000 Redis commands and a 5 MB answer), or with `?page=` and `?per_page=` (at most
+    MAX_PAGE_SIZE) one page of them, in name order, read alone."""
+    query = request.GET.get("q", "").strip()
+    queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
+    answer: dict[str, object] = {"total": len(queues)}
+    if "page" in request.GET or "per_page" in request.GET:
+        page, per_page = parse_positive(request, "page", 1), parse_per_page(request)
+        pages = max(1, -(-len(queues) // per_page))
+        queues = queues[(page - 1) * per_page : page * per_page]
+        answer.update(page=page, per_page=per_page, pages=pages)
+    rows = await all_counts(queues)
+    return JsonResponse({"queues": [serializers.queue_json(row) for row in rows], **answer})
 
 
 @dashboard_view(api=True, actions=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from dashboard import available, links, redis_access, registry
 from dashboard.alerts import alert_context
+from dashboard.census import get_census
 from dashboard.conf import get_config
 from dashboard.error_groups import overview_groups
 from dashboard.flow_tree import in_flow
@@ -15,6 +18,7 @@ from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, totals
 from dashboard.overview_order import matching, parse_order
+from dashboard.overview_page import OverviewPaging, pick_page
 from dashboard.permissions import avisible, read_only
 from dashboard.throughput import SPARKLINES
 from dashboard.views.base import (
@@ -49,35 +53,39 @@ from queues.states import STATES
 
 @dashboard_view()
 async def overview(request: HttpRequest) -> HttpResponse:
-    """The queues this user may view, with their counts per state and failure recency: those matching
-    `?q=`, at most OVERVIEW_MAX_QUEUES of them (a page's cost is bounded, whatever Redis holds), sorted
-    by `?sort=`, only those that failed jobs in the last hour with `?failing=1`, only those stuck or
-    degraded with `?attention=1`."""
+    """One page of the queues this user may view (`?page=`, OVERVIEW_PAGE_SIZE rows), with their counts
+    per state, health and failure recency: those matching `?q=`, needing attention first (or sorted
+    by `?sort=`), only those that failed jobs in the last hour with `?failing=1`, only those stuck or
+    degraded with `?attention=1`. Only the page's rows are read and followed live; the order, filters
+    and totals over every queue come from the census (dashboard/census.py)."""
     query = request.GET.get("q", "").strip()
     order = parse_order(request, query)
     queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
-    limit = get_config().overview_max_queues
-    rows = await all_counts(queues[:limit])
+    page = await pick_page(queues, order, parse_positive(request, "page", 1))
+    read_at = time.monotonic()
+    rows = await all_counts(page.shown, page.just_read)
+    get_census().remember(rows, read_at)
     # The rows' health (dashboard.health: read at most once per CACHE_SECONDS a queue, judged again
     # with these counts in between).
     verdicts = await queue_verdicts([row.queue for row in rows], {row.queue: row for row in rows})
-    # Sorted and filtered among the queues read (at most OVERVIEW_MAX_QUEUES), within each group.
-    shown = order.apply(rows, verdicts)
     # The rows' last hours, read at most once a minute per queue (one pipeline per connection).
-    sparks = await SPARKLINES.get([row.queue for row in shown])
+    sparks = await SPARKLINES.get([row.queue for row in rows])
+    every = {**page.census, **{row.queue: row for row in rows}}
     context = {
-        "groups": group(shown, keep_order=bool(order.column), sparks=sparks, verdicts=verdicts),
-        "totals": totals(rows),
+        "groups": group(rows, keep_order=True, sparks=sparks, verdicts=verdicts, every=list(every.values())),
+        "totals": totals(list(every.values())),
         "queue_count": len(queues),
         "shown_count": len(rows),
+        "paging": OverviewPaging(page, order),
         "states": STATES,
         "query": query,
         "order": order,
     }
     if wants_partial(request):
         return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
-    # The queues with most failures only, from the cache or their newest failures (bounded).
-    context["top_errors"] = await overview_groups(rows)
+    # The queues with most failures only (of every queue the census read), from the cache or their
+    # newest failures (bounded).
+    context["top_errors"] = await overview_groups(list(every.values()))
     context.update(await alert_context(queues))
     return page_response(request, "bullmq_dashboard/overview.html", context)
 

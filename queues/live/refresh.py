@@ -1,6 +1,7 @@
 """Re-reading what events touched, and publishing what changed.
 
-Each queue or job touched by events is re-read at most once per `interval`, after a burst of events
+Each queue touched by events is re-counted at most once per `count_interval` and each watched job
+re-read at most once per `interval`, after a burst of events
 was let gather for `COALESCE_SECONDS`. Counts of the touched queues are read in one
 pipelined round trip per connection, watched jobs a few at a time. Every viewed queue is re-counted
 every `resync_interval` even without events, which heals events trimmed from a stream (MAXLEN) or
@@ -104,20 +105,25 @@ class Refresher:
         """Watched jobs that are being processed: their logs are polled (adding a log line has no event)."""
         return self._jobs.polled(self._viewers.watched_jobs())
 
+    def _interval(self, key: QueueRef | JobRef) -> float:
+        """How often a queue's counts or a job are re-read at most."""
+        if isinstance(key, QueueRef):
+            return min(self._options.count_interval, self._options.interval)
+        return self._options.interval
+
     def _due(self, key: QueueRef | JobRef, now: float) -> bool:
-        return now >= self._read_at.get(key, -float("inf")) + self._options.interval
+        return now >= self._read_at.get(key, -float("inf")) + self._interval(key)
 
     def _next_due(self, now: float, next_resync: float, next_poll: float) -> float:
         """When the refresh loop next has work: a request, a due dirty queue or job, a poll, a resync."""
         pending = self._pending
         if pending.requests or pending.resync_due:
             return now
-        interval = self._options.interval
         counted = set(self._viewers.counted_queues())
         times = [next_resync]
         never = -float("inf")
-        times.extend(self._read_at.get(q, never) + interval for q in pending.queues if q in counted)
-        times.extend(self._read_at.get(j, never) + interval for j in pending.jobs)
+        times.extend(self._read_at.get(q, never) + self._interval(q) for q in pending.queues if q in counted)
+        times.extend(self._read_at.get(j, never) + self._interval(j) for j in pending.jobs)
         if self._polled_jobs():
             times.append(next_poll)
         return min(times)

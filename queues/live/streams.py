@@ -186,6 +186,7 @@ class StreamTailer:
         client: Redis | None = None
         backoff = Backoff(self._options.backoff_min, self._options.backoff_max)
         retargeted = self._retargeted[alias]
+        woke_at = -float("inf")
         try:
             while not self._stopping.is_set():
                 retargeted.clear()
@@ -209,12 +210,15 @@ class StreamTailer:
                         continue
                     # The blocking read only wakes the loop (one entry per stream, read whole); what
                     # follows is read projected to the event name and job id (events.lua).
+                    # While events keep coming, read them in batches (see WatcherOptions.gather).
+                    await asyncio.sleep(max(0.0, woke_at + self._options.gather - time.monotonic()))
                     reply = await client.xread(
                         offsets,  # type: ignore[arg-type]
                         count=1,
                         block=self._options.block_ms,
                     )
                     if reply:
+                        woke_at = time.monotonic()
                         woken = self._note(reply)
                         if woken:
                             await self._read_more(client, woken)
@@ -287,7 +291,10 @@ class StreamTailer:
                     (text(flat[i]), {"event": text(flat[i + 1]), "jobId": text(flat[i + 2])})
                     for i in range(0, len(flat) - 2, 3)
                 ]
-                if self._note_events(key, events):
+                # Read again only after a full batch or a read cut at the byte budget ("more" after
+                # the triples): a shorter one reached the stream's end.
+                more = len(flat) % 3 == 1 or len(events) >= self._options.batch
+                if self._note_events(key, events) and more:
                     behind.append(key)
             self._pending.wake.set()
             keys = behind

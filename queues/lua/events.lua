@@ -12,7 +12,8 @@
   at most about 1 MB a call (see includes/bounded_copy.lua: the budget plus one entry).
 
   Returns, per stream in order: { { id, event, jobId (or ""), ... } } (a key that is not a stream
-  reads as no entries).
+  reads as no entries), with one more element, "more", after the triples of a stream whose read
+  stopped at the byte budget (it may hold more entries than were read).
 ]]
 local rcall = redis.call
 local count = tonumber(ARGV[1])
@@ -31,7 +32,7 @@ end
 local out = {}
 for i, key in ipairs(KEYS) do
   local flat = {}
-  local ok, entries = pcall(boundedStreamAfter, key, ARGV[i + 1], count, BUDGET)
+  local ok, entries, spent = pcall(boundedStreamAfter, key, ARGV[i + 1], count, BUDGET)
   if ok then
     for _, entry in ipairs(entries) do
       local event, jobId = "", ""
@@ -46,6 +47,9 @@ for i, key in ipairs(KEYS) do
       flat[#flat + 1] = entry[1]
       flat[#flat + 1] = event
       flat[#flat + 1] = jobId
+    end
+    if spent >= BUDGET then
+      flat[#flat + 1] = "more"
     end
   end
   out[i] = flat

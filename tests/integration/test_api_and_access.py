@@ -33,6 +33,21 @@ async def test_queue_list_api(client: AsyncClient, redis_url: str) -> None:
     assert detail["jobs_url"] == links.jobs_api_url(EMAIL)
 
 
+async def test_queue_list_api_filters_by_q_and_pages(client: AsyncClient, redis_url: str) -> None:
+    for name in ("mail-a", "mail-b", "mail-c", "sms"):
+        await add_jobs(redis_url, name, [("x", {}, {})])
+    every = (await client.get(dashboard_url("api/queues/"))).json()
+    assert every["total"] == 4 and len(every["queues"]) == 4 and "page" not in every
+    mail = (await client.get(dashboard_url("api/queues/"), {"q": "MAIL"})).json()
+    assert [queue["name"] for queue in mail["queues"]] == ["mail-a", "mail-b", "mail-c"]
+    second = (await client.get(dashboard_url("api/queues/"), {"q": "mail", "per_page": 2, "page": 2})).json()
+    assert [queue["name"] for queue in second["queues"]] == ["mail-c"]
+    assert (second["total"], second["page"], second["per_page"], second["pages"]) == (3, 2, 2, 2)
+    assert second["queues"][0]["counts"]["waiting"] == 1
+    wrong = await client.get(dashboard_url("api/queues/"), {"per_page": 0})
+    assert wrong.status_code == 400 and "per_page" in wrong.json()["error"]
+
+
 async def test_job_list_and_job_api(client: AsyncClient, redis_url: str) -> None:
     await add_jobs(redis_url, "email", [("send", {"to": "a@example.com"}, {"jobId": "j1", "attempts": 2})])
 

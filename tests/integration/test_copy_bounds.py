@@ -39,10 +39,11 @@ async def test_a_stream_of_small_then_large_events_is_read_within_its_bound(redi
     await redis_client.xadd(key, {"event": "drained", "jobId": ""})
 
     [flat] = await EVENTS.call(redis_client, [key], [500, offset])
-    events = flat[1::3]
-    assert events == [b"completed"]  # the 1 MB budget is spent by the first 2 MB entry: one, not 40
-    [rest] = await EVENTS.call(redis_client, [key], [500, flat[-3].decode()])
-    assert rest[1::3] == [b"completed"]  # the next call goes on where this one stopped
+    # The 1 MB budget is spent by the first 2 MB entry: one, not 40, and "more" says the read stopped
+    # at the budget (the watcher reads on).
+    assert len(flat) == 4 and flat[1] == b"completed" and flat[3] == b"more"
+    [rest] = await EVENTS.call(redis_client, [key], [500, flat[0].decode()])
+    assert rest[1] == b"completed" and rest[2] == b"r1"  # the next call goes on where this one stopped
 
 
 async def test_a_small_stream_is_read_in_one_step(redis_client: Redis) -> None:
@@ -51,6 +52,7 @@ async def test_a_small_stream_is_read_in_one_step(redis_client: Redis) -> None:
         await redis_client.xadd(key, {"event": "waiting", "jobId": f"j{i}", "prev": "x" * 100})
     [flat] = await EVENTS.call(redis_client, [key], [500, "0-0"])
     assert flat[2::3] == [f"j{i}".encode() for i in range(30)]
+    assert len(flat) == 90  # the whole stream: no "more"
 
 
 async def skewed_logs(redis_url: str, redis_client: Redis, long_lines: int) -> str:

@@ -180,8 +180,10 @@ async def test_disabled_live_updates_refuse_sockets_and_render_no_socket(
 async def test_pages_carry_their_socket_and_live_ids(client: AsyncClient, live: str) -> None:
     await add_jobs(live, "email", [("send", {}, {"jobId": "j1"})])
     overview = (await client.get(dashboard_url())).content.decode()
-    # Each socket says the language its page is in (what it is sent is rendered in that language).
-    assert f'ws-connect="{socket_path()}?lang=en-us"' in overview
+    # Each socket says the language its page is in (what it is sent is rendered in that language), the
+    # overview's also the rows it shows (their element ids).
+    rows = fragments.queue_dom_id(EMAIL)
+    assert f'ws-connect="{socket_path()}?rows={rows}&amp;lang=en-us"' in overview
     assert f'id="{fragments.count_dom_id(EMAIL, "waiting")}"' in overview
     queue = (await client.get(links.queue_url(EMAIL) + "?state=failed&per_page=10")).content.decode()
     assert (

@@ -195,15 +195,26 @@ async def test_an_application_meta_hash_is_not_a_queue(
     assert response.status_code == 404 and b"sk_live_secret" not in response.content
 
 
-async def test_the_overview_counts_a_bounded_number_of_queues(client: AsyncClient, redis_url: str) -> None:
+async def test_the_overview_reads_a_page_of_queues_and_a_bounded_census(
+    client: AsyncClient, redis_url: str
+) -> None:
+    """A page reads its own rows; the census behind the order reads at most OVERVIEW_CENSUS_READS
+    queues a view and says how many it has not read yet."""
     for name in ("alpha", "beta", "gamma", "delta"):
         await add_jobs(redis_url, name, [("x", {}, {})])
-    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, OVERVIEW_MAX_QUEUES=2)):
+    limits = {"OVERVIEW_PAGE_SIZE": 2, "OVERVIEW_CENSUS_READS": 3}
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings(redis_url, **limits)):
         reset_directories()
         page = (await client.get(dashboard_url())).content.decode()
-        assert page.count('class="queue-row') == 2 and "Showing the first 2 of 4 queues" in page
+        assert page.count('class="queue-row') == 2
+        assert "Queues 1\N{EN DASH}2 of 4 · page 1 of 2" in page and "1 queue is not read yet" in page
+        second = (await client.get(dashboard_url("?page=2"))).content.decode()
+        assert second.count('class="queue-row') == 2 and "Queues 3\N{EN DASH}4 of 4 · page 2 of 2" in second
+        beyond = (await client.get(dashboard_url("?page=99"))).content.decode()
+        assert "page 2 of 2" in beyond  # past the last page: the last
         found = (await client.get(dashboard_url("?q=gam"))).content.decode()
         assert found.count('class="queue-row') == 1 and 'data-queue="bull:gamma"' in found
+        assert "page 1 of" not in found  # one page: no pager
 
 
 # ---------------------------------------------------------------- bounded copies inside Redis

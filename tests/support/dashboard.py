@@ -11,11 +11,14 @@ from queues.connections import close_clients
 
 
 async def close_dashboard() -> None:
-    """Stop what page views started on this test's loop: the live hub's lease, discovery, clients."""
+    """Stop what page views started on this test's loop: the live hub's lease, the overview's census,
+    discovery, clients."""
+    from dashboard.census import get_census
     from dashboard.live.hub import get_hub
     from dashboard.monitor import get_monitor
 
     await get_monitor().stop()
+    await get_census().stop()
     await get_hub().shutdown()
     await stop_background_work()
     await close_clients()

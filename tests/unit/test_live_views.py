@@ -10,9 +10,11 @@ from queues.models import QueueRef
 EMAIL = QueueRef("default", "bull", "email")
 
 
-def test_the_overview_follows_every_queue() -> None:
-    view = LiveView(ViewKind.OVERVIEW)
-    assert view.interest() == Interest(all_queues=True)
+def test_the_overview_follows_the_queues_of_its_page_only() -> None:
+    page = (QueueRef("default", "bull", "a"), QueueRef("default", "bull", "b"))
+    view = LiveView(ViewKind.OVERVIEW, queues=page)
+    assert view.interest() == Interest(queues=page)
+    assert LiveView(ViewKind.OVERVIEW).interest() == Interest()
     assert view.groups() == [groups.everyone_group(), groups.overview_group()]
     assert view.job is None
 
