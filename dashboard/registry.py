@@ -64,6 +64,11 @@ async def all_queues() -> list[QueueRef]:
     return [queue for queues in lists for queue in queues]
 
 
+def discovering() -> list[str]:
+    """The connections whose first SCAN pass is still running (their queue lists are not whole yet)."""
+    return [alias for alias in get_config().connections if directory(alias).scanning]
+
+
 async def reachable_queues() -> tuple[list[QueueRef], dict[str, str]]:
     """Every queue of the connections that answer, and why each other connection could not be listed
     (for background work, where one down connection must not stop the others)."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -18,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 SCAN_COUNT = 1000
 RECONFIRM_EVERY = 10
+# The longest a request waits for the first SCAN pass of a connection (10,000 queues among 1,000,000
+# other keys take about a second here); after it, the queues found so far are served.
+FIRST_SCAN_WAIT = 2.0
 
 
 def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
@@ -32,28 +36,51 @@ def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
 
 
 async def scan_queues(
-    client: Redis, settings: ConnectionSettings, known: frozenset[QueueRef] = frozenset()
+    client: Redis,
+    settings: ConnectionSettings,
+    known: frozenset[QueueRef] = frozenset(),
+    found: Callable[[list[QueueRef]], None] | None = None,
 ) -> list[QueueRef]:
     """Every confirmed BullMQ queue on this connection, sorted by prefix then name (one SCAN pass).
 
+    Candidates are confirmed a SCAN page at a time, and `found` is told the queues confirmed so far
+    after each page (a first pass over millions of keys takes seconds; pages can show what it found).
     Candidates in `known` (confirmed by an earlier pass) are not read again: their `meta` hash is still
     there (SCAN found it), and a pass over 10,000 queues would otherwise add 10,000 HMGETs.
     """
-    candidates = await scan_candidates(client, settings)
-    fresh = sorted(candidates - known)
-    return sorted((candidates & known) | set(await confirm(client, fresh)))
+    queues: set[QueueRef] = set()
+    async for batch in candidate_batches(client, settings):
+        fresh = sorted(batch - known - queues)
+        queues |= (batch & known) | set(await confirm(client, fresh))
+        if found is not None:
+            found(sorted(queues))
+    return sorted(queues)
 
 
 async def scan_candidates(client: Redis, settings: ConnectionSettings) -> set[QueueRef]:
     """The queues whose `meta` hash one SCAN pass finds, not yet confirmed as BullMQ's."""
-    patterns = [f"{_glob_escape(prefix)}:*:meta" for prefix in settings.prefixes] or ["*:meta"]
     candidates: set[QueueRef] = set()
-    for pattern in patterns:
-        async for raw_key in client.scan_iter(match=pattern, count=SCAN_COUNT, _type="HASH"):
-            queue = candidate_from_meta_key(settings.alias, text(raw_key))
-            if queue is not None and in_scope(settings, queue):
-                candidates.add(queue)
+    async for batch in candidate_batches(client, settings):
+        candidates |= batch
     return candidates
+
+
+async def candidate_batches(client: Redis, settings: ConnectionSettings) -> AsyncIterator[set[QueueRef]]:
+    """The candidate queues of each SCAN page (only pages that hold some) of one pass."""
+    patterns = [f"{_glob_escape(prefix)}:*:meta" for prefix in settings.prefixes] or ["*:meta"]
+    for pattern in patterns:
+        cursor = 0
+        while True:
+            cursor, keys = await client.scan(cursor, match=pattern, count=SCAN_COUNT, _type="HASH")
+            batch = set()
+            for raw_key in keys:
+                queue = candidate_from_meta_key(settings.alias, text(raw_key))
+                if queue is not None and in_scope(settings, queue):
+                    batch.add(queue)
+            if batch:
+                yield batch
+            if not cursor:
+                break
 
 
 async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
@@ -109,17 +136,29 @@ class Directory:
     queues: list[QueueRef] | None = None
     scanned_at: float = 0.0
     passes: int = 0
+    # The queues the first pass has confirmed so far.
+    partial: list[QueueRef] = field(default_factory=list)
     _refreshing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
 
     async def get(self) -> list[QueueRef]:
-        """The queue list; only the first call (or an explicit refresh) waits for a SCAN."""
+        """The queue list. Only the first call waits for a SCAN, and at most FIRST_SCAN_WAIT seconds:
+        then the queues the pass confirmed so far (`scanning` says the list is not whole yet)."""
         if self.settings.queues:
             return [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
         if self.queues is None:
-            await self.refresh()
+            task = self._refresh_in_background(quiet=False)
+            try:
+                await asyncio.wait_for(asyncio.shield(task), FIRST_SCAN_WAIT)
+            except TimeoutError:
+                return list(self.partial)
         elif time.monotonic() - self.scanned_at > self.interval:
             self._refresh_in_background()
         return list(self.queues or [])
+
+    @property
+    def scanning(self) -> bool:
+        """True while the first SCAN pass runs (the list served is what it confirmed so far)."""
+        return self.queues is None and not self.settings.queues
 
     async def refresh(self) -> None:
         """Run one SCAN pass now and replace the cached list."""
@@ -127,16 +166,25 @@ class Directory:
         # Every RECONFIRM_EVERY-th pass confirms every candidate again: a meta hash another program
         # replaced (deleted and written anew) leaves the list within that many intervals.
         known = frozenset() if self.passes % RECONFIRM_EVERY == 0 else frozenset(self.queues or ())
-        self.queues = await scan_queues(client, self.settings, known)
+
+        def found(queues: list[QueueRef]) -> None:
+            self.partial = queues
+
+        self.queues = await scan_queues(client, self.settings, known, found if self.queues is None else None)
         self.scanned_at = time.monotonic()
         self.passes += 1
 
-    def _refresh_in_background(self) -> None:
+    def _refresh_in_background(self, quiet: bool = True) -> asyncio.Task[None]:
+        """The running pass of this loop, or a new one (`quiet`: a failure is logged, not raised)."""
         loop = asyncio.get_running_loop()
         running = self._refreshing.get(loop)
         if running is not None and not running.done():
-            return
-        self._refreshing[loop] = loop.create_task(self._quiet_refresh())
+            return running
+        task = loop.create_task(self._quiet_refresh() if quiet else self.refresh())
+        # A first pass that fails after its request stopped waiting is retried by the next request.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._refreshing[loop] = task
+        return task
 
     async def _quiet_refresh(self) -> None:
         try:

@@ -77,6 +77,8 @@ async def overview(request: HttpRequest) -> HttpResponse:
         "queue_count": len(queues),
         "shown_count": len(rows),
         "paging": OverviewPaging(page, order),
+        # Connections whose first SCAN pass is still running: the list is what it found so far.
+        "discovering": registry.discovering(),
         "states": STATES,
         "query": query,
         "order": order,

@@ -3,6 +3,7 @@ queues at a time; queues needing attention come first."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from html import unescape
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from django.test import AsyncClient, override_settings
 from redis.asyncio import Redis
 
+from dashboard import registry
 from dashboard.census import get_census
 from dashboard.live import fragments
 from dashboard.live.hub import get_hub
@@ -147,3 +149,28 @@ async def test_a_page_socket_gets_only_its_rows_and_hears_of_new_queues_from_the
             }
         finally:
             await socket.close()
+
+
+async def test_the_first_view_does_not_wait_for_a_whole_scan(
+    client: AsyncClient, redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first pass that outlasts FIRST_SCAN_WAIT: the view answers with what it found so far and says
+    it is still looking; the pass goes on in the background and the next view lists every queue."""
+    import queues.discovery as discovery
+
+    for name in ("a", "b"):
+        await add_jobs(redis_url, name, [("x", {}, {})])
+    await redis_client.eval("for i = 1, 20000 do redis.call('SET', 'junk:' .. i, 'x') end", 0)
+    monkeypatch.setattr(discovery, "FIRST_SCAN_WAIT", 0.0)
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings_for(redis_url)):
+        reset_directories()
+        first = await client.get(dashboard_url())
+        assert first.status_code == 200
+        assert "Still looking for queues in Redis (default)" in first.content.decode()
+        directory = registry.directory("default")
+        for _ in range(100):
+            if not directory.scanning:
+                break
+            await asyncio.sleep(0.05)
+        html = (await client.get(dashboard_url())).content.decode()
+        assert row_names(html) == ["a", "b"] and "Still looking" not in html
