@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 PARALLEL_JOB_READS = 4
 # How long the refresh loop lets a burst of events gather before it reads (seconds).
 COALESCE_SECONDS = 0.02
+# The resync re-counts the viewed queues in this many slices spread over its interval, not in one
+# burst (50 rows on a page were 50 script calls, about 800 commands, every 10 s).
+RESYNC_SLICES = 10
 
 
 @dataclass
@@ -88,10 +91,13 @@ class Refresher:
         self._stopping = stopping
         self._jobs = WatchedJobs(options.limits)
         self._read_at: dict[QueueRef | JobRef, float] = {}
+        # When each followed queue was last counted (for any reason): the resync re-counts the stalest.
+        self._counted_at: dict[QueueRef, float] = {}
 
     def forget_queue(self, queue: QueueRef) -> None:
         """Drop what is kept of a queue no longer followed."""
         self._read_at.pop(queue, None)
+        self._counted_at.pop(queue, None)
 
     def forget_unwatched_jobs(self) -> None:
         """Drop what is kept of jobs nobody watches any more."""
@@ -104,6 +110,14 @@ class Refresher:
     def _polled_jobs(self) -> list[JobRef]:
         """Watched jobs that are being processed: their logs are polled (adding a log line has no event)."""
         return self._jobs.polled(self._viewers.watched_jobs())
+
+    def _resync_slice(self, counted: set[QueueRef], now: float) -> set[QueueRef]:
+        """The stalest of the viewed queues not counted for about a resync interval, at most a
+        RESYNC_SLICES-th of them: each is re-counted about once per interval, spread over it."""
+        period = self._options.resync_interval
+        ready = [q for q in counted if now - self._counted_at.get(q, -float("inf")) >= period * 0.9]
+        ready.sort(key=lambda queue: self._counted_at.get(queue, -float("inf")))
+        return set(ready[: -(-len(counted) // RESYNC_SLICES)])
 
     def _interval(self, key: QueueRef | JobRef) -> float:
         """How often a queue's counts or a job are re-read at most."""
@@ -148,12 +162,13 @@ class Refresher:
             # Let a burst (a job added, taken and finished within milliseconds) land in one read.
             await asyncio.sleep(COALESCE_SECONDS)
             now = time.monotonic()
-            resync = pending.resync_due or now >= next_resync
+            full = pending.resync_due
+            resync = full or now >= next_resync
             poll = now >= next_poll
             pending.resync_due = False
-            update, failed = await self._refresh(resync, poll)
+            update, failed = await self._refresh(resync, poll, full)
             if resync:
-                next_resync = time.monotonic() + options.resync_interval
+                next_resync = time.monotonic() + options.resync_interval / RESYNC_SLICES
             if poll:
                 next_poll = now + options.interval
             if failed:
@@ -168,8 +183,9 @@ class Refresher:
                 except Exception:
                     logger.exception("live updates: publishing failed")
 
-    async def _refresh(self, resync: bool, poll: bool) -> tuple[LiveUpdate, set[str]]:
-        """Re-read what is due (everything viewed on a resync); returns the update and failed aliases.
+    async def _refresh(self, resync: bool, poll: bool, full: bool = True) -> tuple[LiveUpdate, set[str]]:
+        """Re-read what is due (on a resync the stalest slice of the viewed queues, everything when
+        `full`); returns the update and failed aliases.
 
         A queue or job touched by events is re-read at most once per interval: the first event is
         answered at once, later ones within the interval wait for its end (a trailing read).
@@ -188,7 +204,12 @@ class Refresher:
             self._read_at[queue] = now
         for job in due_jobs:
             self._read_at[job] = now
-        queues = set(counted) if resync else set(due_queues)
+        if full and resync:
+            queues = set(counted)
+        elif resync:
+            queues = set(due_queues) | self._resync_slice(counted, now)
+        else:
+            queues = set(due_queues)
         jobs = set(due_jobs)
         requests, pending.requests = pending.requests, []
         for _token, interest in requests:
@@ -273,6 +294,7 @@ class Refresher:
         details = await asyncio.gather(*(read(job) for job in jobs))
         read_at = time.monotonic()
         for row in counts:
+            self._counted_at[row.queue] = read_at
             if self._counts.record(row, read_at):
                 update.changed.add(row.queue)
             update.counts[row.queue] = row
