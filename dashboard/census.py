@@ -16,7 +16,8 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -32,6 +33,10 @@ LEASE_SECONDS = 60.0
 # A row is read again by the census at most this often (with few queues the rate would otherwise
 # re-read each of them every second).
 REREAD_SECONDS = 30.0
+# What views derive from the rows is kept for at most this many filters and orders at a time.
+MAX_DERIVED = 32
+
+T = TypeVar("T")
 
 
 class Census:
@@ -43,6 +48,11 @@ class Census:
         self._until = 0.0
         self._task: asyncio.Task[None] | None = None
         self._cursor = 0
+        # Bumped whenever a row shows something else: what views derive from every row (the order of
+        # 10,000 queues, the group totals: 70 ms a view) is kept until then.
+        self.version = 0
+        self._derived: dict[Hashable, Any] = {}
+        self._derived_version = 0
 
     def rows(self, queues: Iterable[QueueRef]) -> dict[QueueRef, QueueCounts]:
         """The rows the census holds of these queues."""
@@ -64,8 +74,22 @@ class Census:
         and the order puts it with the queues that need attention."""
         for row in rows:
             if self._read_at.get(row.queue, float("-inf")) <= read_at:
+                if _shown(self._rows.get(row.queue)) != _shown(row):
+                    self.version += 1
                 self._rows[row.queue] = row
                 self._read_at[row.queue] = read_at
+
+    def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """What `compute` derives from the rows, kept under `key` until a row changes."""
+        if self._derived_version != self.version:
+            self._derived.clear()
+            self._derived_version = self.version
+        if key not in self._derived:
+            if len(self._derived) >= MAX_DERIVED:
+                self._derived.clear()
+            self._derived[key] = compute()
+        found: T = self._derived[key]
+        return found
 
     def forget_except(self, queues: Iterable[QueueRef], keep: set[str] | None = None) -> None:
         """Drop the rows of queues that are gone (obliterated, or no longer listed), except those of
@@ -73,6 +97,7 @@ class Census:
         listed = set(queues)
         kept = keep or set()
         for queue in [q for q in self._rows if q not in listed and q.connection not in kept]:
+            self.version += 1
             del self._rows[queue]
             self._read_at.pop(queue, None)
 

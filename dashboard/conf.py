@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     # from the census: dashboard/census.py; 0: none, the census then holds what views read); the rows
     # the census never read that a view reads itself.
     "OVERVIEW_PAGE_SIZE": 50,
-    "OVERVIEW_CENSUS_RATE": 10,
+    "OVERVIEW_CENSUS_RATE": 5,
     "OVERVIEW_CENSUS_READS": 250,
     # The sizes the lists' selector offers; `per_page` takes any size from 1 to MAX_PAGE_SIZE.
     "PAGE_SIZES": [10, 25, 50, 100],

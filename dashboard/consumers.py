@@ -36,7 +36,7 @@ from dashboard.live import fragments, groups
 from dashboard.live.hub import LiveView, ViewKind, get_hub
 from dashboard.overview_order import ORDER_PARAMETERS, matching, order_of
 from dashboard.overview_page import OverviewPage, pick_page
-from dashboard.permissions import VIEW, has_permission
+from dashboard.permissions import VIEW, has_permission, visible
 from dashboard.users import User
 from dashboard.views.base import BadRequest
 from queues.events import REDIS_FAULTS
@@ -332,9 +332,7 @@ class OverviewConsumer(LiveConsumer):
             self.known = None
             return
         user = self.scope["user"]
-        self.known = set(
-            await database_sync_to_async(lambda: [q for q in queues if has_permission(user, VIEW, q)])()
-        )
+        self.known = set(await database_sync_to_async(visible)(user, queues))
 
     def language(self) -> str:
         """The language of this socket's page."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -165,14 +166,12 @@ def group(
     keep_order: bool = False,
     sparks: dict[QueueRef, Sparkline] | None = None,
     verdicts: dict[QueueRef, Verdict | None] | None = None,
-    every: list[QueueCounts] | None = None,
+    group_totals: dict[tuple[str, str], GroupTotals] | None = None,
 ) -> list[QueueGroup]:
     """Rows grouped by (connection, prefix), in name order (in the order given with `keep_order`), with
-    the sparklines of `sparks`, the health of `verdicts` and the totals of each group's rows in
-    `every` (all rows known of the groups, not only those shown)."""
-    sums: dict[tuple[str, str], list[QueueCounts]] = {}
-    for row in every or []:
-        sums.setdefault((row.queue.connection, row.queue.prefix), []).append(row)
+    the sparklines of `sparks`, the health of `verdicts` and the totals of `group_totals` (over every
+    queue of a group, not only those shown)."""
+    sums = group_totals or {}
     if keep_order:
         ordered = sorted(rows, key=lambda row: (row.queue.connection, row.queue.prefix))
     else:
@@ -184,14 +183,33 @@ def group(
             list(members),
             sparks or {},
             verdicts or {},
-            GroupTotals(len(sums[connection, prefix]), totals(sums[connection, prefix]))
-            if (connection, prefix) in sums
-            else None,
+            sums.get((connection, prefix)),
         )
         for (connection, prefix), members in groupby(
             ordered, key=lambda row: (row.queue.connection, row.queue.prefix)
         )
     ]
+
+
+@dataclass(frozen=True)
+class OverviewSummary:
+    """What the overview shows of every queue it may list: each group's totals, and the rows with
+    failed jobs (the top error groups pick among them)."""
+
+    groups: dict[tuple[str, str], GroupTotals]
+    failing: list[QueueCounts]
+
+
+def summarize(rows: Iterable[QueueCounts]) -> OverviewSummary:
+    """The summary of these rows."""
+    by_group: dict[tuple[str, str], list[QueueCounts]] = {}
+    failing = []
+    for row in rows:
+        by_group.setdefault((row.queue.connection, row.queue.prefix), []).append(row)
+        if row.counts.get("failed", 0) > 0:
+            failing.append(row)
+    groups = {key: GroupTotals(len(members), totals(members)) for key, members in by_group.items()}
+    return OverviewSummary(groups, failing)
 
 
 def totals(rows: list[QueueCounts]) -> dict[str, int]:

@@ -42,6 +42,8 @@ class OverviewPage:
     just_read: dict[QueueRef, QueueCounts] = field(default_factory=dict)
     # With `?attention=1`: queues read but not judged (over OVERVIEW_MAX_QUEUES), so not listed.
     unjudged: int = 0
+    # Names the matching queues (what views derive from them is kept under it by the census).
+    fingerprint: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
     census = get_census()
     census.keep_reading()
     just_read = await census.fill(queues, config.census_reads)
+    fingerprint = hash(tuple(queues))
     known = census.rows(queues)
     read = [known[queue] for queue in queues if queue in known]
     verdicts: dict[QueueRef, Verdict | None] = {}
@@ -110,22 +113,12 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
         judged = read[: config.overview_max_queues]
         verdicts = await queue_verdicts([row.queue for row in judged], known)
         read = judged
-    if order.column or order.failing or order.attention:
-        ordered = [row.queue for row in order.apply(read, verdicts)]
-        if order.column and not (order.failing or order.attention):
-            ordered += census.unread(queues)  # no value yet: last, as rows without one
-        ordered = _grouped(ordered)
+    if order.attention:
+        ordered = _grouped([row.queue for row in order.apply(read, verdicts)])
     else:
-        ordered = sorted(
-            queues,
-            key=lambda queue: (
-                queue.connection,
-                queue.prefix,
-                _rank(known.get(queue)),
-                queue.name.casefold(),
-                queue.name,
-            ),
-        )
+        # The same queues in the same order, until a census row changes: not sorted again each view.
+        key = ("order", fingerprint, order)
+        ordered = census.derived(key, lambda: _ordered(queues, order, known, read, census.unread(queues)))
     size = config.overview_page_size
     pages = max(1, -(-len(ordered) // size))
     number = min(max(1, number), pages)
@@ -142,6 +135,32 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
         ordered=ordered,
         just_read=just_read,
         unjudged=unjudged,
+        fingerprint=fingerprint,
+    )
+
+
+def _ordered(
+    queues: list[QueueRef],
+    order: OverviewOrder,
+    known: dict[QueueRef, QueueCounts],
+    read: list[QueueCounts],
+    unread: list[QueueRef],
+) -> list[QueueRef]:
+    """The queues in `order` (not "needs attention", which depends on health read apart)."""
+    if order.column or order.failing:
+        ordered = [row.queue for row in order.apply(read)]
+        if order.column and not order.failing:
+            ordered += unread  # no value yet: last, as rows without one
+        return _grouped(ordered)
+    return sorted(
+        queues,
+        key=lambda queue: (
+            queue.connection,
+            queue.prefix,
+            _rank(known.get(queue)),
+            queue.name.casefold(),
+            queue.name,
+        ),
     )
 
 

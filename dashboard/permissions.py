@@ -145,8 +145,13 @@ def access(request: Any, queue: QueueRef | None, with_actions: bool = False) -> 
 
 
 def visible(user: User, queues: Iterable[QueueRef]) -> list[QueueRef]:
-    """The queues this user may view, in order (the permission callable is asked for each)."""
-    return [queue for queue in queues if has_permission(user, VIEW, queue)]
+    """The queues this user may view, in order: the configured permission callable is asked for each;
+    the default one, whose answer is the same for every queue, once (asking it 10,000 times took 75 ms
+    of every overview view)."""
+    listed = list(queues)
+    if listed and not permission_depends_on_queue():
+        return listed if has_permission(user, VIEW, listed[0]) else []
+    return [queue for queue in listed if has_permission(user, VIEW, queue)]
 
 
 aaccess = sync_to_async(access)

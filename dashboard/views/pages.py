@@ -16,7 +16,7 @@ from dashboard.error_groups import overview_groups
 from dashboard.flow_tree import in_flow
 from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
-from dashboard.overview import all_counts, group, totals
+from dashboard.overview import all_counts, group, summarize
 from dashboard.overview_order import matching, parse_order
 from dashboard.overview_page import OverviewPaging, pick_page
 from dashboard.permissions import avisible, read_only
@@ -60,20 +60,22 @@ async def overview(request: HttpRequest) -> HttpResponse:
     and totals over every queue come from the census (dashboard/census.py)."""
     query = request.GET.get("q", "").strip()
     order = parse_order(request, query)
-    queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
+    # The filter text first: a custom permission callable is then asked only about matching queues.
+    queues = await avisible(access_of(request).user, matching(await registry.all_queues(), query))
     page = await pick_page(queues, order, parse_positive(request, "page", 1))
     read_at = time.monotonic()
     rows = await all_counts(page.shown, page.just_read)
-    get_census().remember(rows, read_at)
+    census = get_census()
+    census.remember(rows, read_at)
     # The rows' health (dashboard.health: read at most once per CACHE_SECONDS a queue, judged again
     # with these counts in between).
     verdicts = await queue_verdicts([row.queue for row in rows], {row.queue: row for row in rows})
     # The rows' last hours, read at most once a minute per queue (one pipeline per connection).
     sparks = await SPARKLINES.get([row.queue for row in rows])
-    every = {**page.census, **{row.queue: row for row in rows}}
+    # Group totals and the most failing queues over every queue listed, kept until a census row changes.
+    summary = census.derived(("summary", page.fingerprint), lambda: summarize(census.rows(queues).values()))
     context = {
-        "groups": group(rows, keep_order=True, sparks=sparks, verdicts=verdicts, every=list(every.values())),
-        "totals": totals(list(every.values())),
+        "groups": group(rows, keep_order=True, sparks=sparks, verdicts=verdicts, group_totals=summary.groups),
         "queue_count": len(queues),
         "shown_count": len(rows),
         "paging": OverviewPaging(page, order),
@@ -87,7 +89,7 @@ async def overview(request: HttpRequest) -> HttpResponse:
         return partial_response(request, "bullmq_dashboard/partials/overview_groups.html", context)
     # The queues with most failures only (of every queue the census read), from the cache or their
     # newest failures (bounded).
-    context["top_errors"] = await overview_groups(list(every.values()))
+    context["top_errors"] = await overview_groups(summary.failing)
     context.update(await alert_context(queues))
     return page_response(request, "bullmq_dashboard/overview.html", context)
 
