@@ -68,7 +68,8 @@ test-valkey: install npm npm5
 clean:
 	rm -rf $(VENV) tests/interop/node_modules tests/interop5/node_modules staticfiles
 
-## make bench: Bull Board vs this dashboard on the same Node BullMQ data (bench/README.md); ~15 min
+## make bench: Bull Board vs this dashboard on the same Node BullMQ data (bench/README.md), then the
+## scale scenario (bench-scale below); ~35 min
 bench/node_modules/.package-lock.json: bench/package-lock.json
 	npm ci --prefix bench --no-audit --no-fund --ignore-scripts
 	touch $@
@@ -76,6 +77,7 @@ bench/node_modules/.package-lock.json: bench/package-lock.json
 .PHONY: bench bench-smoke
 bench: install bench/node_modules/.package-lock.json
 	$(PY) -m bench.run --sizes full
+	$(PY) -m bench.scale
 
 ## make bench-smoke: the same scenarios at small sizes (< 3 min); results in bench/results/smoke/
 bench-smoke: install bench/node_modules/.package-lock.json
@@ -90,3 +92,9 @@ bench-load: install bench/node_modules/.package-lock.json
 
 bench-soak: install bench/node_modules/.package-lock.json
 	$(PY) -m bench.soak
+
+## make bench-scale: the overview at 1,000 / 5,000 / 10,000 queues and beside 1,000,000 other keys,
+## against Bull Board (bench/scale.py; ~22 min); writes bench/results/<date>-scale.json and .md
+.PHONY: bench-scale
+bench-scale: install bench/node_modules/.package-lock.json
+	$(PY) -m bench.scale
