@@ -135,7 +135,7 @@ class Monitor:
 
     async def _list(self, result: Tick) -> list[QueueRef]:
         """Every queue of the connections that answer; the others are noted in `result.failed`."""
-        queues, failed = await registry.reachable_queues()
+        queues, failed = await registry.reachable_queues(registry.BACKGROUND_LISTING_AGE)
         result.failed.update(failed)
         return queues
 

@@ -69,11 +69,19 @@ def discovering() -> list[str]:
     return [alias for alias in get_config().connections if directory(alias).scanning]
 
 
-async def reachable_queues() -> tuple[list[QueueRef], dict[str, str]]:
+# Work nobody waits for (throughput samples, alerts) scans for new queues at most this often: with a
+# million other keys a pass is about 1,000 SCAN calls, every minute otherwise, whoever views.
+BACKGROUND_LISTING_AGE = 300.0
+
+
+async def reachable_queues(max_age: float | None = None) -> tuple[list[QueueRef], dict[str, str]]:
     """Every queue of the connections that answer, and why each other connection could not be listed
-    (for background work, where one down connection must not stop the others)."""
+    (for background work, where one down connection must not stop the others); lists older than
+    `max_age` are scanned again in the background (DISCOVERY_INTERVAL by default)."""
     aliases = list(get_config().connections)
-    lists = await asyncio.gather(*(directory(alias).get() for alias in aliases), return_exceptions=True)
+    lists = await asyncio.gather(
+        *(directory(alias).get(max_age) for alias in aliases), return_exceptions=True
+    )
     queues: list[QueueRef] = []
     failed: dict[str, str] = {}
     for alias, listed in zip(aliases, lists, strict=True):

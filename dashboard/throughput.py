@@ -205,7 +205,7 @@ async def sample_tick(now: int | None = None) -> None:
     if get_config().read_only or not settings.sampling or settings.max_sampled_queues == 0 or prefix is None:
         return
     at = now_ms() if now is None else now
-    listed, failed = await registry.reachable_queues()
+    listed, failed = await registry.reachable_queues(registry.BACKGROUND_LISTING_AGE)
     for alias, reason in failed.items():
         logger.warning("throughput samples of %s not recorded: %s", alias, reason)
     # Never a queue under KEY_PREFIX (discovery lists none either); a sample key inside another queue's

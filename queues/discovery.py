@@ -140,8 +140,9 @@ class Directory:
     partial: list[QueueRef] = field(default_factory=list)
     _refreshing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
 
-    async def get(self) -> list[QueueRef]:
-        """The queue list. Only the first call waits for a SCAN, and at most FIRST_SCAN_WAIT seconds:
+    async def get(self, max_age: float | None = None) -> list[QueueRef]:
+        """The queue list, scanned again in the background once older than `max_age` (the directory's
+        interval by default). Only the first call waits for a SCAN, and at most FIRST_SCAN_WAIT seconds:
         then the queues the pass confirmed so far (`scanning` says the list is not whole yet)."""
         if self.settings.queues:
             return [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
@@ -151,7 +152,7 @@ class Directory:
                 await asyncio.wait_for(asyncio.shield(task), FIRST_SCAN_WAIT)
             except TimeoutError:
                 return list(self.partial)
-        elif time.monotonic() - self.scanned_at > self.interval:
+        elif time.monotonic() - self.scanned_at > max(self.interval, max_age or 0.0):
             self._refresh_in_background()
         return list(self.queues or [])
 
