@@ -108,7 +108,7 @@ async def find_queue(alias: str, key: str) -> QueueRef:
     found = directory(alias)
     if not in_scope(found.settings, wanted):
         raise UnknownQueue(key)
-    if wanted in await found.get():
+    if not found.scanning and wanted in await found.get():
         return wanted
     if not found.settings.queues and await confirm(client(alias), [wanted]):
         return wanted

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -138,6 +139,8 @@ class Directory:
     passes: int = 0
     # The queues the first pass has confirmed so far.
     partial: list[QueueRef] = field(default_factory=list)
+    # First passes a request stopped waiting for (later requests serve `partial` at once).
+    _waited: weakref.WeakSet[asyncio.Task[None]] = field(default_factory=weakref.WeakSet)
     _refreshing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
 
     async def get(self, max_age: float | None = None) -> list[QueueRef]:
@@ -148,9 +151,12 @@ class Directory:
             return [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
         if self.queues is None:
             task = self._refresh_in_background(quiet=False)
+            if task in self._waited:  # one request waited for this pass already: no other does
+                return list(self.partial)
             try:
                 await asyncio.wait_for(asyncio.shield(task), FIRST_SCAN_WAIT)
             except TimeoutError:
+                self._waited.add(task)
                 return list(self.partial)
         elif time.monotonic() - self.scanned_at > max(self.interval, max_age or 0.0):
             self._refresh_in_background()

@@ -23,11 +23,16 @@ class PendingWork:
     # Viewers that joined, by the token they passed to `watch`: answered with fresh data of their
     # interest (their page may be older than the watcher's last look).
     requests: list[tuple[object, Interest]] = field(default_factory=list)
-    # Everything viewed is re-read at the next refresh (a connection came back, a resync failed).
+    # Everything viewed is re-read at the next refresh (a full resync failed).
     resync_due: bool = False
+    # The viewed queues of these connections are re-read at the next refresh (they came back).
+    resync_aliases: set[str] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def resync(self) -> None:
-        """Re-read everything viewed at the next refresh, at once."""
-        self.resync_due = True
+    def resync(self, alias: str | None = None) -> None:
+        """Re-read everything viewed (of one connection, given its alias) at the next refresh, at once."""
+        if alias is None:
+            self.resync_due = True
+        else:
+            self.resync_aliases.add(alias)
         self.wake.set()

@@ -51,6 +51,6 @@ class Reachability:
             return
         self._down.discard(alias)
         logger.info("live updates: Redis %s is back", alias)
-        self._pending.resync()
+        self._pending.resync(alias)
         if self._on_status is not None:
             await self._on_status(alias, True)

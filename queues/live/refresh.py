@@ -112,12 +112,16 @@ class Refresher:
         return self._jobs.polled(self._viewers.watched_jobs())
 
     def _resync_slice(self, counted: set[QueueRef], now: float) -> set[QueueRef]:
-        """The stalest of the viewed queues not counted for about a resync interval, at most a
-        RESYNC_SLICES-th of them: each is re-counted about once per interval, spread over it."""
+        """The stalest of the viewed queues not counted for half a resync interval, a RESYNC_SLICES-th
+        of them a tick, and all that are overdue: each is re-counted about once per interval, spread
+        over it."""
         period = self._options.resync_interval
-        ready = [q for q in counted if now - self._counted_at.get(q, -float("inf")) >= period * 0.9]
-        ready.sort(key=lambda queue: self._counted_at.get(queue, -float("inf")))
-        return set(ready[: -(-len(counted) // RESYNC_SLICES)])
+        never = -float("inf")
+        ready = [q for q in counted if now - self._counted_at.get(q, never) >= period / 2]
+        ready.sort(key=lambda queue: self._counted_at.get(queue, never))
+        # A tenth of them, and every one overdue (after a burst of counts they come due together).
+        overdue = sum(now - self._counted_at.get(q, never) >= period for q in ready)
+        return set(ready[: max(overdue, -(-len(counted) // RESYNC_SLICES))])
 
     def _interval(self, key: QueueRef | JobRef) -> float:
         """How often a queue's counts or a job are re-read at most."""
@@ -131,7 +135,7 @@ class Refresher:
     def _next_due(self, now: float, next_resync: float, next_poll: float) -> float:
         """When the refresh loop next has work: a request, a due dirty queue or job, a poll, a resync."""
         pending = self._pending
-        if pending.requests or pending.resync_due:
+        if pending.requests or pending.resync_due or pending.resync_aliases:
             return now
         counted = set(self._viewers.counted_queues())
         times = [next_resync]
@@ -163,16 +167,20 @@ class Refresher:
             await asyncio.sleep(COALESCE_SECONDS)
             now = time.monotonic()
             full = pending.resync_due
+            back, pending.resync_aliases = pending.resync_aliases, set()
             resync = full or now >= next_resync
             poll = now >= next_poll
             pending.resync_due = False
-            update, failed = await self._refresh(resync, poll, full)
+            update, failed = await self._refresh(resync, poll, full, back)
             if resync:
                 next_resync = time.monotonic() + options.resync_interval / RESYNC_SLICES
             if poll:
                 next_poll = now + options.interval
             if failed:
-                pending.resync_due = pending.resync_due or resync
+                # A failed slice's queues were put back as pending; a failed full resync or
+                # reconnection resync is tried again whole, only for what failed.
+                pending.resync_due = pending.resync_due or (resync and full)
+                pending.resync_aliases |= back & failed
                 retry_at = time.monotonic() + backoff.next()
             else:
                 backoff.reset()
@@ -183,7 +191,9 @@ class Refresher:
                 except Exception:
                     logger.exception("live updates: publishing failed")
 
-    async def _refresh(self, resync: bool, poll: bool, full: bool = True) -> tuple[LiveUpdate, set[str]]:
+    async def _refresh(
+        self, resync: bool, poll: bool, full: bool = True, back: set[str] | None = None
+    ) -> tuple[LiveUpdate, set[str]]:
         """Re-read what is due (on a resync the stalest slice of the viewed queues, everything when
         `full`); returns the update and failed aliases.
 
@@ -210,6 +220,8 @@ class Refresher:
             queues = set(due_queues) | self._resync_slice(counted, now)
         else:
             queues = set(due_queues)
+        # The viewed queues of connections that came back (what happened meanwhile has no events read).
+        queues |= {queue for queue in counted if queue.connection in (back or set())}
         jobs = set(due_jobs)
         requests, pending.requests = pending.requests, []
         for _token, interest in requests:

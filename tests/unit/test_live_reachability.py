@@ -18,9 +18,10 @@ async def test_each_change_is_reported_once_and_a_return_asks_for_a_resync() -> 
     await reachability.set_down("default", OSError("refused"))
     await reachability.set_down("default", OSError("refused"))
     assert reachability.down == {"default"}
-    assert not pending.resync_due
+    assert not pending.resync_due and not pending.resync_aliases
     await reachability.set_up("default")
     await reachability.set_up("default")
     assert reported == [("default", False), ("default", True)]
     assert reachability.down == frozenset()
-    assert pending.resync_due and pending.wake.is_set()
+    # The connection that came back is re-read whole, not every connection.
+    assert pending.resync_aliases == {"default"} and not pending.resync_due and pending.wake.is_set()
