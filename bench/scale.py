@@ -60,9 +60,17 @@ from bench.measure import (
     summary,
 )
 from bench.servers import BENCH, BullBoard, OurSite, SiteDatabase, build_data, node, rss_kib
+from dashboard.conf import DEFAULTS
 from queues.throwaway_redis import ThrowawayRedis
 
 BOARD_LIST = "/api/queues?page=1&jobsPerPage=10"
+# The settings the report names with their defaults (what the measured site ran with).
+SHOWN_SETTINGS = (
+    "OVERVIEW_PAGE_SIZE",
+    "OVERVIEW_CENSUS_RATE",
+    "OVERVIEW_CENSUS_READS",
+    "DISCOVERY_INTERVAL",
+)
 CAP_SECONDS = 20.0  # one Bull Board request slower than this ends its runs (at that size and above)
 QUERY = "q000"  # matches q0000 … q0009 at every size
 CENSUS_READS = 250  # OVERVIEW_CENSUS_READS default: unread rows a view reads itself
@@ -824,8 +832,9 @@ def markdown(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
         f"{meta['elapsed_seconds'] / 60:.1f} min in all.",
         "",
         "N queues q0000… with 2 waiting jobs each (Node BullMQ `addBulk`), each size in its own Redis; our "
-        "site on daphne (DEBUG off, default settings: OVERVIEW_PAGE_SIZE 50, OVERVIEW_CENSUS_RATE 10, "
-        "OVERVIEW_CENSUS_READS 250, DISCOVERY_INTERVAL 30); Bull Board with one shared ioredis connection "
+        "site on daphne (DEBUG off, default settings: "
+        + ", ".join(f"{name} {DEFAULTS[name]}" for name in SHOWN_SETTINGS)
+        + "); Bull Board with one shared ioredis connection "
         f"(a connection per queue would be N sockets), capped at {CAP_SECONDS:g} s a request. Times are "
         "median / p95 ms over a keep-alive connection, alternating; commands per view are the median of 15 "
         "single views (INFO commandstats right before and after each), which leaves out the background "
