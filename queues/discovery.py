@@ -164,8 +164,15 @@ class Directory:
 
     @property
     def scanning(self) -> bool:
-        """True while the first SCAN pass runs (the list served is what it confirmed so far)."""
-        return self.queues is None and not self.settings.queues
+        """True while a first SCAN pass runs (the list served is what it confirmed so far); False
+        before any pass started (the next `get` starts one)."""
+        if self.queues is not None or self.settings.queues:
+            return False
+        try:
+            task = self._refreshing.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop: no pass of this one runs
+            return False
+        return task is not None and not task.done()
 
     async def refresh(self) -> None:
         """Run one SCAN pass now and replace the cached list."""

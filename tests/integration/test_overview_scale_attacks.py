@@ -28,7 +28,7 @@ from tests.support.urls import dashboard_url, socket_path
 EMAIL = QueueRef("default", "bull", "email")
 SMS = QueueRef("default", "bull", "sms")
 PUSH = QueueRef("default", "bull", "push")
-PERMISSION = "tests._attack_scale.test_attack_views.superusers_see_all"
+PERMISSION = "tests.integration.test_overview_scale_attacks.superusers_see_all"
 
 
 def superusers_see_all(user: Any, action: str, queue: QueueRef | None) -> bool:
