@@ -307,7 +307,8 @@ class OverviewConsumer(LiveConsumer):
                     self.attention_listed = set(page.ordered)
         return LiveView(ViewKind.OVERVIEW, queues=shown, language=self.page_language())
 
-    pool: list[QueueRef] = []
+    # The queues this socket's page may list (set by `pick`).
+    pool: tuple[QueueRef, ...] = ()
 
     async def pick(self, number: int) -> OverviewPage | None:
         """Page `number` of the overview this socket's parameters name, picked as the page view picks
@@ -318,8 +319,9 @@ class OverviewConsumer(LiveConsumer):
             return None
         try:
             known = self.known or set()
-            self.pool = matching([q for q in await registry.all_queues() if q in known], order.query)
-            return await pick_page(self.pool, order, number)
+            pool = matching([q for q in await registry.all_queues() if q in known], order.query)
+            self.pool = tuple(pool)
+            return await pick_page(pool, order, number)
         except REDIS_FAULTS:  # the page's cells are passed on as on any overview
             return None
 

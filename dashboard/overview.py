@@ -90,7 +90,7 @@ def health_key(verdict: Verdict | None) -> tuple[str, tuple[tuple[str, str], ...
 
 
 async def all_counts(
-    queues: list[QueueRef], just_read: dict[QueueRef, QueueCounts] | None = None
+    queues: list[QueueRef], just_read: dict[QueueRef, QueueCounts] | None = None, follow: bool = True
 ) -> list[QueueCounts]:
     """Counts of these queues, in order.
 
@@ -98,7 +98,8 @@ async def all_counts(
     of queues whose events stream has been quiet since they were last read come from it, so views
     (and viewers) cost Redis nothing more. The rest are read in one pipelined round trip per connection.
     """
-    watcher = await _leased_watcher(queues)
+    # Without `follow` (a list of every queue): read once, not followed for a minute after.
+    watcher = await _leased_watcher(queues) if follow else None
     fresh = watcher.fresh_counts(queues) if watcher is not None else {}
     if watcher is None:
         # Rows this request has read already (the census's first read of them) are not read twice.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from dashboard.census import get_census
+from dashboard.census import Census, get_census
 from dashboard.conf import get_config
 from dashboard.health import queue_verdicts
 from dashboard.overview_order import OverviewOrder
@@ -33,7 +33,6 @@ class OverviewPage:
     listed: int
     # Matching queues the census has not read: not ordered yet, not in the totals or filters.
     unread: int
-    census: dict[QueueRef, QueueCounts] = field(default_factory=dict)
     verdicts: dict[QueueRef, Verdict | None] = field(default_factory=dict)
     census_read_at: float | None = None
     # Every queue listed, on this page and the others, in order.
@@ -102,23 +101,22 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
     census.keep_reading()
     just_read = await census.fill(queues, config.census_reads)
     fingerprint = hash(tuple(queues))
-    known = census.rows(queues)
-    read = [known[queue] for queue in queues if queue in known]
     verdicts: dict[QueueRef, Verdict | None] = {}
     unjudged = 0
     if order.attention:
+        known = census.rows(queues)
+        read = [known[queue] for queue in queues if queue in known]
         unjudged = max(0, len(read) - config.overview_max_queues)
         # The verdicts of the rows read, at most OVERVIEW_MAX_QUEUES of them (each queue's health is
         # read at most once per HEALTH["CACHE_SECONDS"]).
         judged = read[: config.overview_max_queues]
         verdicts = await queue_verdicts([row.queue for row in judged], known)
-        read = judged
-    if order.attention:
-        ordered = _grouped([row.queue for row in order.apply(read, verdicts)])
+        ordered = _grouped([row.queue for row in order.apply(judged, verdicts)])
     else:
-        # The same queues in the same order, until a census row changes: not sorted again each view.
+        # The same queues in the same order, until a census row changes: the rows are gathered and
+        # sorted again only then, not on each view.
         key = ("order", fingerprint, order)
-        ordered = census.derived(key, lambda: _ordered(queues, order, known, read, census.unread(queues)))
+        ordered = census.derived(key, lambda: _ordered(queues, order, census))
     size = config.overview_page_size
     pages = max(1, -(-len(ordered) // size))
     number = min(max(1, number), pages)
@@ -129,7 +127,6 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
         matching=len(queues),
         listed=len(ordered),
         unread=len(census.unread(queues)),
-        census=known,
         verdicts=verdicts,
         census_read_at=census.oldest(queues),
         ordered=ordered,
@@ -139,18 +136,14 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
     )
 
 
-def _ordered(
-    queues: list[QueueRef],
-    order: OverviewOrder,
-    known: dict[QueueRef, QueueCounts],
-    read: list[QueueCounts],
-    unread: list[QueueRef],
-) -> list[QueueRef]:
-    """The queues in `order` (not "needs attention", which depends on health read apart)."""
+def _ordered(queues: list[QueueRef], order: OverviewOrder, census: Census) -> list[QueueRef]:
+    """The queues in `order` (not "needs attention", which depends on health read apart), by the rows
+    the census holds."""
+    known = census.rows(queues)
     if order.column or order.failing:
-        ordered = [row.queue for row in order.apply(read)]
+        ordered = [row.queue for row in order.apply([known[q] for q in queues if q in known])]
         if order.column and not order.failing:
-            ordered += unread  # no value yet: last, as rows without one
+            ordered += census.unread(queues)  # no value yet: last, as rows without one
         return _grouped(ordered)
     return sorted(
         queues,

@@ -8,6 +8,7 @@ opened the socket, so every group but the session's is per language (`in_languag
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -18,6 +19,7 @@ PROCESS_TOKEN = secrets.token_hex(6)
 PREFIX = f"bullmq-dashboard-live.{PROCESS_TOKEN}"
 
 
+@functools.lru_cache(maxsize=65536)
 def digest(*parts: str, length: int = 20) -> str:
     """A short hex digest of some strings (names may hold any character; group names may not)."""
     return hashlib.sha1("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:length]

@@ -38,7 +38,9 @@ async def queue_list(request: HttpRequest) -> HttpResponse:
         pages = max(1, -(-len(queues) // per_page))
         queues = queues[(page - 1) * per_page : page * per_page]
         answer.update(page=page, per_page=per_page, pages=pages)
-    rows = await all_counts(queues)
+    # A page or a list that fits one is followed by the watcher (polling clients then cost nothing);
+    # a list of thousands is read and not followed: tailing them for a minute would cost more than it.
+    rows = await all_counts(queues, follow=len(queues) <= get_config().max_page_size)
     return JsonResponse({"queues": [serializers.queue_json(row) for row in rows], **answer})
 
 

@@ -174,3 +174,25 @@ async def test_the_first_view_does_not_wait_for_a_whole_scan(
             await asyncio.sleep(0.05)
         html = (await client.get(dashboard_url())).content.decode()
         assert row_names(html) == ["a", "b"] and "Still looking" not in html
+
+
+async def test_a_list_of_every_queue_from_the_api_is_not_followed_for_a_minute(
+    client: AsyncClient, redis_url: str
+) -> None:
+    """The API's list of more queues than a page holds is read once: the watcher does not start
+    following them all (a page of them is followed, as a polling client's page is)."""
+    for name in ("a", "b", "c"):
+        await add_jobs(redis_url, name, [("x", {}, {})])
+    settings = dashboard_settings_for(
+        redis_url, MAX_PAGE_SIZE=2, PAGE_SIZES=[1, 2], DEFAULT_PAGE_SIZE=2, LIVE=FAST
+    )
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, BULLMQ_DASHBOARD=settings):
+        reset_directories()
+        every = (await client.get(dashboard_url("api/queues/"))).json()
+        assert every["total"] == 3 and len(every["queues"]) == 3
+        watcher = get_hub().watcher
+        assert watcher is None or watcher.counted_queues() == []
+        paged = (await client.get(dashboard_url("api/queues/"), {"per_page": 2})).json()
+        assert [queue["name"] for queue in paged["queues"]] == ["a", "b"]
+        watcher = get_hub().watcher
+        assert watcher is not None and {queue.name for queue in watcher.counted_queues()} == {"a", "b"}
