@@ -41,8 +41,8 @@ class OverviewPage:
     just_read: dict[QueueRef, QueueCounts] = field(default_factory=dict)
     # With `?attention=1`: queues read but not judged (over OVERVIEW_MAX_QUEUES), so not listed.
     unjudged: int = 0
-    # Names the matching queues (what views derive from them is kept under it by the census).
-    fingerprint: int = 0
+    # The matching queues, as the key what views derive from them is kept under by the census.
+    fingerprint: tuple[QueueRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
     census = get_census()
     census.keep_reading()
     just_read = await census.fill(queues, config.census_reads)
-    fingerprint = hash(tuple(queues))
+    # The queues themselves, not a hash of them: two users' lists must never share a kept order.
+    fingerprint = tuple(queues)
     verdicts: dict[QueueRef, Verdict | None] = {}
     unjudged = 0
     if order.attention:
