@@ -19,7 +19,7 @@ from typing import Any
 
 from bullmq import Queue
 from redis.client import NEVER_DECODE
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from queues.clean_estimate import estimate_clean
 from queues.connections import ConnectionSettings, writer_client_for
@@ -315,7 +315,18 @@ class QueueWriter:
         """Remove a job, its logs and (by BullMQ's choice) its children (BullMQ removeJob)."""
         if await self.state(job_id) == "none":
             raise Conflict(gone(job_id))
-        removed = integer(await self.bullmq.remove(job_id, {"removeChildren": remove_children}))
+        # BullMQ's removeJob answers 1 for a job that is gone too: whether the job was there is taken in
+        # the same MULTI as the script, so two operators removing it at once are not both told they did.
+        scripts = self.bullmq.backend.scripts
+        job_key = scripts.toKey(job_id)
+        keys = [job_key, scripts.keys["repeat"]]
+        args = [job_id, 1 if remove_children else 0, scripts.keys[""]]
+        existed, removed = await self._exists_around(
+            job_key, partial(scripts.commands["removeJob"], keys=keys, args=args)
+        )
+        if not existed:
+            raise Conflict(gone(job_id))
+        removed = integer(removed)
         if removed == SCHEDULER_JOB:
             message = gettext_lazy(
                 "Job %(job)s is the next run of a job scheduler; remove the scheduler instead.", job=job_id
@@ -604,6 +615,29 @@ class QueueWriter:
             waiting=state_name("waiting"),
         )
         return Outcome(moved, 0, message)
+
+    async def _exists_around(self, key: str, call: Callable[..., Awaitable[Any]]) -> tuple[bool, Any]:
+        """One BullMQ script call, queued by `call(client=<a MULTI>)` right after an EXISTS of `key`:
+        whether the key was there when the script ran, and the script's reply."""
+        for reload in range(PIPELINE_RELOADS + 1):
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    pipe.exists(key)
+                    await call(client=pipe)
+                    existed, reply = await pipe.execute()
+                break
+            except NoScriptError:  # see _counted
+                if reload == PIPELINE_RELOADS:
+                    raise
+            except OutOfMemoryError:
+                # At maxmemory Redis refuses every command queued in a MULTI, though a script whose first
+                # write frees memory may run on its own: removing jobs is how an operator makes room, so
+                # it runs alone, just after the check (two removals of one job at that very moment are
+                # then both told they removed it; the job is removed once).
+                if not await self.client.exists(key):
+                    return False, None
+                return True, await call()
+        return bool(existed), reply
 
     async def _counted(
         self, sizes: dict[str, str], call: Callable[..., Awaitable[Any]]

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from dashboard import links
 from dashboard.models import AuditEntry
+from queues.actions import QueueWriter
 from queues.models import QueueRef
 from tests.support.builders import add_jobs, process
 from tests.support.urls import dashboard_url
@@ -63,6 +64,30 @@ async def test_retry_a_failed_job(admin_client: AsyncClient, redis_url: str, red
         ["f1"],
         "root",
     )
+
+
+async def test_a_job_removed_by_another_operator_after_the_state_check_is_a_409_not_a_second_removal(
+    admin_client: AsyncClient, redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BullMQ's removeJob answers 1 for a job that is gone: the other operator's removal lands between
+    # this one's state check and its script, and only one of the two may say (and audit) it removed it.
+    await add_jobs(redis_url, "email", [("send", {}, {"jobId": "r1"})])
+    checked = QueueWriter.state
+
+    async def checked_then_removed_by_another(self: QueueWriter, job_id: str) -> str:
+        state = await checked(self, job_id)
+        monkeypatch.setattr(QueueWriter, "state", checked)  # the other operator's check is plain
+        other = await post(admin_client, links.job_action_url(EMAIL, "remove", job_id))
+        assert other.status_code == 200
+        return state
+
+    monkeypatch.setattr(QueueWriter, "state", checked_then_removed_by_another)
+    response = await post(admin_client, links.job_action_url(EMAIL, "remove", "r1"))
+
+    assert response.status_code == 409 and "no longer exists" in response.json()["message"]
+    assert not await redis_client.exists("bull:email:r1")
+    entries = [(entry.result, entry.job_ids) async for entry in AuditEntry.objects.order_by("id")]
+    assert entries == [("conflict", ["r1"]), ("done", ["r1"])]  # the outer entry is opened first
 
 
 async def test_retry_of_a_job_that_moved_on_is_a_409_and_changes_nothing(
