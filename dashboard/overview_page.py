@@ -99,9 +99,9 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
     config = get_config()
     census = get_census()
     census.keep_reading()
-    just_read = await census.fill(queues, config.census_reads)
     # The queues themselves, not a hash of them: two users' lists must never share a kept order.
     fingerprint = tuple(queues)
+    just_read = await census.fill(fingerprint, config.census_reads)
     verdicts: dict[QueueRef, Verdict | None] = {}
     unjudged = 0
     if order.attention:
@@ -127,9 +127,9 @@ async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -
         pages=pages,
         matching=len(queues),
         listed=len(ordered),
-        unread=len(census.unread(queues)),
+        unread=len(census.unread_of(fingerprint)),
         verdicts=verdicts,
-        census_read_at=census.oldest(queues),
+        census_read_at=census.oldest_of(fingerprint),
         ordered=ordered,
         just_read=just_read,
         unjudged=unjudged,

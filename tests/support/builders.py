@@ -50,6 +50,11 @@ async def process(
     finally:
         await worker.close()
         await runner
+        # The Python Worker's loop can take a connection from a pool after close() disconnected it (an
+        # unclosed-connection warning now and then under load, an error with warnings as errors).
+        for connection in (worker.redisConnection, worker.blockingRedisConnection):
+            if connection is not None:
+                await connection.conn.connection_pool.disconnect()
 
 
 async def pause(url: str, name: str, prefix: str = "bull") -> None:
