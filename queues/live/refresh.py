@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from queues.connections import ConnectionSettings, client_for
 from queues.counts import fetch_counts
 from queues.live.backoff import Backoff
-from queues.live.count_cache import CountCache
+from queues.live.count_cache import QUIET_RESYNC_FACTOR, CountCache
 from queues.live.interest import Interest, JobRef, Viewers
 from queues.live.options import WatcherOptions
 from queues.live.pending import PendingWork
@@ -78,6 +79,7 @@ class Refresher:
         publish: Publish,
         relist: Callable[[], Awaitable[None]],
         stopping: asyncio.Event,
+        tailed: Callable[[QueueRef], bool] = lambda queue: False,
     ) -> None:
         self._connections = connections
         self._options = options
@@ -89,6 +91,8 @@ class Refresher:
         # Lists every queue again and follows new ones (a resync while someone views every queue).
         self._relist = relist
         self._stopping = stopping
+        # Whether a queue's events stream is tailed: its counts change only with events then.
+        self._tailed = tailed
         self._jobs = WatchedJobs(options.limits)
         self._read_at: dict[QueueRef | JobRef, float] = {}
         # When each followed queue was last counted (for any reason): the resync re-counts the stalest.
@@ -112,16 +116,28 @@ class Refresher:
         return self._jobs.polled(self._viewers.watched_jobs())
 
     def _resync_slice(self, counted: set[QueueRef], now: float) -> set[QueueRef]:
-        """The stalest of the viewed queues not counted for half a resync interval, a RESYNC_SLICES-th
-        of them a tick, and all that are overdue: each is re-counted about once per interval, spread
-        over it."""
-        period = self._options.resync_interval
+        """The viewed queues due first among those not counted for half their resync period, as many a
+        tick as spreads each one's re-count over its period, and all that are overdue. The period is
+        the resync interval, QUIET_RESYNC_FACTOR times it for a quiet queue (its events stream is
+        tailed and brought nothing since it was counted: only what comes without an event can have
+        changed, such as another program's writes or failures ageing out of the last hour)."""
+        interval = self._options.resync_interval
         never = -float("inf")
-        ready = [q for q in counted if now - self._counted_at.get(q, never) >= period / 2]
-        ready.sort(key=lambda queue: self._counted_at.get(queue, never))
-        # A tenth of them, and every one overdue (after a burst of counts they come due together).
-        overdue = sum(now - self._counted_at.get(q, never) >= period for q in ready)
-        return set(ready[: max(overdue, -(-len(counted) // RESYNC_SLICES))])
+        periods = {
+            queue: interval * (QUIET_RESYNC_FACTOR if self._quiet(queue) else 1.0) for queue in counted
+        }
+        due_at = {queue: self._counted_at.get(queue, never) + period for queue, period in periods.items()}
+        ready = [queue for queue in counted if now - self._counted_at.get(queue, never) >= periods[queue] / 2]
+        ready.sort(key=lambda queue: (due_at[queue], queue))
+        # Each queue's share of a tick, and every one overdue (after a burst of counts they come due
+        # together).
+        share = math.ceil(sum(1.0 / RESYNC_SLICES * interval / period for period in periods.values()))
+        overdue = sum(due_at[queue] <= now for queue in ready)
+        return set(ready[: max(overdue, share)])
+
+    def _quiet(self, queue: QueueRef) -> bool:
+        """No event touched the queue since it was counted, and its events stream is tailed."""
+        return queue not in self._pending.queues and self._tailed(queue)
 
     def _interval(self, key: QueueRef | JobRef) -> float:
         """How often a queue's counts or a job are re-read at most."""

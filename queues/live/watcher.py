@@ -55,6 +55,7 @@ class EventWatcher:
             publish,
             self._relist_and_follow,
             self._stopping,
+            tailed=self._streams.tails,
         )
         self._tasks: list[asyncio.Task[None]] = []
 

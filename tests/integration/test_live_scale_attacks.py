@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 import queues.live.refresh as refresh_module
 from queues.connections import ConnectionSettings, close_clients
-from queues.live.count_cache import CountCache
+from queues.live.count_cache import QUIET_RESYNC_FACTOR, CountCache
 from queues.live.interest import Interest, Viewers
 from queues.live.options import WatcherOptions
 from queues.live.pending import PendingWork
@@ -31,7 +31,9 @@ async def _noop(*_args: Any) -> None:
     return None
 
 
-def _refresher(options: WatcherOptions) -> Refresher:
+def _refresher(
+    options: WatcherOptions, tailed: Callable[[QueueRef], bool] = lambda queue: False
+) -> Refresher:
     pending = PendingWork()
     return Refresher(
         {},
@@ -43,6 +45,7 @@ def _refresher(options: WatcherOptions) -> Refresher:
         _noop,
         _noop,
         asyncio.Event(),
+        tailed=tailed,
     )
 
 
@@ -72,6 +75,37 @@ def test_every_viewed_queue_is_recounted_within_about_one_resync_interval_after_
             refresher._counted_at[queue] = now
     worst = max(worst, *(now - refresher._counted_at[q] for q in queues))
     assert worst <= 1.2 * period, f"a queue went {worst / period:.1f} resync intervals without a count"
+
+
+@pytest.mark.parametrize("count", [10, 50, 2000])
+def test_quiet_queues_are_recounted_every_few_intervals_and_the_others_every_interval(count: int) -> None:
+    """Half the viewed queues are quiet (tailed, no event since their count): each is re-counted within
+    about QUIET_RESYNC_FACTOR resync intervals, the others within about one, and the quiet ones cost
+    about 1/QUIET_RESYNC_FACTOR of the counts they cost before."""
+    period = 10.0
+    queues = {QueueRef("a", "bull", f"q{i:05}") for i in range(count)}
+    quiet = {queue for queue in queues if int(queue.name[1:]) % 2}
+    refresher = _refresher(WatcherOptions(resync_interval=period), tailed=quiet.__contains__)
+    for queue in queues:
+        refresher._counted_at[queue] = 0.0
+    tick = period / RESYNC_SLICES
+    worst = {True: 0.0, False: 0.0}
+    counted = {True: 0, False: 0}
+    now = 0.0
+    ticks = 12 * RESYNC_SLICES
+    for _ in range(ticks):
+        now += tick
+        for queue in refresher._resync_slice(queues, now):
+            worst[queue in quiet] = max(worst[queue in quiet], now - refresher._counted_at[queue])
+            counted[queue in quiet] += 1
+            refresher._counted_at[queue] = now
+    for queue in queues:
+        worst[queue in quiet] = max(worst[queue in quiet], now - refresher._counted_at[queue])
+    assert worst[False] <= 1.2 * period, f"a busy queue went {worst[False] / period:.1f} intervals"
+    assert worst[True] <= 1.2 * period * QUIET_RESYNC_FACTOR, f"a quiet one {worst[True] / period:.1f}"
+    # Over 12 intervals each quiet queue is counted about 12 / QUIET_RESYNC_FACTOR times, not 12.
+    per_quiet = counted[True] / max(1, len(quiet))
+    assert per_quiet <= 12 / QUIET_RESYNC_FACTOR + 1.5, per_quiet
 
 
 # ------------------------------------------------------------------- a second connection down

@@ -27,7 +27,9 @@ def test_counts_are_fresh_within_the_interval_or_while_the_queue_is_quiet() -> N
         EMAIL: counts(EMAIL, 1),
         SMS: counts(SMS, 2),
     }
-    cache.record(counts(SMS, 2), now - 25)  # quiet for longer than two resyncs: read again
+    cache.record(counts(SMS, 2), now - 35)  # quiet: fresh until a resync interval after its re-count
+    assert cache.fresh([SMS], quiet=lambda queue: True) == {SMS: counts(SMS, 2)}
+    cache.record(counts(SMS, 2), now - 45)  # past it: read again
     assert cache.fresh([SMS], quiet=lambda queue: True) == {}
 
 
