@@ -75,6 +75,7 @@ CAP_SECONDS = 20.0  # one Bull Board request slower than this ends its runs (at 
 QUERY = "q000"  # matches q0000 … q0009 at every size
 CENSUS_READS = 250  # OVERVIEW_CENSUS_READS default: unread rows a view reads itself
 UNREAD = re.compile(rb"data-census-unread>([\d,]+)")
+DISCOVERING = b"data-discovering"  # the overview's "still looking for queues" banner
 GOALS = {
     "view_median_ms": 50,
     "view_bytes": 200_000,
@@ -355,21 +356,29 @@ def views(size: Size, board: bool) -> dict[str, Any]:
         f"{size.label}: first view {response.seconds * 1000:.0f} ms, {commands:,} commands, "
         f"{len(response.body):,} bytes, {unread_of(response.body):,} queues unread"
     )
-    # Views until the census has read every queue (each view reads up to CENSUS_READS unread rows).
+    # Views until discovery's first pass is over (beside a million other keys it outlasts the first
+    # views: queues it finds meanwhile are new rows, and each view then orders the list anew) and the
+    # census has read every queue (each view reads up to CENSUS_READS unread rows).
     filling: list[float] = []
     fill_commands: list[int] = []
     unread = unread_of(response.body)
+    looking = DISCOVERING in response.body
     limit = math.ceil(size.queues / CENSUS_READS) + 5
-    while unread and len(filling) < limit:
+    deadline = time.monotonic() + 300.0
+    while (unread and len(filling) < limit) or (looking and time.monotonic() < deadline):
+        if not unread:
+            time.sleep(0.5)  # only discovery is left: wait for it rather than time views meanwhile
         response, commands = timed(html, stats)
         filling.append(response.seconds)
         fill_commands.append(commands)
         unread = unread_of(response.body)
+        looking = DISCOVERING in response.body
     out["filling"] = {
         "views": len(filling),
         **summary(filling),
         "commands_per_view": round(statistics.fmean(fill_commands), 1) if fill_commands else 0,
         "unread_after": unread,
+        "still_discovering": looking,
     }
     say(
         f"{size.label}: {len(filling)} more views until the census had read every queue "

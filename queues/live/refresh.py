@@ -224,6 +224,11 @@ class Refresher:
         counted = set(viewers.counted_queues())
         due_queues = {queue for queue in pending.queues & counted if self._due(queue, now)}
         due_jobs = {job for job in pending.jobs if viewers.watches(job) and self._due(job, now)}
+        # A queue marked by an event but no longer counted (its stream still tailed for a watched job)
+        # loses its mark here: its kept counts predate the event, and unmarked they would pass for
+        # quiet and serve views for QUIET_RESYNC_FACTOR + 1 resync intervals. They are dropped instead.
+        for queue in pending.queues - counted:
+            self._counts.forget(queue)
         pending.queues = {queue for queue in pending.queues if queue in counted} - due_queues
         pending.jobs = {job for job in pending.jobs if viewers.watches(job)} - due_jobs
         for queue in due_queues:
