@@ -37,6 +37,8 @@ REREAD_SECONDS = 30.0
 MAX_DERIVED = 32
 # How long a view's "oldest row read at" is kept.
 OLDEST_SECONDS = 1.0
+# What views derive is computed again at least this often, even when no row changed.
+DERIVED_SECONDS = 30.0
 
 T = TypeVar("T")
 
@@ -53,7 +55,7 @@ class Census:
         # Bumped whenever a row shows something else: what views derive from every row (the order of
         # 10,000 queues, the group totals: 70 ms a view) is kept until then.
         self.version = 0
-        self._derived: dict[Hashable, Any] = {}
+        self._derived: dict[Hashable, tuple[float, Any]] = {}
         self._derived_version = 0
         self._oldest: dict[tuple[QueueRef, ...], tuple[float, float | None]] = {}
 
@@ -99,15 +101,18 @@ class Census:
                 self._read_at[row.queue] = read_at
 
     def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """What `compute` derives from the rows, kept under `key` until a row changes."""
+        """What `compute` derives from the rows, kept under `key` until a row changes, and at most
+        DERIVED_SECONDS (the order also depends on the time: work with no completion lately)."""
         if self._derived_version != self.version:
             self._derived.clear()
             self._derived_version = self.version
-        if key not in self._derived:
+        now = time.monotonic()
+        kept = self._derived.get(key)
+        if kept is None or now - kept[0] >= DERIVED_SECONDS:
             if len(self._derived) >= MAX_DERIVED:
                 self._derived.clear()
-            self._derived[key] = compute()
-        found: T = self._derived[key]
+            kept = self._derived[key] = (now, compute())
+        found: T = kept[1]
         return found
 
     def forget_except(self, queues: Iterable[QueueRef], keep: set[str] | None = None) -> None:

@@ -2,9 +2,10 @@
 rows (dashboard/census.py), so a page costs the reads of its own rows whatever Redis holds.
 
 The order, without a sort column: within each connection and prefix, the queues that look like they
-need attention (failed jobs in the last hour, paused, a backlog nobody takes, a key another program
-broke) first, then the others, each by name; queues the census has not read yet come last. The page
-view and its socket pick the page the same way, so the socket follows exactly the rows shown.
+need attention (failed jobs in the last hour, paused, a backlog nobody takes, work but no job completed
+lately, a key another program broke) first, then the others, each by name; queues the census has not
+read yet come last. The page view and its socket pick the page the same way, so the socket follows
+exactly the rows shown.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from dashboard.census import Census, get_census
 from dashboard.conf import get_config
-from dashboard.health import queue_verdicts
+from dashboard.health import health_settings, queue_verdicts
 from dashboard.overview_order import OverviewOrder
 from queues.health import Verdict
 from queues.models import QueueCounts, QueueRef
@@ -80,18 +81,35 @@ class OverviewPaging:
         return max(0, round(time.monotonic() - self.page.census_read_at))
 
 
-def looks_troubled(row: QueueCounts) -> bool:
+def looks_troubled(row: QueueCounts, now_ms: int | None = None, window_ms: float | None = None) -> bool:
     """What the census's counts alone say needs attention: failures in the last hour, paused, a
-    backlog with nothing active, a key of the wrong type, or no answer."""
+    backlog with nothing active, work but no completion within the health window (HEALTH["WINDOW"];
+    judged only when completed jobs are kept), a key of the wrong type, or no answer."""
     counts = row.counts
     backlog = counts.get("waiting", 0) + counts.get("prioritized", 0)
+    active = counts.get("active", 0)
     return bool(
         row.error
         or row.broken_keys
         or row.paused
         or (row.failed_last_hour or 0) > 0
-        or (backlog > 0 and not counts.get("active", 0))
+        or (backlog > 0 and not active)
+        or (backlog + active > 0 and not completed_lately(row, now_ms, window_ms))
     )
+
+
+def completed_lately(row: QueueCounts, now_ms: int | None = None, window_ms: float | None = None) -> bool:
+    """A job completed within the health window, or nothing can tell (no completed job is kept)."""
+    if row.last_completed_at is None:
+        return True
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    window = attention_window_ms() if window_ms is None else window_ms
+    return now - row.last_completed_at <= window
+
+
+def attention_window_ms() -> float:
+    """How long work may go without a completion before the queue is ordered with the troubled."""
+    return health_settings().thresholds.window_seconds * 1000
 
 
 async def pick_page(queues: list[QueueRef], order: OverviewOrder, number: int) -> OverviewPage:
@@ -141,6 +159,7 @@ def _ordered(queues: list[QueueRef], order: OverviewOrder, census: Census) -> li
     """The queues in `order` (not "needs attention", which depends on health read apart), by the rows
     the census holds."""
     known = census.rows(queues)
+    now, window = int(time.time() * 1000), attention_window_ms()
     if order.column or order.failing:
         ordered = [row.queue for row in order.apply([known[q] for q in queues if q in known])]
         if order.column and not order.failing:
@@ -151,17 +170,17 @@ def _ordered(queues: list[QueueRef], order: OverviewOrder, census: Census) -> li
         key=lambda queue: (
             queue.connection,
             queue.prefix,
-            _rank(known.get(queue)),
+            _rank(known.get(queue), now, window),
             queue.name.casefold(),
             queue.name,
         ),
     )
 
 
-def _rank(row: QueueCounts | None) -> int:
+def _rank(row: QueueCounts | None, now_ms: int, window_ms: float) -> int:
     if row is None:
         return 2
-    return 0 if looks_troubled(row) else 1
+    return 0 if looks_troubled(row, now_ms, window_ms) else 1
 
 
 def _grouped(queues: list[QueueRef]) -> list[QueueRef]:

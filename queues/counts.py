@@ -56,6 +56,7 @@ def parse_counts(queue: QueueRef, reply: list[object]) -> QueueCounts:
     broken = tuple((text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat) - 1, 2))
     last_failed_at = _score(reply[states + 3]) if len(reply) > states + 3 else None
     failed_last_hour = integer(reply[states + 4]) if len(reply) > states + 4 else None
+    last_completed_at = _score(reply[states + 5]) if len(reply) > states + 5 else None
     return QueueCounts(
         queue,
         counts,
@@ -64,6 +65,7 @@ def parse_counts(queue: QueueRef, reply: list[object]) -> QueueCounts:
         broken_keys=broken,
         last_failed_at=last_failed_at,
         failed_last_hour=failed_last_hour,
+        last_completed_at=last_completed_at,
     )
 
 

@@ -70,6 +70,8 @@ class QueueCounts:
     # Jobs removed on failure (removeOnFail) are in neither.
     last_failed_at: int | None = None
     failed_last_hour: int | None = None
+    # finishedOn (ms) of the newest job kept in `completed`; None when none is kept.
+    last_completed_at: int | None = None
 
     @property
     def problem(self) -> str:

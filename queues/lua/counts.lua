@@ -11,7 +11,8 @@
     ARGV[1]  now, in ms (optional: Redis's TIME without it)
 
   Returns { count or false, ... (one per state), paused, version, { suffix, type, ... },
-            last failed at or false, failed in the last hour or false }
+            last failed at or false, failed in the last hour or false,
+            last completed at (the newest kept completion's score) or false }
 ]]
 local rcall = redis.call
 

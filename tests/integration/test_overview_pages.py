@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from html import unescape
 from typing import Any
 
 import pytest
+from bullmq import Worker
 from django.test import AsyncClient, override_settings
 from redis.asyncio import Redis
 
@@ -18,7 +20,7 @@ from dashboard.live import fragments
 from dashboard.live.hub import get_hub
 from dashboard.registry import reset_directories
 from queues.models import QueueRef
-from tests.support.builders import add_jobs, pause
+from tests.support.builders import add_jobs, pause, process
 from tests.support.live import FAST, IN_MEMORY, LiveSocket, cookie_of, count_cell
 from tests.support.urls import dashboard_url, socket_path
 
@@ -196,3 +198,46 @@ async def test_a_list_of_every_queue_from_the_api_is_not_followed_for_a_minute(
         assert [queue["name"] for queue in paged["queues"]] == ["a", "b"]
         watcher = get_hub().watcher
         assert watcher is not None and {queue.name for queue in watcher.counted_queues()} == {"a", "b"}
+
+
+async def take_one(url: str, name: str) -> None:
+    """A worker takes the next job of a queue and holds it (it stays active)."""
+
+    async def never(job: Any, token: str) -> None:
+        raise AssertionError("not processed here")
+
+    worker = Worker(name, never, {"connection": url, "autorun": False})
+    try:
+        assert await worker.moveToActive("holder") is not None
+    finally:
+        await worker.close()
+        for connection in (worker.redisConnection, worker.blockingRedisConnection):
+            if connection is not None:
+                await connection.conn.connection_pool.disconnect()
+
+
+async def test_work_with_no_completion_within_the_health_window_comes_first(
+    client: AsyncClient, redis_url: str, redis_client: Redis
+) -> None:
+    """Jobs waiting and active, the newest kept completion older than HEALTH["WINDOW"]: a worker holds
+    jobs but finishes none, and the queue is ordered with those needing attention. A queue that keeps
+    no completed jobs (removeOnComplete) cannot be judged so and is not."""
+
+    async def done(job: Any, token: str) -> None:
+        return None
+
+    for name in ("alpha", "omega", "zeta"):
+        await add_jobs(redis_url, name, [("x", {}, {"jobId": "first"})])
+        await process(redis_url, name, done, until=1)
+        await add_jobs(redis_url, name, [("x", {}, {}), ("x", {}, {})])
+        await take_one(redis_url, name)
+    await add_jobs(redis_url, "kappa", [("x", {}, {"removeOnComplete": True})])
+    await process(redis_url, "kappa", done, until=1)
+    await add_jobs(redis_url, "kappa", [("x", {}, {}), ("x", {}, {})])
+    await take_one(redis_url, "kappa")
+    # omega's last completion was 20 minutes ago (the health window is 10 minutes).
+    await redis_client.zadd("bull:omega:completed", {"first": int(time.time() * 1000) - 20 * 60_000}, xx=True)
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings_for(redis_url, OVERVIEW_PAGE_SIZE=10)):
+        reset_directories()
+        html = (await client.get(dashboard_url())).content.decode()
+        assert row_names(html) == ["omega", "alpha", "kappa", "zeta"]

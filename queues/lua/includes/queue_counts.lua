@@ -83,5 +83,12 @@ local function queueCounts(p, now)
   end
   counts[#counts + 1] = lastFailedAt
   counts[#counts + 1] = failedLastHour
+  -- The newest kept completion (its score is finishedOn): "work but nothing completed lately" orders
+  -- the overview. None kept (removeOnComplete: true) tells nothing.
+  local lastCompletedAt = false
+  if counts[5] and counts[5] > 0 then
+    lastCompletedAt = rcall("ZREVRANGE", p .. "completed", 0, 0, "WITHSCORES")[2] or false
+  end
+  counts[#counts + 1] = lastCompletedAt
   return counts
 end
