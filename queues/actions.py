@@ -619,24 +619,20 @@ class QueueWriter:
     async def _exists_around(self, key: str, call: Callable[..., Awaitable[Any]]) -> tuple[bool, Any]:
         """One BullMQ script call, queued by `call(client=<a MULTI>)` right after an EXISTS of `key`:
         whether the key was there when the script ran, and the script's reply."""
-        for reload in range(PIPELINE_RELOADS + 1):
-            try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    pipe.exists(key)
-                    await call(client=pipe)
-                    existed, reply = await pipe.execute()
-                break
-            except NoScriptError:  # see _counted
-                if reload == PIPELINE_RELOADS:
-                    raise
-            except OutOfMemoryError:
-                # At maxmemory Redis refuses every command queued in a MULTI, though a script whose first
-                # write frees memory may run on its own: removing jobs is how an operator makes room, so
-                # it runs alone, just after the check (two removals of one job at that very moment are
-                # then both told they removed it; the job is removed once).
-                if not await self.client.exists(key):
-                    return False, None
-                return True, await call()
+
+        def before(pipe: Any) -> None:
+            pipe.exists(key)
+
+        try:
+            existed, reply = await self._around(call, before)
+        except OutOfMemoryError:
+            # At maxmemory Redis refuses every command queued in a MULTI, though a script whose first
+            # write frees memory may run on its own: removing jobs is how an operator makes room, so
+            # it runs alone, just after the check (two removals of one job at that very moment are
+            # then both told they removed it; the job is removed once).
+            if not await self.client.exists(key):
+                return False, None
+            return True, await call()
         return bool(existed), reply
 
     async def _counted(
@@ -653,23 +649,35 @@ class QueueWriter:
                 else:
                     pipe.zcard(key)
 
-        for reload in range(PIPELINE_RELOADS + 1):
-            try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    count(pipe)
-                    await call(client=pipe)
-                    count(pipe)
-                    replies = await pipe.execute()
-                break
-            except NoScriptError:
-                # A SCRIPT FLUSH between redis-py's load of the script and EXEC: the script did not
-                # run (only the counts did), so it runs again, its script loaded anew.
-                if reload == PIPELINE_RELOADS:
-                    raise
+        replies = await self._around(call, count, count)
         keys = len(sizes)
         before = sum(int(size) for size in replies[:keys])
         after = sum(int(size) for size in replies[keys + 1 :])
         return before, replies[keys], after
+
+    async def _around(
+        self,
+        call: Callable[..., Awaitable[Any]],
+        before: Callable[[Any], None],
+        after: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
+        """The replies of one MULTI: the reads `before` queues, the BullMQ script `call(client=<the
+        MULTI>)` queues, the reads `after` queues."""
+        for reload in range(PIPELINE_RELOADS + 1):
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    before(pipe)
+                    await call(client=pipe)
+                    if after is not None:
+                        after(pipe)
+                    replies: list[Any] = await pipe.execute()
+                    return replies
+            except NoScriptError:
+                # A SCRIPT FLUSH between redis-py's load of the script and EXEC: the script did not
+                # run (only the reads did), so it runs again, its script loaded anew.
+                if reload == PIPELINE_RELOADS:
+                    raise
+        raise AssertionError("unreachable: the last reload raises")
 
     async def _refuse_foreign_types(self, expected: dict[str, str]) -> None:
         """Conflict, before anything is written, when one of these queue keys holds another type than

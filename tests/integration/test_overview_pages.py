@@ -241,3 +241,24 @@ async def test_work_with_no_completion_within_the_health_window_comes_first(
         reset_directories()
         html = (await client.get(dashboard_url())).content.decode()
         assert row_names(html) == ["omega", "alpha", "kappa", "zeta"]
+
+
+@pytest.mark.parametrize("score", ["+inf", "-inf", "1e300", "-5"])
+async def test_a_completed_set_a_job_author_scored_oddly_neither_fails_nor_hides_the_overview(
+    client: AsyncClient, redis_url: str, redis_client: Redis, score: str
+) -> None:
+    """The newest completion's score is read for the attention order: an author who writes any score
+    into `completed` (infinities, far future or past) gets a page that renders every queue, the odd one
+    judged by what can be told (a past score is no completion lately; the others tell nothing)."""
+    await add_jobs(redis_url, "zodd", [("x", {}, {}), ("x", {}, {})])
+    await take_one(redis_url, "zodd")
+    await redis_client.execute_command("ZADD", "bull:zodd:completed", score, "odd-member")
+    await add_jobs(redis_url, "plain", [("x", {}, {"delay": 60_000})])
+    with override_settings(BULLMQ_DASHBOARD=dashboard_settings_for(redis_url, OVERVIEW_PAGE_SIZE=10)):
+        reset_directories()
+        response = await client.get(dashboard_url())
+        assert response.status_code == 200
+        names = row_names(response.content.decode())
+        assert sorted(names) == ["plain", "zodd"]
+        troubled_first = score == "-5"  # completed long ago: work, no completion lately
+        assert (names[0] == "zodd") is troubled_first
