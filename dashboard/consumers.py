@@ -34,7 +34,7 @@ from dashboard.census import get_census
 from dashboard.conf import get_config
 from dashboard.live import fragments, groups
 from dashboard.live.hub import LiveView, ViewKind, get_hub
-from dashboard.overview_order import ORDER_PARAMETERS, matching, order_of
+from dashboard.overview_order import ORDER_PARAMETERS, order_of
 from dashboard.overview_page import OverviewPage, pick_page
 from dashboard.permissions import VIEW, has_permission, visible
 from dashboard.users import User
@@ -319,7 +319,7 @@ class OverviewConsumer(LiveConsumer):
             return None
         try:
             known = self.known or set()
-            pool = matching([q for q in await registry.all_queues() if q in known], order.query)
+            pool = order.select([q for q in await registry.all_queues() if q in known])
             self.pool = tuple(pool)
             return await pick_page(pool, order, number)
         except REDIS_FAULTS:  # the page's cells are passed on as on any overview

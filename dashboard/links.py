@@ -244,12 +244,18 @@ def queue_list_url(queue: QueueRef, state: str, page: int = 1, per_page: int | N
 
 
 def overview_url(
-    query: str = "", sort: str = "", failing: bool = False, attention: bool = False, page: int = 1
+    query: str = "",
+    sort: str = "",
+    failing: bool = False,
+    attention: bool = False,
+    page: int = 1,
+    connection: str = "",
 ) -> str:
     """The overview, filtered by `q`, sorted by `sort` (a column, `-` first for descending), with only
     the queues that failed jobs in the last hour when `failing`, only those stuck or degraded when
-    `attention`, at its page `page`."""
+    `attention`, only those of one connection when `connection`, at its page `page`."""
     params = {
+        "connection": connection,
         "q": query,
         "sort": sort,
         "failing": "1" if failing else "",

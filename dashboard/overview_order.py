@@ -1,6 +1,7 @@
 """The overview's order and filters: `?sort=` (a column, `-` first for descending), `?failing=1` (only
 the queues that failed jobs in the last hour) and `?attention=1` (only those whose health verdict is
-stuck or degraded, or could not be judged), kept in the URL with `?q=`."""
+stuck or degraded, or could not be judged) and `?connection=` (only the queues of one connection),
+kept in the URL with `?q=`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from dashboard import links
+from dashboard.conf import get_config
 from dashboard.views.base import BadRequest
 from queues.health import Verdict
 from queues.messages import gettext_lazy
@@ -21,7 +23,7 @@ from queues.models import QueueCounts, QueueRef
 COLUMNS: dict[str, bool] = {"name": False, "failed": True, "failed_hour": True, "last_failed": True}
 
 # The query parameters of an order (besides `q`), as a page's socket is given them.
-ORDER_PARAMETERS = ("sort", "failing", "attention")
+ORDER_PARAMETERS = ("sort", "failing", "attention", "connection")
 
 SortKey = Callable[[QueueCounts], Any]
 _KEYS: dict[str, SortKey] = {
@@ -42,6 +44,7 @@ class OverviewOrder:
     descending: bool = False
     failing: bool = False
     attention: bool = False
+    connection: str = ""
 
     @property
     def sort(self) -> str:
@@ -57,16 +60,27 @@ class OverviewOrder:
         failing: bool | None = None,
         attention: bool | None = None,
         page: int = 1,
+        connection: str | None = None,
     ) -> str:
-        """This overview's URL with another sort, filter or page (the filter text kept; another sort or
-        filter starts at the first page)."""
+        """This overview's URL with another sort, filter, connection or page (the filter text kept;
+        another sort or filter starts at the first page)."""
         return links.overview_url(
             self.query,
             self.sort if sort is None else sort,
             self.failing if failing is None else failing,
             self.attention if attention is None else attention,
             page,
+            self.connection if connection is None else connection,
         )
+
+    def connection_url(self, alias: str) -> str:
+        """The same overview showing only the queues of connection `alias` (every connection's for "")."""
+        return self.url(connection=alias)
+
+    def select(self, queues: list[QueueRef]) -> list[QueueRef]:
+        """The queues whose key or connection contains the filter text, of the chosen connection only
+        when one is chosen."""
+        return matching(queues, self.query, self.connection)
 
     def header(self, column: str) -> dict[str, str]:
         """A sortable column head: the link (the other direction when it is the current column) and
@@ -143,11 +157,26 @@ def order_of(params: Mapping[str, str], query: str) -> OverviewOrder:
     attention = params.get("attention", "")
     if attention not in ("", "0", "1"):
         raise BadRequest(gettext_lazy("attention must be 1 (only queues that need attention) or 0."))
-    return OverviewOrder(query, column, sort.startswith("-"), failing == "1", attention == "1")
+    connection = params.get("connection", "")
+    if connection and connection not in get_config().connections:
+        raise BadRequest(unknown_connection(connection))
+    return OverviewOrder(query, column, sort.startswith("-"), failing == "1", attention == "1", connection)
 
 
-def matching(queues: list[QueueRef], query: str) -> list[QueueRef]:
-    """The queues whose `<prefix>:<name>` or connection contains `query` (case-insensitive)."""
+def unknown_connection(connection: str) -> str:
+    """What a `?connection=` naming no configured connection is told."""
+    return gettext_lazy(
+        "Unknown connection %(connection)r. Use one of: %(aliases)s.",
+        connection=connection[:40],
+        aliases=", ".join(get_config().connections),
+    )
+
+
+def matching(queues: list[QueueRef], query: str, connection: str = "") -> list[QueueRef]:
+    """The queues whose `<prefix>:<name>` or connection contains `query` (case-insensitive), only those
+    of connection `connection` when it is given."""
+    if connection:
+        queues = [queue for queue in queues if queue.connection == connection]
     needle = query.casefold()
     if not needle:
         return queues

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -57,11 +58,44 @@ def client(alias: str) -> Redis:
     return client_for(config.connections[alias])
 
 
-async def all_queues() -> list[QueueRef]:
-    """Every queue of every connection; connections are asked concurrently."""
+@dataclass(frozen=True)
+class Listing:
+    """The queues of the connections that answered, and why each other connection could not be listed."""
+
+    queues: list[QueueRef]
+    failed: dict[str, BaseException] = field(default_factory=dict)
+
+
+async def listing(max_age: float | None = None) -> Listing:
+    """Every queue of every connection, connections asked concurrently. One connection that is down
+    leaves out only its own queues (`failed` says why); when none answered, the first one's error is
+    raised, as a page about a single Redis that is down answers."""
+    found = await _gather(max_age)
+    if found.failed and len(found.failed) == len(get_config().connections):
+        raise next(iter(found.failed.values()))
+    return found
+
+
+async def _gather(max_age: float | None) -> Listing:
     aliases = list(get_config().connections)
-    lists = await asyncio.gather(*(directory(alias).get() for alias in aliases))
-    return [queue for queues in lists for queue in queues]
+    lists = await asyncio.gather(
+        *(directory(alias).get(max_age) for alias in aliases), return_exceptions=True
+    )
+    queues: list[QueueRef] = []
+    failed: dict[str, BaseException] = {}
+    for alias, listed in zip(aliases, lists, strict=True):
+        if isinstance(listed, BaseException):
+            if not isinstance(listed, RedisError | OSError):
+                raise listed
+            failed[alias] = listed
+        else:
+            queues.extend(listed)
+    return Listing(queues, failed)
+
+
+async def all_queues() -> list[QueueRef]:
+    """Every queue of the connections that answer (see `listing`)."""
+    return (await listing()).queues
 
 
 def discovering() -> list[str]:
@@ -76,22 +110,10 @@ BACKGROUND_LISTING_AGE = 300.0
 
 async def reachable_queues(max_age: float | None = None) -> tuple[list[QueueRef], dict[str, str]]:
     """Every queue of the connections that answer, and why each other connection could not be listed
-    (for background work, where one down connection must not stop the others); lists older than
-    `max_age` are scanned again in the background (DISCOVERY_INTERVAL by default)."""
-    aliases = list(get_config().connections)
-    lists = await asyncio.gather(
-        *(directory(alias).get(max_age) for alias in aliases), return_exceptions=True
-    )
-    queues: list[QueueRef] = []
-    failed: dict[str, str] = {}
-    for alias, listed in zip(aliases, lists, strict=True):
-        if isinstance(listed, BaseException):
-            if not isinstance(listed, RedisError | OSError):
-                raise listed
-            failed[alias] = str(listed)
-        else:
-            queues.extend(listed)
-    return queues, failed
+    (for background work, which goes on when no connection answers); lists older than `max_age` are
+    scanned again in the background (DISCOVERY_INTERVAL by default)."""
+    found = await _gather(max_age)
+    return found.queues, {alias: str(exc) for alias, exc in found.failed.items()}
 
 
 async def find_queue(alias: str, key: str) -> QueueRef:

@@ -111,7 +111,10 @@ def live_socket_overview(
     filters: dict[str, object] = {"q": query, "page": page if page > 1 else ""}
     if order is not None:
         filters.update(
-            sort=order.sort, failing=1 if order.failing else "", attention=1 if order.attention else ""
+            sort=order.sort,
+            failing=1 if order.failing else "",
+            attention=1 if order.attention else "",
+            connection=order.connection,
         )
     filters["rows"] = ",".join(fragments.queue_dom_id(queue) for queue in shown)
     given = {name: value for name, value in filters.items() if value}

@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.health import queue_verdicts
-from dashboard.overview import all_counts
-from dashboard.overview_order import matching
+from dashboard.overview import all_counts, unanswered
+from dashboard.overview_order import matching, unknown_connection
 from dashboard.permissions import avisible
 from dashboard.views.base import (
     access_of,
@@ -26,13 +26,29 @@ from queues.messages import gettext_lazy
 
 @dashboard_view(api=True)
 async def queue_list(request: HttpRequest) -> HttpResponse:
-    """The queues this user may view whose `<prefix>:<name>` or connection contains `?q=`, with their
+    """The queues this user may view whose `<prefix>:<name>` or connection contains `?q=` (of connection
+    `?connection=` only, when given), with their
     counts: every one of them (one counts script a queue, in one pipeline per connection: at 10,000
     queues about 160,000 Redis commands and a 5 MB answer), or with `?page=` and `?per_page=` (at most
     MAX_PAGE_SIZE) one page of them, in name order, read alone."""
     query = request.GET.get("q", "").strip()
-    queues = matching(await avisible(access_of(request).user, await registry.all_queues()), query)
-    answer: dict[str, object] = {"total": len(queues)}
+    connection = request.GET.get("connection", "")
+    if connection and connection not in get_config().connections:
+        return error_response(request, 400, unknown_connection(connection), api=True)
+    listing = await registry.listing()
+    queues = matching(await avisible(access_of(request).user, listing.queues), query, connection)
+    answer: dict[str, object] = {
+        "total": len(queues),
+        # Each connection asked, and why its queues are missing when it could not be listed.
+        "connections": [
+            {
+                "connection": alias,
+                "problem": str(unanswered(listing.failed[alias])) if alias in listing.failed else None,
+            }
+            for alias in get_config().connections
+            if not connection or alias == connection
+        ],
+    }
     if "page" in request.GET or "per_page" in request.GET:
         page, per_page = parse_positive(request, "page", 1), parse_per_page(request)
         pages = max(1, -(-len(queues) // per_page))

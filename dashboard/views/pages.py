@@ -17,6 +17,7 @@ from dashboard.flow_tree import in_flow
 from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, summarize
+from dashboard.overview_connections import sections, several, switcher
 from dashboard.overview_order import matching, parse_order
 from dashboard.overview_page import OverviewPaging, pick_page
 from dashboard.permissions import avisible, read_only
@@ -60,8 +61,10 @@ async def overview(request: HttpRequest) -> HttpResponse:
     and totals over every queue come from the census (dashboard/census.py)."""
     query = request.GET.get("q", "").strip()
     order = parse_order(request, query)
+    listing = await registry.listing()
     # The filter text first: a custom permission callable is then asked only about matching queues.
-    queues = await avisible(access_of(request).user, matching(await registry.all_queues(), query))
+    matched = await avisible(access_of(request).user, matching(listing.queues, query))
+    queues = order.select(matched)
     page = await pick_page(queues, order, parse_positive(request, "page", 1))
     read_at = time.monotonic()
     rows = await all_counts(page.shown, page.just_read)
@@ -74,8 +77,16 @@ async def overview(request: HttpRequest) -> HttpResponse:
     sparks = await SPARKLINES.get([row.queue for row in rows])
     # Group totals and the most failing queues over every queue listed, kept until a census row changes.
     summary = census.derived(("summary", page.fingerprint), lambda: summarize(census.rows(queues).values()))
+    groups = group(rows, keep_order=True, sparks=sparks, verdicts=verdicts, group_totals=summary.groups)
+    shown_sections = sections(order, listing, groups) if several() else []
     context = {
-        "groups": group(rows, keep_order=True, sparks=sparks, verdicts=verdicts, group_totals=summary.groups),
+        "groups": groups,
+        # With several connections: the switcher, and the page's groups per connection (a connection
+        # that could not be listed shows its error in its own section).
+        "connection_tabs": switcher(order, listing, matched),
+        "sections": shown_sections,
+        # Nothing listed because a connection shown is down: no "no queues found" then.
+        "down_shown": any(section.problem for section in shown_sections),
         "queue_count": len(queues),
         "shown_count": len(rows),
         "paging": OverviewPaging(page, order),
