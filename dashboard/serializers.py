@@ -7,6 +7,7 @@ from typing import Any
 from dashboard import links
 from dashboard.flow_tree import ShownNode, ShownTree, in_flow
 from dashboard.translation import translated
+from queues import kinds
 from queues.activity import Activity
 from queues.error_groups import ErrorGroups
 from queues.health import Verdict
@@ -26,6 +27,8 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "prefix": queue.prefix,
         "connection": queue.connection,
         "key": queue.key,
+        # "bull" for a queue of the older npm `bull` (3/4), whose key layout and actions differ.
+        "kind": "bull" if kinds.is_bull(queue) else "bullmq",
         "paused": counts.paused,
         # null when the queue could not be read, and per state whose key is of another type than
         # BullMQ's: a monitor reading only the numbers must not take "unknown" for 0.

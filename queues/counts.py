@@ -7,6 +7,7 @@ import time
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from queues import kinds
 from queues.messages import gettext_lazy
 from queues.models import QueueCounts, QueueRef
 from queues.parsing import integer, text
@@ -14,6 +15,8 @@ from queues.scripts import run_pipeline, script
 from queues.states import STATE_KEYS
 
 COUNTS = script("counts")
+# How a queue of the older npm `bull` is labelled where a BullMQ queue shows its `bullmq:<version>`.
+BULL_VERSION = "Bull 3/4"
 
 
 def now_ms() -> int:
@@ -50,7 +53,10 @@ def parse_counts(queue: QueueRef, reply: list[object]) -> QueueCounts:
     states = len(STATE_KEYS)
     counts = {state.name: integer(value) or 0 for state, value in zip(STATE_KEYS, reply, strict=False)}
     paused_flag = text(reply[states]) if len(reply) > states else ""
+    # Bull 3/4 writes no version; its queues are named as such wherever BullMQ's version is shown.
     version = text(reply[states + 1]) if len(reply) > states + 1 else ""
+    if not version and kinds.is_bull(queue):
+        version = BULL_VERSION
     tail = reply[states + 2] if len(reply) > states + 2 else None
     flat: list[object] = tail if isinstance(tail, list) else []
     broken = tuple((text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat) - 1, 2))

@@ -1,4 +1,5 @@
-"""Finding BullMQ queues in a Redis DB by SCAN over `meta` hashes, cached and refreshed in the background."""
+"""Finding BullMQ queues in a Redis DB by SCAN over `meta` hashes, and Bull 3/4 queues by their `id`
+counters (Bull writes `meta` only while paused), cached and refreshed in the background."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from queues import kinds
 from queues.connections import ConnectionSettings, client_for
+from queues.kinds import BULL_STRUCTURES
 from queues.models import QueueRef
 from queues.parsing import text
 
@@ -25,11 +28,17 @@ RECONFIRM_EVERY = 10
 FIRST_SCAN_WAIT = 2.0
 
 
-def candidate_from_meta_key(connection: str, key: str) -> QueueRef | None:
-    """The queue a `<prefix>:<name>:meta` key would belong to; None when the key has no such shape."""
-    if not key.endswith(":meta"):
+# The key every queue of a kind has, and its type: BullMQ's `meta` hash, Bull 3/4's `id` counter (which
+# BullMQ queues have too: confirm() tells them apart).
+MARKER_KEYS = (("meta", "HASH"), ("id", "STRING"))
+
+
+def candidate_from_meta_key(connection: str, key: str, suffix: str = "meta") -> QueueRef | None:
+    """The queue a `<prefix>:<name>:<suffix>` key (`meta`, or `id`) would belong to; None when the key
+    has no such shape."""
+    if not key.endswith(f":{suffix}"):
         return None
-    head = key[: -len(":meta")]
+    head = key[: -len(suffix) - 1]
     prefix, sep, name = head.rpartition(":")
     if not sep or not prefix or not name:
         return None
@@ -68,14 +77,16 @@ async def scan_candidates(client: Redis, settings: ConnectionSettings) -> set[Qu
 
 async def candidate_batches(client: Redis, settings: ConnectionSettings) -> AsyncIterator[set[QueueRef]]:
     """The candidate queues of each SCAN page (only pages that hold some) of one pass."""
-    patterns = [f"{_glob_escape(prefix)}:*:meta" for prefix in settings.prefixes] or ["*:meta"]
-    for pattern in patterns:
+    heads = [f"{_glob_escape(prefix)}:*" for prefix in settings.prefixes] or ["*"]
+    for head, (suffix, key_type) in ((head, marker) for marker in MARKER_KEYS for head in heads):
         cursor = 0
         while True:
-            cursor, keys = await client.scan(cursor, match=pattern, count=SCAN_COUNT, _type="HASH")
+            cursor, keys = await client.scan(
+                cursor, match=f"{head}:{suffix}", count=SCAN_COUNT, _type=key_type
+            )
             batch = set()
             for raw_key in keys:
-                queue = candidate_from_meta_key(settings.alias, text(raw_key))
+                queue = candidate_from_meta_key(settings.alias, text(raw_key), suffix)
                 if queue is not None and in_scope(settings, queue):
                     batch.add(queue)
             if batch:
@@ -85,20 +96,37 @@ async def candidate_batches(client: Redis, settings: ConnectionSettings) -> Asyn
 
 
 async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
-    """Keep the candidates that are BullMQ queues: their `meta` is a hash with BullMQ's fingerprint.
+    """Keep the candidates that are queues: BullMQ's, whose `meta` is a hash with BullMQ's fingerprint,
+    or Bull 3/4's, whose `id` counter is a whole number beside at least one of Bull's lists or sets
+    (queues.kinds remembers which kind each is).
 
     BullMQ writes `opts.maxLenEvents` into meta with every event it emits (and Node's Queue writes
-    `version` = `bullmq:<version>`). Another program's `<x>:<y>:meta` hash with a `version` field, a
-    job whose custom id ends in `:meta` (it has a `timestamp`), a stray `<x>:<y>:id` key: no queue.
-    Keys are only probed by name with HMGET (a key of another type answers an error: not a queue).
+    `version` = `bullmq:<version>`); Bull never writes either. Another program's `<x>:<y>:meta` hash with
+    a `version` field, a job whose custom id ends in `:meta` (it has a `timestamp`), a stray `<x>:<y>:id`
+    key without a queue's keys beside it: no queue. Keys are only probed by name (HMGET, GET, EXISTS): a
+    key of another type answers an error, which is no queue.
     """
     if not candidates:
         return []
     pipe = client.pipeline(transaction=False)
     for queue in candidates:
         pipe.hmget(f"{queue.key_prefix}meta", ["timestamp", "opts.maxLenEvents", "version"])
+        pipe.get(f"{queue.key_prefix}id")
+        pipe.exists(*(f"{queue.key_prefix}{suffix}" for suffix in BULL_STRUCTURES))
     replies = await pipe.execute(raise_on_error=False)
-    return [queue for queue, fields in zip(candidates, replies, strict=True) if is_bullmq_meta(fields)]
+    confirmed = []
+    for index, queue in enumerate(candidates):
+        meta, counter, structures = replies[3 * index : 3 * index + 3]
+        bullmq = is_bullmq_meta(meta)
+        bull = not bullmq and _is_counter(counter) and isinstance(structures, int) and structures > 0
+        kinds.mark(queue, bull)
+        if bullmq or bull:
+            confirmed.append(queue)
+    return confirmed
+
+
+def _is_counter(reply: object) -> bool:
+    return isinstance(reply, bytes | str) and text(reply).isascii() and text(reply).isdigit()
 
 
 def is_bullmq_meta(fields: object) -> bool:
@@ -148,7 +176,12 @@ class Directory:
         interval by default). Only the first call waits for a SCAN, and at most FIRST_SCAN_WAIT seconds:
         then the queues the pass confirmed so far (`scanning` says the list is not whole yet)."""
         if self.settings.queues:
-            return [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
+            listed = [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
+            if not self.passes:
+                # Listed queues are shown whatever they hold; one read tells Bull's from BullMQ's.
+                await confirm(client_for(self.settings), listed)
+                self.passes = 1
+            return listed
         if self.queues is None:
             task = self._refresh_in_background(quiet=False)
             if task in self._waited:  # one request waited for this pass already: no other does
