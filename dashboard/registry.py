@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from dashboard.conf import get_config
+from queues import kinds
 from queues.connections import client_for
 from queues.discovery import Directory, confirm, in_scope
 from queues.models import QueueRef
@@ -40,8 +41,9 @@ def directory(alias: str) -> Directory:
 
 
 def reset_directories() -> None:
-    """Forget every cached queue list (settings changed)."""
+    """Forget every cached queue list, and what each queue was found to be (settings changed)."""
     _directories.clear()
+    kinds.forget()
 
 
 @receiver(setting_changed)

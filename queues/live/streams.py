@@ -22,6 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from queues import kinds
 from queues.connections import ConnectionSettings, client_for
 from queues.live.backoff import Backoff
 from queues.live.interest import JobRef, Viewers
@@ -102,7 +103,10 @@ class StreamTailer:
         self._retargeted = {alias: asyncio.Event() for alias in connections}
 
     def tails(self, queue: QueueRef) -> bool:
-        """True when the queue's events stream is tailed (a key that is not a stream is not)."""
+        """True when the queue's events stream is tailed (a key that is not a stream is not). Bull 3/4
+        writes no events stream: its queues' counts are read again every resync interval instead."""
+        if kinds.is_bull(queue):
+            return False
         key = events_key(queue)
         return key in self._streams and key not in self._bad_streams
 
