@@ -169,7 +169,7 @@ class HealthMemory:
 
 
 def backlog(signals: QueueSignals) -> int:
-    """Jobs waiting to be taken: waiting, prioritized and (BullMQ < 5) the paused list."""
+    """Jobs waiting to be taken: waiting, prioritized and (BullMQ < 6) the paused list."""
     counts = signals.counts.counts
     return sum(counts.get(state, 0) for state in ("waiting", "prioritized", "paused"))
 

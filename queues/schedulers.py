@@ -3,8 +3,10 @@
 A scheduler (BullMQ >= 5.16, `queue.upsertJobScheduler`) is a member of the `<q>:repeat` zset, scored
 by its next run in ms, and the hash `<q>:repeat:<id>`: name, pattern or every, tz, limit, ic
 (iterations so far), startDate, endDate, offset, data (template data, JSON) and opts (template job
-options, JSON). Legacy repeatables (`queue.add(..., {repeat})` before BullMQ 5) left members of the
-form `name:jobId:endDate:tz:pattern-or-every` and no hash; they are shown as far as that parses.
+options, JSON). Repeatables of `queue.add(..., {repeat})` (BullMQ < 6): BullMQ 5 writes the md5 of
+`name:jobId:endDate:tz:pattern-or-every` as the member and a hash (name, every or pattern, tz, endDate;
+no ic, no template), listed like a scheduler, as Node's getJobSchedulers lists them; older versions
+left that key itself as the member and no hash ("legacy"), shown as far as it parses.
 Fields are parsed as Node's JobScheduler.transformSchedulerData reads them; a value of the wrong type
 is shown as stored, with a problem, and never breaks the page.
 """

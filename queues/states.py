@@ -24,7 +24,7 @@ STATE_KEYS: tuple[StateKey, ...] = (
     StateKey("completed", "completed", False),
     StateKey("failed", "failed", False),
     StateKey("waiting-children", "waiting-children", False),
-    # Only BullMQ < 5 kept a paused queue's jobs in their own list; newer versions flag `meta`.
+    # BullMQ < 6 keeps a paused queue's jobs in their own list (pause renames `wait`); 6 only flags `meta`.
     StateKey("paused", "paused", True),
 )
 

@@ -1,4 +1,5 @@
-// Builds a deterministic BullMQ state in Redis with the real Node BullMQ.
+// Builds a deterministic BullMQ state in Redis with the real Node BullMQ (6 here, or 5 with
+// BULLMQ_DIR=tests/interop5: see bullmq_of.mjs).
 //
 //   node build_state.mjs <redis-url>
 //
@@ -7,8 +8,16 @@
 // The Redis database is expected to be empty (the Python tests use a throwaway
 // server); every key of the queues it builds is deleted first anyway, so a
 // rerun against the same Redis gives the same shape.
-import { FlowProducer, Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bullmq, version } from './bullmq_of.mjs';
+
+const { FlowProducer, Queue, Worker } = bullmq;
+// The ioredis that this BullMQ loads itself, resolved from its package as bullmq_of.mjs finds it.
+const here = dirname(fileURLToPath(import.meta.url));
+const bullmqPackage = join(resolve(process.env.BULLMQ_DIR || here), 'node_modules', 'bullmq', 'package.json');
+const { Redis } = createRequire(bullmqPackage)('ioredis');
 
 const HOUR = 3600000;
 const STEP_TIMEOUT_MS = 10000; // one job / one step
@@ -49,6 +58,8 @@ const QUEUES = [
   { prefix: 'bull', name: 'interop-flow-children' },
   { prefix: '{tenant-a}', name: 'interop-tenant' },
   { prefix: 'bull', name: 'interop-scheduled' },
+  // BullMQ 5 only: BullMQ 6 has no `queue.add(..., {repeat})`.
+  { prefix: 'bull', name: 'interop-legacy-repeat' },
 ];
 
 function globEscape(text) {
@@ -364,6 +375,21 @@ async function buildScheduled() {
   }
 }
 
+// -------------------------------------------------------- interop-legacy-repeat
+async function buildLegacyRepeat() {
+  const queue = await openQueue('interop-legacy-repeat');
+  // Repeatable jobs the pre-scheduler way: the `repeat` member is the md5 of
+  // `name:jobId:endDate:tz:pattern-or-every`, its hash `repeat:<md5>` holds
+  // name, every or pattern and tz (no `ic`, no template), and the next run is
+  // the delayed job `repeat:<md5>:<ms>`.
+  await queue.add('tick', { n: 1 }, { repeat: { every: HOUR } });
+  await queue.add('nightly', { n: 2 }, { repeat: { pattern: '0 30 3 * * *', tz: 'Europe/Paris' } });
+  const delayed = await queue.getDelayedCount();
+  if (delayed !== 2) {
+    throw new Error(`expected 2 delayed repeatable jobs, found ${delayed}`);
+  }
+}
+
 async function main() {
   await withTimeout(wipeQueues(), 'delete old queue keys');
   await buildMain();
@@ -371,6 +397,9 @@ async function main() {
   await buildFlow();
   await buildTenant();
   await buildScheduled();
+  if (typeof Queue.prototype.getRepeatableJobs === 'function') {
+    await buildLegacyRepeat();
+  }
 }
 
 let exitCode = 0;
@@ -390,7 +419,7 @@ try {
   }
 }
 if (exitCode === 0) {
-  process.stdout.write(JSON.stringify({ queues: created }) + '\n', () => process.exit(0));
+  process.stdout.write(JSON.stringify({ version, queues: created }) + '\n', () => process.exit(0));
 } else {
   process.exit(exitCode);
 }

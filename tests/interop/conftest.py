@@ -1,4 +1,4 @@
-"""Queue state written by real Node BullMQ 6, and what Node's own getters say about it."""
+"""Queue state written by real Node BullMQ (6 and 5), and what Node's own getters say about it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.test import AsyncClient, override_settings
 
 from dashboard.registry import reset_directories
 from queues.throwaway_redis import ThrowawayRedis
+from tests.support.bullmq_versions import BULLMQ_DIRS, bullmq_dir
 from tests.support.dashboard import close_dashboard, dashboard_settings
 from tests.support.node import run_node
 
@@ -23,6 +24,9 @@ class NodeState:
     url: str
     queues: list[dict[str, Any]]
     node: dict[str, Any]
+    # The major version of Node BullMQ whose getters read the state ("6" or "5"); build_state.mjs built
+    # it with the same one.
+    version: str
 
     def node_queue(self, key: str) -> dict[str, Any]:
         """Node's getters output for `<prefix>:<name>`."""
@@ -32,13 +36,23 @@ class NodeState:
         raise KeyError(key)
 
 
-@pytest.fixture(scope="session")
-def node_state() -> Iterator[NodeState]:
-    """A throwaway Redis holding the state build_state.mjs makes with Node BullMQ 6."""
+@pytest.fixture(
+    scope="session", params=sorted(BULLMQ_DIRS, reverse=True), ids=lambda version: f"bullmq{version}"
+)
+def node_state(request: pytest.FixtureRequest) -> Iterator[NodeState]:
+    """A throwaway Redis holding the state build_state.mjs makes with one Node BullMQ version, and that
+    version's getters' view of it (built once per version for the session)."""
+    version = str(request.param)
+    env = {"BULLMQ_DIR": str(bullmq_dir(version))}
     with ThrowawayRedis() as server:
-        built = run_node("build_state.mjs", server.url)
-        node = run_node("node_getters.mjs", server.url, stdin=json.dumps(built))
-        yield NodeState(server.url, built["queues"], node)
+        built = run_node("build_state.mjs", server.url, env=env)
+        node = run_node("node_getters.mjs", server.url, stdin=json.dumps(built), env=env)
+        # A wrong BULLMQ_DIR would quietly test one version twice.
+        assert built["version"].split(".")[0] == node["version"].split(".")[0] == version, (
+            built["version"],
+            node["version"],
+        )
+        yield NodeState(server.url, built["queues"], node, version)
 
 
 @pytest.fixture

@@ -1,12 +1,15 @@
-// Reads a queue state with Node BullMQ's own getters, as the reference the
-// Python readers are compared against.
+// Reads a queue state with Node BullMQ's own getters (6 here, or 5 with BULLMQ_DIR=tests/interop5:
+// see bullmq_of.mjs), as the reference the Python readers are compared against.
 //
 //   node build_state.mjs <redis-url> | node node_getters.mjs <redis-url>
 //
 // stdin:  {"queues": [{"prefix": ..., "name": ...}, ...]} (build_state.mjs output)
-// stdout: one JSON document, {"queues": [{prefix, name, isPaused, counts, ids, jobs}, ...]}
+// stdout: one JSON document, {"version", "queues": [{prefix, name, isPaused, counts, schedulers, ids,
+//         jobs}, ...]}
 // Values that are undefined in Node are written as null.
-import { Queue } from 'bullmq';
+import { bullmq, version } from './bullmq_of.mjs';
+
+const { Queue } = bullmq;
 
 const STATES = [
   'waiting',
@@ -77,10 +80,14 @@ async function describeQueue(queue, prefix, name) {
     name,
     isPaused: await queue.isPaused(),
     counts: await queue.getJobCounts(),
+    // Soonest first, as the dashboard lists them.
+    schedulers: await queue.getJobSchedulers(0, -1, true),
     ids: {},
     jobs: {},
   };
-  for (const state of STATES) {
+  // Every state getJobCounts() names: BullMQ 5 adds `paused` (its getJobs(['waiting']) reads `wait`
+  // and then `paused`; getJobs(['paused']) only `paused`).
+  for (const state of new Set([...STATES, ...Object.keys(result.counts)])) {
     const jobs = await queue.getJobs([state], 0, -1, false);
     result.ids[state] = jobs.map(job => job.id);
     for (const job of jobs) {
@@ -92,11 +99,13 @@ async function describeQueue(queue, prefix, name) {
 
 let exitCode = 0;
 const queues = [];
-const output = { queues: [] };
+const output = { version, queues: [] };
 try {
   const input = JSON.parse(await readStdin());
   for (const { prefix, name } of input.queues) {
-    const queue = new Queue(name, { connection: { url }, prefix });
+    // skipMetasUpdate: a reader that writes nothing (a Queue otherwise sets meta's `version` to its
+    // own, over what the writer left, e.g. none from the Python package).
+    const queue = new Queue(name, { connection: { url }, prefix, skipMetasUpdate: true });
     queue.on('error', err => console.error(`queue ${prefix}:${name} error:`, err));
     queues.push(queue);
     output.queues.push(await describeQueue(queue, prefix, name));

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import pytest
 INTEROP = Path(__file__).resolve().parents[1] / "interop"
 
 
-def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
-    """Run one of the Node scripts of tests/interop/ and parse its JSON output."""
+def run_node(script: str, url: str, stdin: str = "", env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run one of the Node scripts of tests/interop/ and parse its JSON output; `env` is added to this
+    process's environment (BULLMQ_DIR: which BullMQ the script loads, see tests/support/bullmq_versions)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed; the interop tests need Node 20 (see README)")
@@ -24,7 +27,14 @@ def run_node(script: str, url: str, stdin: str = "") -> dict[str, Any]:
             "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (make test does)"
         )
     result = subprocess.run(
-        [node, script, url], cwd=INTEROP, input=stdin, capture_output=True, text=True, timeout=60, check=False
+        [node, script, url],
+        cwd=INTEROP,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if result.returncode != 0:
         pytest.fail(f"node {script} exited {result.returncode}:\n{result.stderr}")

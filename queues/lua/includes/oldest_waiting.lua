@@ -2,8 +2,8 @@
 -- line started waiting. Defines rcall-using functions; the script defines `rcall` first.
 --
 -- The job next in line is the tail of `wait` (BullMQ pushes new jobs at the head and workers take from
--- the tail) or, in a BullMQ < 5 queue, of `paused`, and the first member of `prioritized`; the older of
--- them counts. Its waiting began at `timestamp + delay` of its hash (a delayed job waits from when it
+-- the tail) or of `paused` (BullMQ < 6 renames `wait` to it on pause and adds there while paused), and
+-- the first member of `prioritized`; the older of them counts. Its waiting began at `timestamp + delay` of its hash (a delayed job waits from when it
 -- was due). Low-priority jobs behind the first prioritized one are not looked at: the zset's scores
 -- hold priority and order, not time, so finding the oldest would scan it.
 --
@@ -72,9 +72,7 @@ local function oldestWaitingSince(p, legacy)
     end
   end
   consider(waitingSince(p, listTail(p .. "wait", legacy)))
-  if legacy then
-    consider(waitingSince(p, listTail(p .. "paused", legacy)))
-  end
+  consider(waitingSince(p, listTail(p .. "paused", legacy)))
   local prioritized = p .. "prioritized"
   local ok, kind = pcall(rcall, "TYPE", prioritized)
   if ok and kind["ok"] == "zset" then
