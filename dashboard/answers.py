@@ -14,6 +14,7 @@ from redis.exceptions import (
     AskError,
     AuthenticationError,
     BusyLoadingError,
+    MaxConnectionsError,
     MovedError,
     NoPermissionError,
     NoScriptError,
@@ -21,13 +22,14 @@ from redis.exceptions import (
     ReadOnlyError,
     RedisError,
     ResponseError,
+    TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.models import AuditEntry
 from dashboard.translation import message_of
-from queues.actions import Conflict, Interrupted, Invalid
+from queues.actions import SLOT_MOVING, Conflict, Interrupted, Invalid
 from queues.connections import PoolBusy
 from queues.messages import gettext_lazy
 from queues.models import NotAJob
@@ -148,6 +150,12 @@ REFUSED_LOGIN = gettext_lazy(
 )
 
 
+# Every connection of the dashboard's pool for one cluster node is in use.
+CLUSTER_BUSY = gettext_lazy(
+    "All of the dashboard's connections to this Redis Cluster node are in use; try again in a moment."
+)
+
+
 # Redis restarted and loads its dataset: it refuses every command (LOADING) until it is done.
 LOADING = gettext_lazy("Redis is loading its data after a restart (LOADING); try again in a moment.")
 
@@ -168,6 +176,10 @@ def _redis_fault(exc: BaseException) -> Fault:
         return Fault(503, failed, REFUSED_LOGIN, unchanged=True)
     if isinstance(exc, BusyLoadingError):  # refused before it ran, like every command until loaded
         return Fault(503, failed, LOADING, unchanged=True)
+    if isinstance(exc, MaxConnectionsError):  # a cluster node's pool is full: nothing was sent
+        return Fault(503, failed, CLUSTER_BUSY, unchanged=True)
+    if isinstance(exc, TryAgainError):  # refused while the queue's slot moves between cluster nodes
+        return Fault(503, failed, SLOT_MOVING, unchanged=True)
     if isinstance(exc, RedisTimeoutError):
         message = gettext_lazy(
             "Redis did not answer in time. The action may or may not have run: check before trying again."
@@ -190,7 +202,9 @@ def _redis_fault(exc: BaseException) -> Fault:
     # redis-py strips the MOVED / ASK code from the message (MovedError, AskError): asked by type.
     if isinstance(exc, MovedError | AskError) or said.startswith(("MOVED", "ASK")) or " MOVED " in said:
         message = gettext_lazy(
-            "This connection reached a Redis Cluster node; configure it as a cluster: %(said)s", said=said
+            "This connection reached a Redis Cluster node; configure it as a cluster (CLUSTER: True):"
+            " %(said)s",
+            said=said,
         )
         return Fault(502, failed, message)
     if isinstance(exc, NoPermissionError) or _acl_refusal(said):

@@ -78,7 +78,16 @@ from dashboard.conf import DEFAULTS, RESERVED_ALIASES, get_config, merged_settin
 HTMX_MIDDLEWARE = "django_htmx.middleware.HtmxMiddleware"
 # The keys dashboard.conf.connection_settings reads from one CONNECTIONS entry.
 CONNECTION_KEYS = frozenset(
-    {"URL", "PREFIXES", "QUEUES", "SOCKET_TIMEOUT", "CONNECT_TIMEOUT", "MAX_CONNECTIONS", "OPTIONS"}
+    {
+        "URL",
+        "PREFIXES",
+        "QUEUES",
+        "SOCKET_TIMEOUT",
+        "CONNECT_TIMEOUT",
+        "MAX_CONNECTIONS",
+        "OPTIONS",
+        "CLUSTER",
+    }
 )
 NAME_LISTS = ("PREFIXES", "QUEUES")
 DISABLE_LIVE = 'or turn live updates off: BULLMQ_DASHBOARD["LIVE"] = {"ENABLED": False}.'

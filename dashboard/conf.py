@@ -262,6 +262,7 @@ def connection_settings(alias: str, options: Any, raw: dict[str, Any]) -> Connec
         connect_timeout=float(options.get("CONNECT_TIMEOUT", raw["CONNECT_TIMEOUT"])),
         max_connections=max(1, int(options.get("MAX_CONNECTIONS", raw["MAX_CONNECTIONS"]))),
         options=dict(options.get("OPTIONS") or {}),
+        cluster=bool(options.get("CLUSTER", False)),
         # Queues under the dashboard's own KEY_PREFIX are not its queues (their keys could be samples).
         reserved_prefix=raw["KEY_PREFIX"] if isinstance(raw.get("KEY_PREFIX"), str) else "",
     )

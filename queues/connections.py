@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterError, NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
 
 from queues.messages import gettext_lazy
 from queues.models import QueueRef
@@ -35,8 +38,17 @@ class ConnectionSettings:
     socket_timeout: float = 5.0
     connect_timeout: float = 2.0
     max_connections: int = 20
+    # A Redis Cluster: `url` names one node (a seed); the client finds the others and follows MOVED/ASK.
+    cluster: bool = False
     # May hold a password (`password`, `ssl_password`): kept out of the repr, as the URL is.
     options: dict[str, object] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+    @property
+    def client_options(self) -> dict[str, Any]:
+        """OPTIONS for redis-py, with RESP2: the replies every reader here parses (redis-py 8.2 speaks
+        RESP3 unless told, which changes the shapes of XREAD's and other replies, and sends a HELLO that
+        proxies and older servers refuse)."""
+        return {**self.options, "protocol": 2}
 
     @property
     def safe_url(self) -> str:
@@ -110,12 +122,12 @@ _Clients = dict[tuple[ConnectionSettings, bool], Redis]
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clients] = weakref.WeakKeyDictionary()
 
 
-class ScriptReloadingRedis(Redis):
+class ScriptReloading:
     """A client that loads a script again on every NOSCRIPT, up to SCRIPT_RELOADS times.
 
     redis-py (and so the bullmq package) loads a script once after NOSCRIPT; a SCRIPT FLUSH between
     that load and the call reached the user as an error. NOSCRIPT means the script did not run, so
-    calling it again can never repeat a write."""
+    calling it again can never repeat a write. (On a cluster, SCRIPT LOAD goes to every primary.)"""
 
     SCRIPT_RELOADS = 3
 
@@ -125,15 +137,19 @@ class ScriptReloadingRedis(Redis):
 
     async def script_load(self, script: Any) -> Any:
         """SCRIPT LOAD, remembering the source by its SHA1 for evalsha's reloads."""
-        sha = await super().script_load(script)
+        sha = await super().script_load(script)  # type: ignore[misc]
         self._script_sources[sha.decode() if isinstance(sha, bytes) else str(sha)] = script
         return sha
+
+    def script_source(self, sha: str) -> Any:
+        """The source SCRIPT LOAD was given for this SHA1 (None when this client never loaded it)."""
+        return self._script_sources.get(sha)
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         """EVALSHA; on NOSCRIPT the script is loaded again (when its source is known) and called again."""
         for reload in range(self.SCRIPT_RELOADS + 1):
             try:
-                return await super().evalsha(sha, numkeys, *keys_and_args)
+                return await super().evalsha(sha, numkeys, *keys_and_args)  # type: ignore[misc]
             except NoScriptError:
                 source = self._script_sources.get(sha)
                 if source is None or reload == self.SCRIPT_RELOADS:
@@ -142,11 +158,53 @@ class ScriptReloadingRedis(Redis):
         raise AssertionError("unreachable")
 
 
+class ScriptReloadingRedis(ScriptReloading, Redis):  # type: ignore[misc]
+    """A client of one Redis server that loads scripts again on NOSCRIPT."""
+
+
+class ScriptReloadingCluster(ScriptReloading, RedisCluster):  # type: ignore[misc]
+    """A Redis Cluster client that loads scripts again on NOSCRIPT, and raises its own failures (no node
+    reachable, a slot no node serves) as a RedisError: redis-py's RedisClusterException is none, and every
+    reader and writer of the dashboard answers RedisErrors per connection or queue."""
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> Any:
+        """Find the cluster's nodes and slots (again after MOVED or a failover)."""
+        with _cluster_errors():
+            return await super().initialize(*args, **kwargs)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """One command, on the node of its key's slot."""
+        with _cluster_errors():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        """A pipeline (a MULTI when `transaction`: its keys must share one slot) raising RedisErrors."""
+        if shard_hint:
+            raise ClusterError("shard_hint is not supported on a cluster")
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _ClusterPipeline(ClusterPipeline):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        with _cluster_errors():
+            return await super().execute(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _cluster_errors() -> Iterator[None]:
+    try:
+        yield
+    except RedisClusterException as exc:
+        raise ClusterError(str(exc) or type(exc).__name__) from exc
+
+
 def _new_client(settings: ConnectionSettings, *, writes: bool) -> Redis:
     # Reads may be repeated once after a dropped connection (a restarted Redis); writes never are:
     # a write whose answer was lost may have run, and running it again could add a job twice.
     retries = 0 if writes else 1
     retry = Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,))
+    if settings.cluster:
+        return _new_cluster_client(settings, writes=writes, retry=retry)
     pool = BoundedPool.from_url(
         settings.url,
         decode_responses=writes,  # the bullmq package reads its replies as str
@@ -157,9 +215,44 @@ def _new_client(settings: ConnectionSettings, *, writes: bool) -> Redis:
         health_check_interval=30,
         client_name="bullmq-dashboard-writer" if writes else "bullmq-dashboard",
         retry=retry,
-        **settings.options,
+        **settings.client_options,
     )
     return ScriptReloadingRedis.from_pool(pool)
+
+
+def _new_cluster_client(settings: ConnectionSettings, *, writes: bool, retry: Retry) -> Redis:
+    # A cluster client keeps a pool per node (max_connections each) and has no bounded wait for a free
+    # connection: a full pool raises MaxConnectionsError at once (answered as PoolBusy's "busy").
+    # MOVED and ASK are followed by the client itself, for reads and writes alike: a redirected command
+    # did not run. Typed as Redis: the commands the dashboard sends are the same.
+    cluster = ScriptReloadingCluster.from_url(
+        settings.url,
+        decode_responses=writes,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.connect_timeout,
+        max_connections=settings.max_connections,
+        health_check_interval=30,
+        client_name="bullmq-dashboard-writer" if writes else "bullmq-dashboard",
+        retry=retry,
+        **settings.client_options,
+    )
+    return cast(Redis, cluster)
+
+
+def is_cluster(client: object) -> bool:
+    """True for a Redis Cluster client (or one of its pipelines)."""
+    return isinstance(client, RedisCluster | ClusterPipeline)
+
+
+def slot_groups(client: object, keys: list[str]) -> list[list[str]]:
+    """The keys in groups one multi-key command may name: all of them on one Redis; one group per hash
+    slot on a cluster (a command naming keys of two slots is refused, CROSSSLOT, even on one node)."""
+    if not isinstance(client, RedisCluster):
+        return [keys] if keys else []
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        groups.setdefault(client.keyslot(key), []).append(key)
+    return list(groups.values())
 
 
 def client_for(settings: ConnectionSettings) -> Redis:

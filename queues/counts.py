@@ -6,6 +6,7 @@ import time
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ClusterError, TryAgainError
 
 from queues import kinds
 from queues.messages import gettext_lazy
@@ -41,11 +42,23 @@ async def fetch_counts(client: Redis, queues: list[QueueRef], now: int | None = 
 
     replies = await run_pipeline(client, build, [COUNTS], per_command_errors=True)
     return [
-        QueueCounts.failed(queue, gettext_lazy("Redis answered with an error: %(error)s", error=str(reply)))
+        QueueCounts.failed(queue, read_error(reply))
         if isinstance(reply, Exception)
         else parse_counts(queue, reply)
         for queue, reply in zip(queues, replies, strict=True)
     ]
+
+
+def read_error(error: Exception) -> str:
+    """Why one queue's read answered an error, in words."""
+    if isinstance(error, TryAgainError | ClusterError):
+        # TRYAGAIN until a slot's move between nodes ends (redis-py retries it a while, then "TTL exhausted").
+        return gettext_lazy(
+            "Redis Cluster is moving this queue's slot between nodes (or failing over): its counts are read"
+            " again in a moment (%(error)s).",
+            error=str(error) or type(error).__name__,
+        )
+    return gettext_lazy("Redis answered with an error: %(error)s", error=str(error))
 
 
 def parse_counts(queue: QueueRef, reply: list[object]) -> QueueCounts:

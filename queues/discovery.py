@@ -10,11 +10,12 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from queues import kinds
-from queues.connections import ConnectionSettings, client_for
+from queues.connections import ConnectionSettings, client_for, is_cluster
 from queues.kinds import BULL_STRUCTURES
 from queues.models import QueueRef
 from queues.parsing import text
@@ -79,11 +80,7 @@ async def candidate_batches(client: Redis, settings: ConnectionSettings) -> Asyn
     """The candidate queues of each SCAN page (only pages that hold some) of one pass."""
     heads = [f"{_glob_escape(prefix)}:*" for prefix in settings.prefixes] or ["*"]
     for head, (suffix, key_type) in ((head, marker) for marker in MARKER_KEYS for head in heads):
-        cursor = 0
-        while True:
-            cursor, keys = await client.scan(
-                cursor, match=f"{head}:{suffix}", count=SCAN_COUNT, _type=key_type
-            )
+        async for keys in scan_pages(client, f"{head}:{suffix}", key_type):
             batch = set()
             for raw_key in keys:
                 queue = candidate_from_meta_key(settings.alias, text(raw_key), suffix)
@@ -91,6 +88,28 @@ async def candidate_batches(client: Redis, settings: ConnectionSettings) -> Asyn
                     batch.add(queue)
             if batch:
                 yield batch
+
+
+async def scan_pages(client: Redis, pattern: str, key_type: str) -> AsyncIterator[list[Any]]:
+    """The keys of each page of one SCAN pass over the whole DB: on a Redis Cluster, a pass over each
+    primary in turn (asked for again every pass: a failover or resharding changes them)."""
+    if not is_cluster(client):
+        cursor = 0
+        while True:
+            cursor, keys = await client.scan(cursor, match=pattern, count=SCAN_COUNT, _type=key_type)
+            yield keys
+            if not cursor:
+                return
+    cluster = cast(Any, client)
+    await cluster.initialize()
+    for node in cluster.get_primaries():
+        cursor = 0
+        while True:
+            cursors, keys = await cluster.scan(
+                cursor, match=pattern, count=SCAN_COUNT, _type=key_type, target_nodes=node
+            )
+            yield keys
+            cursor = cursors[node.name]
             if not cursor:
                 break
 

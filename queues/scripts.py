@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError, ResponseError
 
+from queues.connections import is_cluster
+
 LUA_DIR = Path(__file__).with_name("lua")
 
 
@@ -35,6 +37,7 @@ class ReadScript:
 
     async def call(self, client: Redis, keys: list[str], args: list[Any]) -> Any:
         """Run the script, loading it once when Redis does not know it (after a restart or flush)."""
+        keys = cluster_keys(client, keys)
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -43,7 +46,23 @@ class ReadScript:
 
     def queue(self, pipe: Pipeline, keys: list[str], args: list[Any]) -> None:
         """Add a call to a pipeline; run the pipeline with `run_pipeline`."""
+        keys = cluster_keys(pipe, keys)
         pipe.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def cluster_keys(client: object, keys: list[str]) -> list[str]:
+    """The keys to declare for a script about one queue: on a Redis Cluster also the queue's `meta` hash.
+
+    The scripts name a queue by its key prefix (`KEYS[1]`, a key that never exists) and build the key
+    names they read. While a slot moves between nodes, a command whose keys all are missing on the old
+    node is sent to the new one (ASK), which holds only the keys moved so far: a script would read
+    part of the queue there and answer wrong counts without an error. With `meta` (which every BullMQ
+    queue has) declared too, Redis answers TRYAGAIN instead (some keys are here, some not), which the
+    client retries and otherwise raises: a read during the move waits or fails, and is never wrong.
+    A cluster queue's keys share one slot by its {hash tag}, so the extra key changes no routing."""
+    if keys and keys[0].endswith(":") and is_cluster(client):
+        return [*keys, f"{keys[0]}meta"]
+    return keys
 
 
 INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)

@@ -22,11 +22,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoPermissionError, ResponseError
 
+from queues.connections import is_cluster
 from queues.messages import gettext_lazy
 from queues.models import QueueRef
 from queues.parsing import identifier, integer, text
@@ -275,18 +277,42 @@ def _queue_workers(queue: QueueRef, workers: list[Worker], reply: object) -> Que
     return QueueWorkers(queue, listed, tuple(other), active, not_read)
 
 
+def _raw_bytes(raw: object) -> bytes:
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return raw if isinstance(raw, bytes) else b""
+
+
+async def _cluster_client_lists(client: Redis, queues: list[QueueRef], max_workers: int) -> _Matched:
+    """CLIENT LIST of every node of a Redis Cluster. A worker's connections are named on whichever nodes
+    its client talks to (not only the one serving its queue's slot), each on several: a queue's workers
+    are those of the node that shows most of them (a worker seen on two nodes is one worker)."""
+    replies = await cast(Any, client).execute_command("CLIENT", "LIST", target_nodes="all")
+    merged = _Matched()
+    per_node = replies.values() if isinstance(replies, dict) else [replies]
+    for raw in per_node:
+        matched = parse_client_list(_raw_bytes(raw), queues, max_workers)
+        merged.parsed += matched.parsed
+        merged.capped |= matched.capped
+        for queue, workers in matched.workers.items():
+            if len(workers) > len(merged.workers.get(queue, [])):
+                merged.workers[queue] = workers
+    return merged
+
+
 async def fetch_workers(
     client: Redis, queues: list[QueueRef], *, held_jobs: bool = True, max_workers: int = MAX_WORKERS
 ) -> WorkerReport:
     """The workers of `queues` (all on the connection of `client`) from one CLIENT LIST, and the active
     jobs each holds (one pipelined script per queue that has workers)."""
     try:
-        raw = await client.execute_command("CLIENT", "LIST")  # type: ignore[no-untyped-call]
+        if is_cluster(client):
+            matched = await _cluster_client_lists(client, queues, max_workers)
+        else:
+            raw = await client.execute_command("CLIENT", "LIST")  # type: ignore[no-untyped-call]
+            matched = parse_client_list(_raw_bytes(raw), queues, max_workers)
     except ResponseError as exc:
         return WorkerReport(tuple(QueueWorkers(queue) for queue in queues), problem=client_list_problem(exc))
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogateescape")
-    matched = parse_client_list(raw if isinstance(raw, bytes) else b"", queues, max_workers)
     readers = [queue for queue in queues if matched.workers.get(queue)] if held_jobs else []
     replies: list[object] = []
     if readers:

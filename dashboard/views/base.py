@@ -17,12 +17,19 @@ from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf
 from django.utils.translation import get_language
-from redis.exceptions import AuthenticationError, BusyLoadingError, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterError,
+    MaxConnectionsError,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import monitor, redis_access, registry
-from dashboard.answers import LOADING, REFUSED_LOGIN
+from dashboard.answers import CLUSTER_BUSY, LOADING, REFUSED_LOGIN
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
@@ -101,6 +108,18 @@ def fault_response(request: HttpRequest, exc: Exception, *, api: bool) -> HttpRe
     if isinstance(exc, PoolBusy):
         logger.warning("Redis connections busy: %s", exc)
         return error_response(request, 503, message_of(exc), api=api)
+    if isinstance(exc, MaxConnectionsError):  # a cluster node's pool is full (it has no bounded wait)
+        logger.warning("Redis cluster connections busy: %s", exc)
+        return error_response(request, 503, CLUSTER_BUSY, api=api)
+    if isinstance(exc, TryAgainError | ClusterError):
+        # A slot moving between nodes (TRYAGAIN until the move ends), a failover, or no node reachable.
+        logger.warning("Redis Cluster: %s", exc)
+        message = gettext_lazy(
+            "Redis Cluster could not serve this now (a slot moving between nodes, or a failover): %(error)s."
+            " Try again in a moment.",
+            error=str(exc) or type(exc).__name__,
+        )
+        return error_response(request, 503, message, api=api)
     if isinstance(exc, RedisTimeoutError) and "connecting" not in str(exc).lower():
         # Connected, but no answer within SOCKET_TIMEOUT: a slow command or DEBUG SLEEP, not a down Redis.
         logger.warning("Redis did not answer in time: %s", exc)

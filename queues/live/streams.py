@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from queues import kinds
-from queues.connections import ConnectionSettings, client_for
+from queues.connections import ConnectionSettings, client_for, slot_groups
 from queues.live.backoff import Backoff
 from queues.live.interest import JobRef, Viewers
 from queues.live.options import WatcherOptions
@@ -48,6 +48,8 @@ EVENTS = script("events")
 STREAM_TAILS = script("stream_tails")
 # Projected reads after one wake-up before the loop blocks again (each is bounded, about 1 MB a stream).
 MAX_PROJECTED_READS = 50
+# A Redis Cluster's streams are polled this often while nothing new comes (see StreamTailer._poll).
+POLL_SECONDS = 0.25
 
 
 def events_key(queue: QueueRef) -> str:
@@ -154,7 +156,12 @@ class StreamTailer:
         for alias, alias_keys in by_alias.items():
             client = clients[alias] if clients else client_for(self._connections[alias])
             try:
-                tails = await STREAM_TAILS.call(client, alias_keys, [])
+                tails = [
+                    tail
+                    for group in slot_groups(client, alias_keys)
+                    for tail in await STREAM_TAILS.call(client, group, [])
+                ]
+                alias_keys = [key for group in slot_groups(client, alias_keys) for key in group]
             except REDIS_FAULTS:
                 if clients:
                     raise  # the reader's own connection: it backs off and reconnects
@@ -173,7 +180,10 @@ class StreamTailer:
         self._bad_streams[key] = time.monotonic()
 
     def _dedicated_client(self, settings: ConnectionSettings) -> Redis:
-        """A client of its own for XREAD BLOCK, so a blocked read never holds a pooled connection."""
+        """A client of its own for XREAD BLOCK, so a blocked read never holds a pooled connection. On a
+        Redis Cluster the shared client: its streams are polled, not waited on (see `_poll`)."""
+        if settings.cluster:
+            return client_for(settings)
         return Redis.from_url(
             settings.url,
             decode_responses=False,
@@ -181,7 +191,7 @@ class StreamTailer:
             socket_connect_timeout=settings.connect_timeout,
             single_connection_client=True,
             client_name="bullmq-dashboard-events",
-            **settings.options,  # type: ignore[arg-type]
+            **settings.client_options,
         )
 
     async def read_loop(self, alias: str) -> None:
@@ -216,11 +226,15 @@ class StreamTailer:
                     # follows is read projected to the event name and job id (events.lua).
                     # While events keep coming, read them in batches (see WatcherOptions.gather).
                     await asyncio.sleep(max(0.0, woke_at + self._options.gather - time.monotonic()))
-                    reply = await client.xread(
-                        offsets,  # type: ignore[arg-type]
-                        count=1,
-                        block=self._options.block_ms,
-                    )
+                    reply: Any
+                    if settings.cluster:
+                        reply = await self._poll(client, offsets, retargeted)
+                    else:
+                        reply = await client.xread(
+                            offsets,  # type: ignore[arg-type]
+                            count=1,
+                            block=self._options.block_ms,
+                        )
                     if reply:
                         woke_at = time.monotonic()
                         woken = self._note(reply)
@@ -228,7 +242,7 @@ class StreamTailer:
                             await self._read_more(client, woken)
                 except UNREACHABLE as exc:
                     await self._reachability.set_down(alias, exc)
-                    if client is not None:
+                    if client is not None and not settings.cluster:  # the cluster's client is shared
                         await client.aclose()
                         client = None
                     await asyncio.sleep(backoff.next())
@@ -244,8 +258,25 @@ class StreamTailer:
                 backoff.reset()
                 await self._reachability.set_up(alias)
         finally:
-            if client is not None:
+            if client is not None and not settings.cluster:
                 await client.aclose()
+
+    async def _poll(self, client: Redis, offsets: dict[str, Any], retargeted: asyncio.Event) -> list[Any]:
+        """A Redis Cluster's streams, read without blocking: one XREAD per hash slot (a command naming
+        streams of two slots is refused), pipelined (the client sends each to its slot's node), and
+        when none had anything new, a pause of POLL_SECONDS (cut short by a retarget). A blocking read
+        per slot would hold a connection per slot for each second; the poll costs one command per
+        slot shown, POLL_SECONDS apart."""
+        pipe = client.pipeline(transaction=False)
+        for group in slot_groups(client, list(offsets)):
+            pipe.xread({key: offsets[key] for key in group}, count=1)
+        replies = await pipe.execute()
+        reply = [item for answer in replies if answer for item in _items(answer)]
+        if not reply:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await retargeted.wait()
+        return reply
 
     async def _find_bad_streams(self, client: Redis | None, keys: list[str], error: ResponseError) -> None:
         """After an XREAD error (a key of another type), stop reading the keys that are not streams."""
@@ -264,9 +295,8 @@ class StreamTailer:
 
     def _note(self, reply: Any) -> list[str]:
         """Record what an XREAD reply touched, for the next refresh; returns the stream keys it had."""
-        items = reply.items() if isinstance(reply, dict) else reply
         woken = []
-        for raw_key, entries in items:
+        for raw_key, entries in _items(reply):
             key = text(raw_key)
             if not entries:
                 continue
@@ -286,9 +316,14 @@ class StreamTailer:
             keys = [key for key in keys if self._offsets.get(key) is not None]
             if not keys:
                 return
-            reply = await EVENTS.call(
-                client, keys, [self._options.batch, *[self._offsets[key] for key in keys]]
-            )
+            keys = [key for group in slot_groups(client, keys) for key in group]
+            reply = [
+                flat
+                for group in slot_groups(client, keys)
+                for flat in await EVENTS.call(
+                    client, group, [self._options.batch, *[self._offsets[key] for key in group]]
+                )
+            ]
             behind = []
             for key, flat in zip(keys, reply, strict=True):
                 events = [
@@ -322,3 +357,8 @@ class StreamTailer:
                 if self._viewers.watches(job):
                     pending.jobs.add(job)
         return True
+
+
+def _items(reply: Any) -> list[Any]:
+    """The (stream key, entries) pairs of an XREAD reply (a dict in RESP3, a list in RESP2)."""
+    return list(reply.items()) if isinstance(reply, dict) else list(reply)
