@@ -191,8 +191,18 @@ if os.environ.get("DASHBOARD_ALERT_WEBHOOK_URL"):
     alerts = BULLMQ_DASHBOARD.setdefault("ALERTS", {})
     if isinstance(alerts, dict):
         alerts["WEBHOOK_URL"] = os.environ["DASHBOARD_ALERT_WEBHOOK_URL"]
+if env_flag("REDIS_CLUSTER"):
+    # REDIS_URL names one node of a Redis Cluster (docs/compatibility.md).
+    BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["CLUSTER"] = True  # type: ignore[index]
 if os.environ.get("DASHBOARD_PREFIXES"):
     BULLMQ_DASHBOARD["CONNECTIONS"]["default"]["PREFIXES"] = env_list("DASHBOARD_PREFIXES")  # type: ignore[index]
+if os.environ.get("DASHBOARD_CONNECTIONS"):
+    # Several Redis servers instead of REDIS_URL's, as JSON: {"eu": "redis://eu:6379/0", "us": {"URL":
+    # "redis://us:6379/0", "CLUSTER": true}}; a malformed value is reported by `manage.py check` (E001).
+    try:
+        BULLMQ_DASHBOARD["CONNECTIONS"] = json.loads(os.environ["DASHBOARD_CONNECTIONS"])
+    except ValueError:
+        BULLMQ_DASHBOARD["CONNECTIONS"] = os.environ["DASHBOARD_CONNECTIONS"]
 
 LOGGING = {
     "version": 1,
