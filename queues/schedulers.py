@@ -6,7 +6,8 @@ by its next run in ms, and the hash `<q>:repeat:<id>`: name, pattern or every, t
 options, JSON). Repeatables of `queue.add(..., {repeat})` (BullMQ < 6): BullMQ 5 writes the md5 of
 `name:jobId:endDate:tz:pattern-or-every` as the member and a hash (name, every or pattern, tz, endDate;
 no ic, no template), listed like a scheduler, as Node's getJobSchedulers lists them; older versions
-left that key itself as the member and no hash ("legacy"), shown as far as it parses.
+left that key itself as the member and no hash ("legacy"), shown as far as it parses; so does Bull 3/4
+(whose key leaves out the time zone of a repeatable with `every`).
 Fields are parsed as Node's JobScheduler.transformSchedulerData reads them; a value of the wrong type
 is shown as stored, with a problem, and never breaks the page.
 """
@@ -101,6 +102,9 @@ def parse_legacy(scheduler_id: str, next_millis: int | None, addressable: bool) 
     """A legacy repeatable from its key, as BullMQ's keyToData read it; "broken" when it has no hash
     and is not of that shape."""
     parts = scheduler_id.split(":")
+    if len(parts) == LEGACY_SEGMENTS - 1 and parts[3].isdigit():
+        # Bull 3/4 leaves out the time zone of a repeatable with `every`: `name:jobId:endDate:every`.
+        parts = [*parts[:3], "", parts[3]]
     if len(parts) < LEGACY_SEGMENTS:
         problem = gettext_lazy("This entry has no settings hash; BullMQ cannot run it.")
         return Scheduler(scheduler_id, next_millis, "broken", addressable=addressable, problems=(problem,))

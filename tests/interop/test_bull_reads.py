@@ -149,3 +149,21 @@ async def test_the_queue_page_names_bull(
     assert "Bull 3/4" in page
     # Prioritized jobs wait in Bull's `wait` list: the waiting tab lists them.
     assert "legacy-main" in page
+
+
+async def test_bulls_repeatable_jobs_are_listed(
+    api: AsyncClient, bull_redis: tuple[str, list[dict[str, Any]], dict[str, Any]]
+) -> None:
+    _, _, getters = bull_redis
+    bull = bull_queue(getters, "bull:legacy-repeat")
+    body = (await api.get(dashboard_url("api/queues/default/bull:legacy-repeat/schedulers/"))).json()
+    ours = {row["key"]: row for row in body["schedulers"]}
+    assert set(ours) == {job["key"] for job in bull["repeatable"]}
+    for job in bull["repeatable"]:
+        row = ours[job["key"]]
+        assert (row["kind"], row["name"], row["next"]) == ("legacy", job["name"], job["next"]), row
+        assert (row["every"], row["pattern"] or None, row["tz"] or None) == (
+            job["every"],
+            job["cron"],
+            job["tz"],
+        )
