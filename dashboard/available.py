@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dashboard import links
 from dashboard.actions import ACTIONS, BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS, bulk_all
+from queues import kinds
+from queues.bull_writer import BULL_ACTIONS
 from queues.models import JobDetail, QueueCounts, QueueRef
+
+
+def supported(allowed: frozenset[str], queue: QueueRef) -> frozenset[str]:
+    """`allowed` less the actions Bull's scripts cannot take, on a Bull 3/4 queue (queues.bull_writer)."""
+    return allowed & BULL_ACTIONS if kinds.is_bull(queue) else allowed
 
 
 def job_actions(allowed: frozenset[str], job: JobDetail) -> dict[str, str]:
     """Job actions that apply in the job's state, of those `allowed` on its queue."""
+    allowed = supported(allowed, job.queue)
     candidates = [name for name in JOB_ACTIONS if job.state in ACTIONS[name].states]
     return {name: links.job_action_url(job.queue, name, job.id) for name in candidates if name in allowed}
 
@@ -47,6 +55,7 @@ def all_actions(allowed: frozenset[str], state: str) -> set[str]:
 def queue_actions(allowed: frozenset[str], counts: QueueCounts, *, keep_idle: bool = False) -> dict[str, str]:
     """Queue actions (pause or resume, by the paused flag; no retry_all at 0 failed nor promote_all at 0
     delayed unless `keep_idle`) and `bulk`, of those `allowed`."""
+    allowed = supported(allowed, counts.queue)
     skipped = set() if keep_idle else idle(counts)
     result = {
         name: links.queue_action_url(counts.queue, name)
@@ -63,6 +72,7 @@ def queue_page_actions(
 ) -> tuple[dict[str, str], set[str]]:
     """The queue's actions and the per-row (and bulk) job actions for a list of jobs in `state`. The
     idle ones are kept: the page shows them hidden, and shows them when a live count rises."""
+    allowed = supported(allowed, counts.queue)
     return queue_actions(allowed, counts, keep_idle=True), {
         name for name in _row_candidates(state) if name in allowed
     }
@@ -70,5 +80,6 @@ def queue_page_actions(
 
 def list_actions(allowed: frozenset[str], queue: QueueRef, state: str) -> tuple[dict[str, str], set[str]]:
     """What a job list alone shows: `bulk` (when allowed) and the per-row job actions for `state`."""
+    allowed = supported(allowed, queue)
     bulk = {"bulk": links.bulk_url(queue)} if "bulk" in allowed else {}
     return bulk, {name for name in _row_candidates(state) if name in allowed}

@@ -9,6 +9,7 @@ TLS and ACL options, and no retries, so a write whose answer is lost is never se
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,10 +20,11 @@ from typing import Any
 
 from bullmq import Queue
 from redis.client import NEVER_DECODE
-from redis.exceptions import NoScriptError, OutOfMemoryError
+from redis.exceptions import AskError, NoScriptError, OutOfMemoryError, TryAgainError
 
+from queues import kinds
 from queues.clean_estimate import estimate_clean
-from queues.connections import ConnectionSettings, writer_client_for
+from queues.connections import ConnectionSettings, is_cluster, writer_client_for
 from queues.deduplication import DedupStatus, dedup_id_problem, find_dedup_holder, remove_dedup_key
 from queues.jobs import fetch_job_state
 from queues.keys import new_job_id_problem
@@ -50,6 +52,10 @@ SCHEDULER_JOB = -8
 MAX_GLOBAL_CONCURRENCY = 1_000_000
 
 JOB_PAYLOAD = script("job_payload")
+# A MULTI refused again and again while the queue's cluster slot moves (nothing of it ran).
+SLOT_MOVING = gettext_lazy(
+    "Redis Cluster is moving this queue's slot to another node; nothing was changed. Try again in a moment."
+)
 
 Progress = Callable[[int], Awaitable[None]]
 # Calls of BullMQ's resume script per resume action (each moves at most 7,000 legacy paused jobs).
@@ -226,10 +232,15 @@ def check_json(data: Any) -> None:
 
 @asynccontextmanager
 async def writer(settings: ConnectionSettings, queue: QueueRef) -> AsyncIterator[QueueWriter]:
-    """A QueueWriter on the connection's shared write client."""
+    """A QueueWriter on the connection's shared write client (a BullWriter for a Bull 3/4 queue)."""
     # The bullmq Queue only wraps the client (its scripts are registered on it); closing it would
     # close the shared client, so it is dropped instead.
     bullmq_queue = Queue(queue.name, {"connection": writer_client_for(settings), "prefix": queue.prefix})
+    if kinds.is_bull(queue):
+        from queues.bull_writer import BullWriter  # it subclasses QueueWriter, defined below
+
+        yield BullWriter(queue, bullmq_queue)
+        return
     yield QueueWriter(queue, bullmq_queue)
 
 
@@ -422,7 +433,7 @@ class QueueWriter:
         return Outcome(1, 0, gettext_lazy("Queue %(queue)s paused.", queue=self.queue.name))
 
     async def resume(self) -> Outcome:
-        """Resume a paused queue (BullMQ pause, resumed). A queue paused by BullMQ < 5 keeps its jobs in
+        """Resume a paused queue (BullMQ pause, resumed). A queue paused by BullMQ < 6 keeps its jobs in
         a `paused` list, which BullMQ's script moves back at most 7,000 jobs a call when `wait` holds
         jobs too (it answers how many are left): it is called again until none are, in bounded steps."""
         left = integer(await self.bullmq.resume()) or 0
@@ -677,6 +688,16 @@ class QueueWriter:
                 # run (only the reads did), so it runs again, its script loaded anew.
                 if reload == PIPELINE_RELOADS:
                     raise
+                if is_cluster(self.client):
+                    # A cluster's MULTI only queues EVALSHA, it never loads a script: load BullMQ's.
+                    for command in self.bullmq.backend.scripts.commands.values():
+                        await self.client.script_load(command.script)
+            except (AskError, TryAgainError) as exc:
+                # The queue's slot moves between cluster nodes (MOVED is an AskError): Redis refused the
+                # MULTI before EXEC ran anything, so it is sent again, to the node the client now knows.
+                if reload == PIPELINE_RELOADS:
+                    raise Conflict(SLOT_MOVING) from exc
+                await asyncio.sleep(0.05 * (reload + 1))
         raise AssertionError("unreachable: the last reload raises")
 
     async def _refuse_foreign_types(self, expected: dict[str, str]) -> None:
@@ -767,7 +788,7 @@ class QueueWriter:
         settings_key = f"{self.queue.key_prefix}repeat:{scheduler_id}"
         in_set = await self.client.zscore(f"{self.queue.key_prefix}repeat", scheduler_id)
         if in_set is not None and await self.client.type(settings_key) != "hash":
-            # A legacy repeatable (BullMQ < 5): removeJobScheduler would leave its next run queued.
+            # A legacy repeatable (no settings hash): removeJobScheduler would leave its next run queued.
             message = gettext_lazy(
                 "%(scheduler)s is a legacy repeatable: remove it with Node BullMQ's removeRepeatableByKey, "
                 "which also removes its next run.",

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard import links, registry
+from dashboard import available, links, registry
 from dashboard.translation import translated
 from dashboard.views.base import (
     BadRequest,
@@ -51,7 +51,11 @@ async def _look_up(
     queue = await registry.find_queue(connection, queue_key)
     dedup_id = dedup_id_param(request, required=required)
     holder = await find_dedup_holder(registry.client(connection), queue, dedup_id) if dedup_id else None
-    may_release = RELEASE in access_of(request).allowed and holder is not None and holder.releasable
+    may_release = (
+        RELEASE in available.supported(access_of(request).allowed, queue)
+        and holder is not None
+        and holder.releasable
+    )
     return {
         "queue": queue,
         "dedup_id": dedup_id,

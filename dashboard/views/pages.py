@@ -37,6 +37,7 @@ from dashboard.views.base import (
     swaps_only,
     wants_partial,
 )
+from queues import kinds
 from queues.actions import CLEANABLE_STATES
 from queues.jobs import (
     fetch_job_page,
@@ -140,7 +141,10 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         **_list_context(queue, state, jobs, actions, row_actions, allowed),
         # After an action the list shown is read again, on the same tab even when none was asked for.
         "refresh_url": links.queue_list_url(queue, state, page, per_page),
-        "clean_states": CLEANABLE_STATES,
+        # Bull 3/4 has no prioritized state (its prioritized jobs wait in `wait`).
+        "clean_states": tuple(s for s in CLEANABLE_STATES if s != "prioritized")
+        if kinds.is_bull(queue)
+        else CLEANABLE_STATES,
         # Clean never preselects a live state (waiting, prioritized, delayed), whatever tab is open.
         "clean_default": "completed",
         "clean_estimate_url": links.clean_estimate_url(queue),

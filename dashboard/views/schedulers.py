@@ -6,7 +6,7 @@ import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard import links, registry, serializers
+from dashboard import available, links, registry, serializers
 from dashboard.views.base import (
     access_of,
     dashboard_view,
@@ -27,7 +27,8 @@ async def _page(request: HttpRequest, connection: str, queue_key: str) -> tuple[
     page = parse_positive(request, "page", 1)
     per_page = parse_per_page(request)
     found = await fetch_schedulers(registry.client(connection), queue, page, per_page)
-    remove_url = links.queue_action_url(queue, REMOVE) if REMOVE in access_of(request).allowed else None
+    allowed = available.supported(access_of(request).allowed, queue)
+    remove_url = links.queue_action_url(queue, REMOVE) if REMOVE in allowed else None
     return found, remove_url
 
 
