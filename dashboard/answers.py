@@ -14,6 +14,7 @@ from redis.exceptions import (
     AskError,
     AuthenticationError,
     BusyLoadingError,
+    ClusterCrossSlotError,
     MaxConnectionsError,
     MovedError,
     NoPermissionError,
@@ -29,7 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.models import AuditEntry
 from dashboard.translation import message_of
-from queues.actions import SLOT_MOVING, Conflict, Interrupted, Invalid
+from queues.actions import Conflict, Interrupted, Invalid
 from queues.connections import PoolBusy
 from queues.messages import gettext_lazy
 from queues.models import NotAJob
@@ -156,6 +157,19 @@ CLUSTER_BUSY = gettext_lazy(
 )
 
 
+# Refused (TRYAGAIN, or redirected until the client gave up) while the queue's slot moves between
+# cluster nodes; the answer adds that nothing was changed (queues.actions.SLOT_MOVING says it itself).
+SLOT_MOVES = gettext_lazy("Redis Cluster is moving this queue's slot to another node; try again in a moment.")
+
+
+# A queue whose keys lie in several hash slots of a Redis Cluster: no command or script naming two of
+# them can run there (CROSSSLOT), so BullMQ cannot use the queue on a cluster.
+CROSS_SLOT = gettext_lazy(
+    "The keys of this queue lie in several hash slots of the Redis Cluster (its prefix and name have no"
+    " {hash tag}): Redis refuses every script that names two of them, so BullMQ cannot use it there."
+)
+
+
 # Redis restarted and loads its dataset: it refuses every command (LOADING) until it is done.
 LOADING = gettext_lazy("Redis is loading its data after a restart (LOADING); try again in a moment.")
 
@@ -178,8 +192,10 @@ def _redis_fault(exc: BaseException) -> Fault:
         return Fault(503, failed, LOADING, unchanged=True)
     if isinstance(exc, MaxConnectionsError):  # a cluster node's pool is full: nothing was sent
         return Fault(503, failed, CLUSTER_BUSY, unchanged=True)
+    if isinstance(exc, ClusterCrossSlotError):  # refused before it ran, by the client or by Redis
+        return Fault(409, failed, CROSS_SLOT, unchanged=True)
     if isinstance(exc, TryAgainError):  # refused while the queue's slot moves between cluster nodes
-        return Fault(503, failed, SLOT_MOVING, unchanged=True)
+        return Fault(503, failed, SLOT_MOVES, unchanged=True)
     if isinstance(exc, RedisTimeoutError):
         message = gettext_lazy(
             "Redis did not answer in time. The action may or may not have run: check before trying again."

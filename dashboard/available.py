@@ -10,7 +10,10 @@ from queues.models import JobDetail, QueueCounts, QueueRef
 
 
 def supported(allowed: frozenset[str], queue: QueueRef) -> frozenset[str]:
-    """`allowed` less the actions Bull's scripts cannot take, on a Bull 3/4 queue (queues.bull_writer)."""
+    """`allowed` less the actions Bull's scripts cannot take, on a Bull 3/4 queue (queues.bull_writer);
+    none on a queue holding both libraries' keys (queues.kinds.is_mixed), which no writer acts on."""
+    if kinds.is_mixed(queue):
+        return frozenset()
     return allowed & BULL_ACTIONS if kinds.is_bull(queue) else allowed
 
 

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from dashboard import links
 from dashboard.conf import get_config
+from dashboard.permissions import permission_depends_on_queue
 from dashboard.views.base import BadRequest
 from queues.health import Verdict
 from queues.messages import gettext_lazy
@@ -164,7 +165,10 @@ def order_of(params: Mapping[str, str], query: str) -> OverviewOrder:
 
 
 def unknown_connection(connection: str) -> str:
-    """What a `?connection=` naming no configured connection is told."""
+    """What a `?connection=` naming no configured connection is told: the aliases to use, unless the
+    permission callable decides per queue (a user kept to some connections' queues is told no alias)."""
+    if permission_depends_on_queue():
+        return gettext_lazy("Unknown connection %(connection)r.", connection=connection[:40])
     return gettext_lazy(
         "Unknown connection %(connection)r. Use one of: %(aliases)s.",
         connection=connection[:40],

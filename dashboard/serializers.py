@@ -27,8 +27,9 @@ def queue_json(counts: QueueCounts) -> dict[str, Any]:
         "prefix": queue.prefix,
         "connection": queue.connection,
         "key": queue.key,
-        # "bull" for a queue of the older npm `bull` (3/4), whose key layout and actions differ.
-        "kind": "bull" if kinds.is_bull(queue) else "bullmq",
+        # "bull" for a queue of the older npm `bull` (3/4), whose key layout and actions differ; "mixed"
+        # for one holding keys only Bull writes beside keys only BullMQ writes (read, never acted on).
+        "kind": "mixed" if kinds.is_mixed(queue) else "bull" if kinds.is_bull(queue) else "bullmq",
         "paused": counts.paused,
         # null when the queue could not be read, and per state whose key is of another type than
         # BullMQ's: a monitor reading only the numbers must not take "unknown" for 0.

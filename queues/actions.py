@@ -24,8 +24,9 @@ from redis.exceptions import AskError, NoScriptError, OutOfMemoryError, TryAgain
 
 from queues import kinds
 from queues.clean_estimate import estimate_clean
-from queues.connections import ConnectionSettings, is_cluster, writer_client_for
+from queues.connections import ConnectionSettings, client_for, is_cluster, writer_client_for
 from queues.deduplication import DedupStatus, dedup_id_problem, find_dedup_holder, remove_dedup_key
+from queues.discovery import confirm
 from queues.jobs import fetch_job_state
 from queues.keys import new_job_id_problem
 from queues.messages import either, gettext_lazy, ngettext_lazy
@@ -236,6 +237,9 @@ async def writer(settings: ConnectionSettings, queue: QueueRef) -> AsyncIterator
     # The bullmq Queue only wraps the client (its scripts are registered on it); closing it would
     # close the shared client, so it is dropped instead.
     bullmq_queue = Queue(queue.name, {"connection": writer_client_for(settings), "prefix": queue.prefix})
+    # Which library's scripts may write is asked again now (one pipelined read): discovery's answer may
+    # be a pass old, and another program may have written the other library's keys since.
+    await confirm(client_for(settings), [queue])
     if kinds.is_bull(queue):
         from queues.bull_writer import BullWriter  # it subclasses QueueWriter, defined below
 

@@ -23,6 +23,7 @@ from bullmq import Queue
 from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError, RedisError, WatchError
 
+from queues import kinds
 from queues.actions import (
     BATCH_SIZE,
     EDITABLE_STATES,
@@ -72,10 +73,13 @@ BULL_ACTIONS = frozenset(
 # What a Bull Queue object passes as its own uuid: only the `waiting@<token>` channel Bull publishes
 # to carries it, so that a Queue tells its own adds from others'.
 TOKEN = "bullmq-dashboard"
-# Bull's clean compares each job's time with its cutoff as text: 13 nines is later than every
-# millisecond timestamp until the year 2286 (a drain removes every waiting job, whatever the clocks
-# of the hosts that added them said).
-FAR_FUTURE_MS = "9999999999999"
+# Bull's clean compares each job's time with its cutoff as text, and, given a limit, takes a sorted set's
+# jobs by score up to the same cutoff read as a number. Twenty nines: as text later than every
+# millisecond timestamp (a drain removes every waiting and delayed job, whatever the clocks of the hosts
+# that added them said); as a number above every delayed job's score (its due time in ms * 4096).
+FAR_FUTURE_MS = "9" * 20
+# The digits put after a delayed clean's cutoff (see _delayed_cutoff).
+_SCORE_DIGITS = "9" * 7
 # Tries of a checked write when the watched keys change between the check and the write.
 WATCH_TRIES = 5
 
@@ -109,10 +113,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _delayed_cutoff(cutoff_ms: int) -> str:
+    """A cutoff for Bull's clean of delayed jobs with a limit: as text (Bull compares each job's 13-digit
+    time with it so) it is below `cutoff_ms` for exactly the times before it, since a time one less is a
+    prefix of it; as a number (Bull's ZRANGEBYSCORE reads it so) it is above the score of every job due
+    before the year 100,000 (due time in ms * 4096)."""
+    return f"{cutoff_ms - 1}{_SCORE_DIGITS}"
+
+
 class BullWriter(QueueWriter):
     """The actions on one Bull 3/4 queue, through Bull's scripts; the others raise Invalid."""
 
     def __init__(self, queue: QueueRef, bullmq_queue: Queue) -> None:
+        if kinds.is_mixed(queue):
+            raise Conflict(
+                gettext_lazy(
+                    "%(queue)s holds keys that only Bull 3/4 (npm bull) writes beside keys that only BullMQ"
+                    " writes: both libraries wrote to it, and either one's scripts would leave jobs where the"
+                    " other's workers never look. The dashboard takes no action on it; nothing was changed.",
+                    queue=queue.name,
+                )
+            )
         super().__init__(queue, bullmq_queue)
         self._scripts: dict[str, Any] = {}
 
@@ -333,16 +354,16 @@ class BullWriter(QueueWriter):
             )
             raise Invalid(message)
         sets = ("wait", "paused") if request.state == "waiting" else (request.state,)
-        cutoff = str(_now_ms() - request.grace_ms)  # as Bull's queue.clean() passes it
+        cutoff_ms = _now_ms() - request.grace_ms
+        cutoff = str(cutoff_ms)  # as Bull's queue.clean() passes it
         removed: list[str] = []
         if request.state == "delayed":
-            removed = await self._clean_delayed(cutoff, request.limit)
-            if progress is not None:
-                await progress(len(removed))
+            removed = await self._clean_delayed(cutoff_ms, request.limit, progress)
         else:
             remaining = request.limit if request.limit else math.inf
             for set_name in sets:
-                batch_removed = await self._clean_batches(set_name, cutoff, remaining, progress, len(removed))
+                clean_set = self._clean_list if set_name in ("wait", "paused") else self._clean_batches
+                batch_removed = await clean_set(set_name, cutoff, remaining, progress, len(removed))
                 removed.extend(batch_removed)
                 remaining -= len(batch_removed)
                 if remaining <= 0:
@@ -373,10 +394,17 @@ class BullWriter(QueueWriter):
         return await self._script("cleanJobsInSet-3")(keys=keys, args=args)
 
     async def _clean_batches(
-        self, set_name: str, cutoff: str, remaining: float, progress: Progress | None, before: int
+        self,
+        set_name: str,
+        cutoff: str,
+        remaining: float,
+        progress: Progress | None,
+        before: int,
+        until_none: bool = False,
     ) -> list[str]:
-        """Bull's clean of one list or finished set, BATCH_SIZE jobs a call (limit 0 would be one call of
-        any length)."""
+        """Bull's clean of one list or sorted set, BATCH_SIZE jobs a call (limit 0 would be one call of any
+        length). A call that removes fewer than asked ends it, or with `until_none` one that removes none
+        (a delayed clean looks at the first jobs due, where newer or locked ones may stay)."""
         removed: list[str] = []
         while remaining > 0:
             batch = int(min(BATCH_SIZE, remaining))
@@ -385,18 +413,71 @@ class BullWriter(QueueWriter):
             remaining -= len(ids)
             if progress is not None:
                 await progress(before + len(removed))
-            if len(ids) < batch:
+            if not ids or (len(ids) < batch and not until_none):
                 break
         return removed
 
-    async def _clean_delayed(self, cutoff: str, limit: int) -> list[str]:
-        """Bull's clean of delayed jobs, in one call: with a limit, Bull's script looks for them by score,
-        which for delayed jobs is not a time (timestamp * 4096), and finds none. So a limit is kept by
-        cleaning only while the delayed jobs are no more than it (checked under WATCH)."""
+    async def _clean_list(
+        self, set_name: str, cutoff: str, remaining: float, progress: Progress | None, before: int
+    ) -> list[str]:
+        """Bull's clean of a waiting (or paused) list, in calls bounded like BullMQ's. Given a limit,
+        Bull's script walks the list from its tail a window of `limit` jobs at a time until it removed
+        that many: when few of its jobs are old enough it reads the whole list in one call (a million
+        waiting jobs: seconds of Redis). So each call's limit is the number of jobs it would remove among
+        the last BATCH_SIZE, read first as the script reads them; at 0 the clean ends (as BullMQ's, which
+        looks at one window per call)."""
+        removed: list[str] = []
+        while remaining > 0:
+            removable = min(await self._removable_at_tail(self._key(set_name), cutoff), remaining)
+            if not removable:
+                break
+            ids = [str(job_id) for job_id in await self._clean_call(set_name, cutoff, int(removable))]
+            removed.extend(ids)
+            remaining -= len(ids)
+            if progress is not None:
+                await progress(before + len(removed))
+            if not ids:
+                break
+        return removed
+
+    async def _removable_at_tail(self, key: str, cutoff: str) -> int:
+        """How many of the last BATCH_SIZE jobs of a list Bull's clean would remove now: no lock, and a
+        time (finishedOn, processedOn or timestamp, the first there; a job with none keeps the time of the
+        job before it, as the script's variable does) below `cutoff` as text, or none at all."""
+        ids = await self.client.execute_command("LRANGE", key, -BATCH_SIZE, -1, **{NEVER_DECODE: True})
+        if not ids:
+            return 0
+        prefix = self.queue.key_prefix.encode()
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.execute_command("EXISTS", prefix + job_id + b":lock")
+            times = ("finishedOn", "processedOn", "timestamp")
+            pipe.execute_command("HMGET", prefix + job_id, *times, **{NEVER_DECODE: True})
+        replies = await pipe.execute(raise_on_error=False)
+        bound = cutoff.encode()
+        job_time: bytes | None = None
+        removable = 0
+        for locked, times in zip(replies[::2], replies[1::2], strict=True):
+            if locked != 0:
+                continue
+            if not isinstance(times, list):  # not a hash: the script stops there, and says why
+                removable += 1
+                continue
+            job_time = next((value for value in times if value is not None), job_time)
+            if job_time is None or job_time < bound:
+                removable += 1
+        return removable
+
+    async def _clean_delayed(self, cutoff_ms: int, limit: int, progress: Progress | None) -> list[str]:
+        """Bull's clean of delayed jobs. Given a limit, Bull's script takes delayed jobs by score up to
+        its cutoff, a time in ms, where their scores are due times * 4096: with the cutoff as Bull's
+        queue.clean() passes it, it finds none. So a limit below their number is refused; up to
+        BATCH_SIZE of them are cleaned in one call with no limit (checked under WATCH), more in calls of
+        BATCH_SIZE with a cutoff written to mean the same time as text and to reach every score as a
+        number (_delayed_cutoff): one call over a million delayed jobs would block Redis for seconds."""
         delayed = self._key("delayed")
 
-        async def check(pipe: Any) -> None:
-            count = int(await pipe.zcard(delayed))
+        def check_limit(count: int) -> None:
             if limit and count > limit:
                 message = gettext_lazy(
                     "Bull's clean script cannot stop at a limit for delayed jobs, and %(queue)s has %(count)d"
@@ -408,9 +489,23 @@ class BullWriter(QueueWriter):
                 )
                 raise Invalid(message)
 
-        keys, args = self._clean_args("delayed", cutoff, 0)
+        total = int(await self.client.zcard(delayed))
+        if total > BATCH_SIZE:
+            check_limit(total)
+            cutoff = _delayed_cutoff(cutoff_ms)
+            return await self._clean_batches(
+                "delayed", cutoff, limit or math.inf, progress, 0, until_none=True
+            )
+
+        async def check(pipe: Any) -> None:
+            check_limit(int(await pipe.zcard(delayed)))
+
+        keys, args = self._clean_args("delayed", str(cutoff_ms), 0)
         reply = await self._watched([delayed], check, "cleanJobsInSet-3", keys, args)
-        return [str(job_id) for job_id in reply or []]
+        removed = [str(job_id) for job_id in reply or []]
+        if progress is not None:
+            await progress(len(removed))
+        return removed
 
     async def retry_all(self, state: str = "failed", progress: Progress | None = None) -> Outcome:
         """Move every failed (or completed) job back to wait or paused, 1000 per call (Bull's retryJobs,
@@ -503,12 +598,24 @@ class BullWriter(QueueWriter):
 
     async def drain(self, delayed: bool = True) -> Outcome:
         """Remove every waiting (and delayed) job that no worker holds; active, completed and failed stay
-        (Bull's cleanJobsInSet on wait, paused and delayed, with no age limit)."""
+        (Bull's cleanJobsInSet on wait, paused and delayed, with no age limit, BATCH_SIZE jobs a call)."""
+        sets = ("wait", "paused", "delayed") if delayed else ("wait", "paused")
+        # Bull's script stops at a key of another type after the calls before it removed their jobs.
+        await self._refuse_foreign_types({"wait": "list", "paused": "list", "delayed": "zset"})
         removed = 0
-        for set_name in ("wait", "paused"):
-            removed += len(await self._clean_batches(set_name, FAR_FUTURE_MS, math.inf, None, 0))
-        if delayed:
-            removed += len(await self._clean_call("delayed", FAR_FUTURE_MS, 0))
+        try:
+            for set_name in sets:
+                ids = await self._clean_batches(
+                    set_name, FAR_FUTURE_MS, math.inf, None, 0, until_none=set_name == "delayed"
+                )
+                removed += len(ids)
+        except Exception as exc:
+            if not removed:
+                raise
+            done = gettext_lazy(
+                "at least %(count)s jobs of %(queue)s were drained", count=removed, queue=self.queue.name
+            )
+            raise Interrupted(done) from exc
         if not removed:
             message = gettext_lazy(
                 "Drained 0 jobs from %(queue)s: it has no waiting, prioritized or delayed jobs.",

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from queues import kinds
 from queues.connections import ConnectionSettings, client_for, is_cluster
-from queues.kinds import BULL_STRUCTURES
+from queues.kinds import BULL_ONLY, BULL_STRUCTURES, BULLMQ_ONLY
 from queues.models import QueueRef
 from queues.parsing import text
 
@@ -117,29 +118,63 @@ async def scan_pages(client: Redis, pattern: str, key_type: str) -> AsyncIterato
 async def confirm(client: Redis, candidates: list[QueueRef]) -> list[QueueRef]:
     """Keep the candidates that are queues: BullMQ's, whose `meta` is a hash with BullMQ's fingerprint,
     or Bull 3/4's, whose `id` counter is a whole number beside at least one of Bull's lists or sets
-    (queues.kinds remembers which kind each is).
+    (queues.kinds remembers which kind each is, and which hold both libraries' keys).
 
     BullMQ writes `opts.maxLenEvents` into meta with every event it emits (and Node's Queue writes
     `version` = `bullmq:<version>`); Bull never writes either. Another program's `<x>:<y>:meta` hash with
     a `version` field, a job whose custom id ends in `:meta` (it has a `timestamp`), a stray `<x>:<y>:id`
-    key without a queue's keys beside it: no queue. Keys are only probed by name (HMGET, GET, EXISTS): a
-    key of another type answers an error, which is no queue.
+    key without a queue's keys beside it: no queue. Keys are only probed by name (HMGET, GET, EXISTS,
+    TYPE): a key of another type answers an error, which is no queue.
+
+    A queue is mixed, read but never written to, when both libraries left keys of their own there:
+    BullMQ's fingerprint beside Bull's `meta-paused` or `priority`, or beside Bull's counter and keys
+    with no events stream (a BullMQ Queue object opened on a Bull queue writes only `meta`; every job
+    BullMQ adds writes an event); or Bull's shape with no fingerprint beside BullMQ's events stream,
+    `marker` or `prioritized` (a BullMQ queue whose meta is gone, a Bull queue BullMQ's scripts wrote
+    to). Either library's scripts would leave jobs where the other's workers never look.
     """
     if not candidates:
         return []
+    # Two round trips: most candidates another program's `<x>:<y>:id` strings (a user id, a session's)
+    # are turned away by the first, two commands each, every pass.
     pipe = client.pipeline(transaction=False)
     for queue in candidates:
         pipe.hmget(f"{queue.key_prefix}meta", ["timestamp", "opts.maxLenEvents", "version"])
-        pipe.get(f"{queue.key_prefix}id")
         pipe.exists(*(f"{queue.key_prefix}{suffix}" for suffix in BULL_STRUCTURES))
     replies = await pipe.execute(raise_on_error=False)
+    first = {
+        queue: (is_bullmq_meta(meta), isinstance(structures, int) and structures > 0)
+        for queue, meta, structures in zip(candidates, replies[::2], replies[1::2], strict=True)
+    }
+    for queue, (bullmq, structured) in first.items():
+        if not bullmq and not structured:
+            kinds.mark(queue, False)
+    probed = [queue for queue, (bullmq, structured) in first.items() if bullmq or structured]
+    if not probed:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for queue in probed:
+        pipe.get(f"{queue.key_prefix}id")
+        for suffix, _type in (*BULL_ONLY, *BULLMQ_ONLY):
+            pipe.type(f"{queue.key_prefix}{suffix}")
+    replies = await pipe.execute(raise_on_error=False)
+    step = 1 + len(BULL_ONLY) + len(BULLMQ_ONLY)
     confirmed = []
-    for index, queue in enumerate(candidates):
-        meta, counter, structures = replies[3 * index : 3 * index + 3]
-        bullmq = is_bullmq_meta(meta)
-        bull = not bullmq and _is_counter(counter) and isinstance(structures, int) and structures > 0
-        kinds.mark(queue, bull)
-        if bullmq or bull:
+    for index, queue in enumerate(probed):
+        counter, *types = replies[step * index : step * (index + 1)]
+        typed = {
+            suffix: isinstance(kind, bytes | str) and text(kind) == wanted
+            for (suffix, wanted), kind in zip((*BULL_ONLY, *BULLMQ_ONLY), types, strict=True)
+        }
+        bullmq, structured = first[queue]
+        shaped = structured and _is_counter(counter)
+        mixed = (
+            any(typed[suffix] for suffix, _ in BULL_ONLY) or (shaped and not typed["events"])
+            if bullmq
+            else shaped and any(typed[suffix] for suffix, _ in BULLMQ_ONLY)
+        )
+        kinds.mark(queue, shaped and not bullmq, mixed)
+        if bullmq or shaped:
             confirmed.append(queue)
     return confirmed
 
@@ -186,6 +221,8 @@ class Directory:
     passes: int = 0
     # The queues the first pass has confirmed so far.
     partial: list[QueueRef] = field(default_factory=list)
+    # Listed queues (QUEUES setting) that the last read found to be neither kind's queue yet.
+    unconfirmed: list[QueueRef] = field(default_factory=list)
     # First passes a request stopped waiting for (later requests serve `partial` at once).
     _waited: weakref.WeakSet[asyncio.Task[None]] = field(default_factory=weakref.WeakSet)
     _refreshing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
@@ -195,12 +232,19 @@ class Directory:
         interval by default). Only the first call waits for a SCAN, and at most FIRST_SCAN_WAIT seconds:
         then the queues the pass confirmed so far (`scanning` says the list is not whole yet)."""
         if self.settings.queues:
-            listed = [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
+            # Listed queues are shown whatever they hold; one read tells Bull's from BullMQ's, taken
+            # again every interval (as a SCAN pass would): a listed queue that Bull fills only after the
+            # first read must not stay BullMQ's, whose scripts leave Bull's workers running and its jobs
+            # where Bull never looks.
             if not self.passes:
-                # Listed queues are shown whatever they hold; one read tells Bull's from BullMQ's.
-                await confirm(client_for(self.settings), listed)
-                self.passes = 1
-            return listed
+                await self.refresh()
+            elif self.unconfirmed:  # none is a queue yet (usually none): asked on every call until it is
+                with contextlib.suppress(RedisError, OSError):  # served as before; the next call asks again
+                    found = await confirm(client_for(self.settings), self.unconfirmed)
+                    self.unconfirmed = [queue for queue in self.unconfirmed if queue not in found]
+            if time.monotonic() - self.scanned_at > max(self.interval, max_age or 0.0):
+                self._refresh_in_background()
+            return self.listed()
         if self.queues is None:
             task = self._refresh_in_background(quiet=False)
             if task in self._waited:  # one request waited for this pass already: no other does
@@ -226,9 +270,20 @@ class Directory:
             return False
         return task is not None and not task.done()
 
+    def listed(self) -> list[QueueRef]:
+        """The queues of the connection's QUEUES setting that are in scope."""
+        return [queue for queue in self.settings.explicit_queues() if in_scope(self.settings, queue)]
+
     async def refresh(self) -> None:
-        """Run one SCAN pass now and replace the cached list."""
+        """Run one SCAN pass now and replace the cached list (for listed queues: tell their kinds)."""
         client = client_for(self.settings)
+        if self.settings.queues:
+            listed = self.listed()
+            queues = await confirm(client, listed)
+            self.unconfirmed = [queue for queue in listed if queue not in queues]
+            self.scanned_at = time.monotonic()
+            self.passes += 1
+            return
         # Every RECONFIRM_EVERY-th pass confirms every candidate again: a meta hash another program
         # replaced (deleted and written anew) leaves the list within that many intervals.
         known = frozenset() if self.passes % RECONFIRM_EVERY == 0 else frozenset(self.queues or ())

@@ -17,6 +17,7 @@ most MAX_HELD_JOBS active jobs per queue are read, by a read-only script (queues
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import Iterable
@@ -28,7 +29,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoPermissionError, ResponseError
 
-from queues.connections import is_cluster
+from queues.connections import UNREACHABLE_NODE, is_cluster
 from queues.messages import gettext_lazy
 from queues.models import QueueRef
 from queues.parsing import identifier, integer, text
@@ -286,10 +287,26 @@ def _raw_bytes(raw: object) -> bytes:
 async def _cluster_client_lists(client: Redis, queues: list[QueueRef], max_workers: int) -> _Matched:
     """CLIENT LIST of every node of a Redis Cluster. A worker's connections are named on whichever nodes
     its client talks to (not only the one serving its queue's slot), each on several: a queue's workers
-    are those of the node that shows most of them (a worker seen on two nodes is one worker)."""
-    replies = await cast(Any, client).execute_command("CLIENT", "LIST", target_nodes="all")
+    are those of the node that shows most of them (a worker seen on two nodes is one worker). Each node is
+    asked on its own: one that is down (its workers' connections went with it) leaves out only itself;
+    when none answers, the error is raised."""
+    cluster = cast(Any, client)
+    nodes = cluster.get_nodes()
+    if not nodes:  # not initialized yet: redis-py finds the nodes first
+        replies = await cluster.execute_command("CLIENT", "LIST", target_nodes="all")
+        per_node = list(replies.values()) if isinstance(replies, dict) else [replies]
+    else:
+        answers = await asyncio.gather(
+            *(cluster.execute_command("CLIENT", "LIST", target_nodes=node) for node in nodes),
+            return_exceptions=True,
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, UNREACHABLE_NODE):
+                raise answer
+        per_node = [answer for answer in answers if not isinstance(answer, BaseException)]
+        if not per_node:
+            raise cast(BaseException, answers[0])
     merged = _Matched()
-    per_node = replies.values() if isinstance(replies, dict) else [replies]
     for raw in per_node:
         matched = parse_client_list(_raw_bytes(raw), queues, max_workers)
         merged.parsed += matched.parsed

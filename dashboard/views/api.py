@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from dashboard import available, registry, serializers
 from dashboard.conf import get_config
 from dashboard.health import queue_verdicts
-from dashboard.overview import all_counts, unanswered
+from dashboard.overview import all_counts
+from dashboard.overview_connections import aviewable, problem_of
 from dashboard.overview_order import matching, unknown_connection
 from dashboard.permissions import avisible
 from dashboard.views.base import (
@@ -36,16 +37,22 @@ async def queue_list(request: HttpRequest) -> HttpResponse:
     if connection and connection not in get_config().connections:
         return error_response(request, 400, unknown_connection(connection), api=True)
     listing = await registry.listing()
-    queues = matching(await avisible(access_of(request).user, listing.queues), query, connection)
+    user = access_of(request).user
+    visible = await avisible(user, listing.queues)
+    queues = matching(visible, query, connection)
+    # With a per-queue permission, only the connections holding a queue this user may view are named.
+    viewed = await aviewable(user, listing, visible)
+    if connection and connection not in viewed:
+        return error_response(request, 400, unknown_connection(connection), api=True)
     answer: dict[str, object] = {
         "total": len(queues),
         # Each connection asked, and why its queues are missing when it could not be listed.
         "connections": [
             {
                 "connection": alias,
-                "problem": str(unanswered(listing.failed[alias])) if alias in listing.failed else None,
+                "problem": problem_of(listing.failed[alias]) if alias in listing.failed else None,
             }
-            for alias in get_config().connections
+            for alias in viewed
             if not connection or alias == connection
         ],
     }

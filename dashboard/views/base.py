@@ -20,6 +20,7 @@ from django.utils.translation import get_language
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
+    ClusterCrossSlotError,
     ClusterError,
     MaxConnectionsError,
     RedisError,
@@ -29,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard import monitor, redis_access, registry
-from dashboard.answers import CLUSTER_BUSY, LOADING, REFUSED_LOGIN
+from dashboard.answers import CLUSTER_BUSY, CROSS_SLOT, LOADING, REFUSED_LOGIN
 from dashboard.conf import get_config
 from dashboard.permissions import Access, aaccess
 from dashboard.registry import UnknownConnection, UnknownQueue
@@ -111,6 +112,9 @@ def fault_response(request: HttpRequest, exc: Exception, *, api: bool) -> HttpRe
     if isinstance(exc, MaxConnectionsError):  # a cluster node's pool is full (it has no bounded wait)
         logger.warning("Redis cluster connections busy: %s", exc)
         return error_response(request, 503, CLUSTER_BUSY, api=api)
+    if isinstance(exc, ClusterCrossSlotError):  # a queue without a {hash tag} on a cluster: for good
+        logger.warning("Redis Cluster: %s", exc)
+        return error_response(request, 502, CROSS_SLOT, api=api)
     if isinstance(exc, TryAgainError | ClusterError):
         # A slot moving between nodes (TRYAGAIN until the move ends), a failover, or no node reachable.
         logger.warning("Redis Cluster: %s", exc)

@@ -17,8 +17,8 @@ from dashboard.flow_tree import in_flow
 from dashboard.health import queue_verdicts
 from dashboard.job_reading import job_reading_aids
 from dashboard.overview import all_counts, group, summarize
-from dashboard.overview_connections import sections, several, switcher
-from dashboard.overview_order import matching, parse_order
+from dashboard.overview_connections import aviewable, sections, several, switcher
+from dashboard.overview_order import matching, parse_order, unknown_connection
 from dashboard.overview_page import OverviewPaging, pick_page
 from dashboard.permissions import avisible, read_only
 from dashboard.throughput import SPARKLINES
@@ -65,6 +65,11 @@ async def overview(request: HttpRequest) -> HttpResponse:
     listing = await registry.listing()
     # The filter text first: a custom permission callable is then asked only about matching queues.
     matched = await avisible(access_of(request).user, matching(listing.queues, query))
+    # The connections this user may know of (with a per-queue permission, only those holding a queue
+    # the user may view): others are named nowhere on the page, down or not.
+    viewed = await aviewable(access_of(request).user, listing, matched) if several() else []
+    if several() and order.connection and order.connection not in viewed:
+        raise BadRequest(unknown_connection(order.connection))  # as for an alias that is not configured
     queues = order.select(matched)
     page = await pick_page(queues, order, parse_positive(request, "page", 1))
     read_at = time.monotonic()
@@ -79,20 +84,22 @@ async def overview(request: HttpRequest) -> HttpResponse:
     # Group totals and the most failing queues over every queue listed, kept until a census row changes.
     summary = census.derived(("summary", page.fingerprint), lambda: summarize(census.rows(queues).values()))
     groups = group(rows, keep_order=True, sparks=sparks, verdicts=verdicts, group_totals=summary.groups)
-    shown_sections = sections(order, listing, groups) if several() else []
+    shown_sections = sections(order, listing, groups, viewed) if several() else []
     context = {
         "groups": groups,
         # With several connections: the switcher, and the page's groups per connection (a connection
         # that could not be listed shows its error in its own section).
-        "connection_tabs": switcher(order, listing, matched),
+        "connection_tabs": switcher(order, listing, matched, viewed),
         "sections": shown_sections,
         # Nothing listed because a connection shown is down: no "no queues found" then.
         "down_shown": any(section.problem for section in shown_sections),
+        # A connection this user may not know of could not be listed: their queues there may be missing.
+        "down_unnamed": several() and any(alias not in viewed for alias in listing.failed),
         "queue_count": len(queues),
         "shown_count": len(rows),
         "paging": OverviewPaging(page, order),
         # Connections whose first SCAN pass is still running: the list is what it found so far.
-        "discovering": registry.discovering(),
+        "discovering": [alias for alias in registry.discovering() if not several() or alias in viewed],
         "states": STATES,
         "query": query,
         "order": order,
@@ -141,6 +148,8 @@ async def queue_page(request: HttpRequest, connection: str, queue_key: str) -> H
         **_list_context(queue, state, jobs, actions, row_actions, allowed),
         # After an action the list shown is read again, on the same tab even when none was asked for.
         "refresh_url": links.queue_list_url(queue, state, page, per_page),
+        # Keys of both Bull and BullMQ: shown, never acted on (queues.kinds); the page says why.
+        "mixed": kinds.is_mixed(queue),
         # Bull 3/4 has no prioritized state (its prioritized jobs wait in `wait`).
         "clean_states": tuple(s for s in CLEANABLE_STATES if s != "prioritized")
         if kinds.is_bull(queue)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ClusterError, RedisError, ResponseError
 
 from queues import kinds
-from queues.connections import ConnectionSettings, client_for, slot_groups
+from queues.connections import UNREACHABLE_NODE, ConnectionSettings, client_for, is_cluster, slot_groups
 from queues.live.backoff import Backoff
 from queues.live.interest import JobRef, Viewers
 from queues.live.options import WatcherOptions
@@ -156,12 +156,7 @@ class StreamTailer:
         for alias, alias_keys in by_alias.items():
             client = clients[alias] if clients else client_for(self._connections[alias])
             try:
-                tails = [
-                    tail
-                    for group in slot_groups(client, alias_keys)
-                    for tail in await STREAM_TAILS.call(client, group, [])
-                ]
-                alias_keys = [key for group in slot_groups(client, alias_keys) for key in group]
+                tails, alias_keys = await self._tails(client, alias_keys)
             except REDIS_FAULTS:
                 if clients:
                     raise  # the reader's own connection: it backs off and reconnects
@@ -173,6 +168,28 @@ class StreamTailer:
                     self._bad_stream(key, ResponseError(f"{key} is not a stream"))
                 else:
                     self._offsets[key] = text(tail)
+
+    async def _tails(self, client: Redis, keys: list[str]) -> tuple[list[Any], list[str]]:
+        """The newest entry id of each stream (None for a key that is not one), read per hash slot on a
+        cluster, with the keys they are of. A cluster node that is down leaves out its own streams
+        (skipped until the resync interval is over); when no node answered, its error is raised."""
+        tails: list[Any] = []
+        read: list[str] = []
+        failed: Exception | None = None
+        for group in slot_groups(client, keys):
+            try:
+                tails.extend(await STREAM_TAILS.call(client, group, []))
+            except UNREACHABLE_NODE as exc:
+                if not is_cluster(client):
+                    raise
+                failed = failed or exc
+                for key in group:  # skipped until the resync interval is over, as in _poll
+                    self._bad_stream(key, exc)
+                continue
+            read.extend(group)
+        if failed is not None and not read:
+            raise failed
+        return tails, read
 
     def _bad_stream(self, key: str, error: Exception) -> None:
         if key not in self._bad_streams:
@@ -240,7 +257,7 @@ class StreamTailer:
                         woken = self._note(reply)
                         if woken:
                             await self._read_more(client, woken)
-                except UNREACHABLE as exc:
+                except (*UNREACHABLE, ClusterError) as exc:  # ClusterError: no node of a cluster answered
                     await self._reachability.set_down(alias, exc)
                     if client is not None and not settings.cluster:  # the cluster's client is shared
                         await client.aclose()
@@ -268,10 +285,26 @@ class StreamTailer:
         per slot would hold a connection per slot for each second; the poll costs one command per
         slot shown, POLL_SECONDS apart."""
         pipe = client.pipeline(transaction=False)
-        for group in slot_groups(client, list(offsets)):
+        groups = slot_groups(client, list(offsets))
+        for group in groups:
             pipe.xread({key: offsets[key] for key in group}, count=1)
-        replies = await pipe.execute()
-        reply = [item for answer in replies if answer for item in _items(answer)]
+        # A node that is down fails only the reads of its own slots (the pipeline raises when every
+        # node failed): the others' streams are followed on; its own are skipped like keys that are no
+        # streams (not quiet, so their counts are read, not served from the watcher; tried again after
+        # the resync interval).
+        replies = await pipe.execute(raise_on_error=False)
+        for group, answer in zip(groups, replies, strict=True):
+            if isinstance(answer, Exception):
+                if not isinstance(answer, UNREACHABLE_NODE):
+                    raise answer
+                for key in group:
+                    self._bad_stream(key, answer)
+        reply = [
+            item
+            for answer in replies
+            if answer and not isinstance(answer, Exception)
+            for item in _items(answer)
+        ]
         if not reply:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):
