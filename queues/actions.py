@@ -735,20 +735,7 @@ class QueueWriter:
             {**dict.fromkeys(lists, "list"), **dict.fromkeys(zsets, "zset")},
             partial(scripts.commands["drain"], keys, args=args),
         )
-        removed = max(before - after, 0)
-        if not before:  # touched nothing: say why
-            message = gettext_lazy(
-                "Drained 0 jobs from %(queue)s: it has no waiting, prioritized or delayed jobs.",
-                queue=self.queue.name,
-            )
-            return Outcome(0, 0, message)
-        message = ngettext_lazy(
-            "Drained %(count)d job from %(queue)s.",
-            "Drained %(count)d jobs from %(queue)s.",
-            removed,
-            queue=self.queue.name,
-        )
-        return Outcome(removed, 0, message)
+        return drained(self.queue, max(before - after, 0) if before else None)
 
     async def obliterate(self, force: bool = False) -> Outcome:
         """Delete the queue and all its jobs, in batches (BullMQ obliterate; pauses it first)."""
@@ -813,6 +800,22 @@ class QueueWriter:
             queue=self.queue.name,
         )
         return Outcome(1, 0, message)
+
+
+def drained(queue: QueueRef, removed: int | None) -> Outcome:
+    """A drain's outcome: `removed` jobs, or None when there was nothing to drain (said why)."""
+    if removed is None:
+        message = gettext_lazy(
+            "Drained 0 jobs from %(queue)s: it has no waiting, prioritized or delayed jobs.", queue=queue.name
+        )
+        return Outcome(0, 0, message)
+    message = ngettext_lazy(
+        "Drained %(count)d job from %(queue)s.",
+        "Drained %(count)d jobs from %(queue)s.",
+        removed,
+        queue=queue.name,
+    )
+    return Outcome(removed, 0, message)
 
 
 def gone(job_id: str) -> str:

@@ -39,6 +39,7 @@ from queues.actions import (
     QueueWriter,
     check_json,
     check_retry_state,
+    drained,
     gone,
 )
 from queues.clean_estimate import estimate_clean
@@ -616,19 +617,7 @@ class BullWriter(QueueWriter):
                 "at least %(count)s jobs of %(queue)s were drained", count=removed, queue=self.queue.name
             )
             raise Interrupted(done) from exc
-        if not removed:
-            message = gettext_lazy(
-                "Drained 0 jobs from %(queue)s: it has no waiting, prioritized or delayed jobs.",
-                queue=self.queue.name,
-            )
-            return Outcome(0, 0, message)
-        message = ngettext_lazy(
-            "Drained %(count)d job from %(queue)s.",
-            "Drained %(count)d jobs from %(queue)s.",
-            removed,
-            queue=self.queue.name,
-        )
-        return Outcome(removed, 0, message)
+        return drained(self.queue, removed or None)
 
     async def obliterate(self, force: bool = False) -> Outcome:
         """Delete the queue and all its jobs, 1000 a call (Bull's queue.obliterate(): pause, then its
