@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,12 +25,14 @@ from typing import Any, NamedTuple
 
 import redis
 
-from queues.throwaway_redis import find_redis_server, free_port, stop_process
+from queues.throwaway_redis import find_redis_server, stop_process
 
 # How long a node may stay silent before the others mark it failing. Short enough that a killed master
 # is noticed within a test; long enough that a busy two-core machine does not trigger a failover nobody
 # asked for.
 NODE_TIMEOUT_MS = 5000
+# Starts on fresh ports after one of them was taken by another process in between.
+START_ATTEMPTS = 3
 
 
 class Node(NamedTuple):
@@ -112,10 +115,8 @@ class ThrowawayCluster:
         self.replicas = replicas
         # More redis-server options for every node, e.g. ("--enable-debug-command", "local").
         self.extra_args = extra_args
-        count = self.MASTERS * (2 if replicas else 1)
-        self.nodes: tuple[Node, ...] = tuple(Node("127.0.0.1", free_port()) for _ in range(count))
-        # redis-cli --cluster create makes the first MASTERS addresses the masters.
-        self.url = f"redis://127.0.0.1:{self.nodes[0].port}/0"
+        self._count = self.MASTERS * (2 if replicas else 1)
+        self._pick_ports()
         self.startup_seconds = 0.0
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._processes: dict[Node, subprocess.Popen[bytes]] = {}
@@ -123,9 +124,39 @@ class ThrowawayCluster:
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
+    def _pick_ports(self) -> None:
+        """A data port and a cluster bus port per node, all different: picked while every probe socket
+        is still open (ports picked one after another may repeat: one node's bus port would then be
+        another's data port)."""
+        probes = [socket.socket() for _ in range(2 * self._count)]
+        try:
+            for probe in probes:
+                probe.bind(("127.0.0.1", 0))
+            ports = [int(probe.getsockname()[1]) for probe in probes]
+        finally:
+            for probe in probes:
+                probe.close()
+        self.nodes: tuple[Node, ...] = tuple(Node("127.0.0.1", port) for port in ports[: self._count])
+        self._bus_ports = dict(zip(self.nodes, ports[self._count :], strict=True))
+        # redis-cli --cluster create makes the first MASTERS addresses the masters.
+        self.url = f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
     def start(self) -> ThrowawayCluster:
-        """Start the servers, create the cluster and wait until every node says cluster_state:ok."""
+        """Start the servers, create the cluster and wait until every node says cluster_state:ok. A port
+        another process took between the pick and the start makes it try again on new ports."""
         began = time.monotonic()
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._start_once()
+                break
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == START_ATTEMPTS - 1:
+                    raise
+                self._pick_ports()
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def _start_once(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="throwaway-cluster-")
         server = find_redis_server()
         try:
@@ -138,8 +169,6 @@ class ThrowawayCluster:
         except BaseException:
             self.stop()
             raise
-        self.startup_seconds = time.monotonic() - began
-        return self
 
     def _spawn(self, server: str, node: Node) -> subprocess.Popen[bytes]:
         assert self._dir is not None
@@ -150,7 +179,7 @@ class ThrowawayCluster:
                 server,
                 "--port", str(node.port),
                 # Not port + 10000, which may be taken or beyond 65535.
-                "--cluster-port", str(free_port()),
+                "--cluster-port", str(self._bus_ports[node]),
                 "--bind", node.host,
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(folder / "nodes.conf"),
