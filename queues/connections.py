@@ -22,6 +22,7 @@ from redis.exceptions import (
     MaxConnectionsError,
     NoScriptError,
     RedisClusterException,
+    RedisClusterUnreachableError,
     RedisError,
     SlotNotCoveredError,
     TryAgainError,
@@ -457,6 +458,9 @@ def _cluster_errors(pool_size: int = 0) -> Iterator[None]:
     except CrossSlotTransactionError as exc:
         # A MULTI naming keys of two slots (a queue without a {hash tag}): refused before it was sent.
         raise ClusterCrossSlotError(ClusterCrossSlotError.message) from exc
+    except RedisClusterUnreachableError as exc:
+        # No node could be connected to (no command was sent): down, as a single Redis would be.
+        raise RedisConnectionError(str(exc) or type(exc).__name__) from exc
     except RedisClusterException as exc:
         raise ClusterError(str(exc) or type(exc).__name__) from exc
     except MaxConnectionsError as exc:
