@@ -614,22 +614,7 @@ class QueueWriter:
                 await progress(moved)
             if not cursor:
                 break
-        if not before:  # touched nothing: say why
-            message = gettext_lazy(
-                "Moved 0 %(state)s jobs of %(queue)s: it has no %(state)s jobs.",
-                state=state_name(state),
-                queue=self.queue.name,
-            )
-            return Outcome(0, 0, message)
-        message = ngettext_lazy(
-            "Moved %(count)d %(state)s job of %(queue)s to %(waiting)s.",
-            "Moved %(count)d %(state)s jobs of %(queue)s to %(waiting)s.",
-            moved,
-            state=state_name(state),
-            queue=self.queue.name,
-            waiting=state_name("waiting"),
-        )
-        return Outcome(moved, 0, message)
+        return moved_all(self.queue, state, before, moved)
 
     async def _exists_around(self, key: str, call: Callable[..., Awaitable[Any]]) -> tuple[bool, Any]:
         """One BullMQ script call, queued by `call(client=<a MULTI>)` right after an EXISTS of `key`:
@@ -800,6 +785,27 @@ class QueueWriter:
             queue=self.queue.name,
         )
         return Outcome(1, 0, message)
+
+
+def moved_all(queue: QueueRef, state: str, before: int | None, moved: int, skipped: int = 0) -> Outcome:
+    """The outcome of moving every job of a state to wait: `moved` of the `before` there were (none: said
+    why)."""
+    if not before:
+        message = gettext_lazy(
+            "Moved 0 %(state)s jobs of %(queue)s: it has no %(state)s jobs.",
+            state=state_name(state),
+            queue=queue.name,
+        )
+        return Outcome(0, 0, message)
+    message = ngettext_lazy(
+        "Moved %(count)d %(state)s job of %(queue)s to %(waiting)s.",
+        "Moved %(count)d %(state)s jobs of %(queue)s to %(waiting)s.",
+        moved,
+        state=state_name(state),
+        queue=queue.name,
+        waiting=state_name("waiting"),
+    )
+    return Outcome(moved, skipped, message)
 
 
 def drained(queue: QueueRef, removed: int | None) -> Outcome:

@@ -41,6 +41,7 @@ from queues.actions import (
     check_retry_state,
     drained,
     gone,
+    moved_all,
 )
 from queues.clean_estimate import estimate_clean
 from queues.connections import is_cluster
@@ -580,22 +581,7 @@ class BullWriter(QueueWriter):
         return moved  # NOSCRIPT (a SCRIPT FLUSH meanwhile): those jobs are still delayed, read again
 
     def _moved(self, state: str, before: int, moved: int, skipped: int) -> Outcome:
-        if not before:
-            message = gettext_lazy(
-                "Moved 0 %(state)s jobs of %(queue)s: it has no %(state)s jobs.",
-                state=state_name(state),
-                queue=self.queue.name,
-            )
-            return Outcome(0, 0, message)
-        message = ngettext_lazy(
-            "Moved %(count)d %(state)s job of %(queue)s to %(waiting)s.",
-            "Moved %(count)d %(state)s jobs of %(queue)s to %(waiting)s.",
-            moved,
-            state=state_name(state),
-            queue=self.queue.name,
-            waiting=state_name("waiting"),
-        )
-        return Outcome(moved, skipped, message)
+        return moved_all(self.queue, state, before, moved, skipped)
 
     async def drain(self, delayed: bool = True) -> Outcome:
         """Remove every waiting (and delayed) job that no worker holds; active, completed and failed stay
